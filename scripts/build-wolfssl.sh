@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Build wolfSSL from Debian's own source package with the CPU's AES and
+# big-number assembly enabled, into build/deps/wolfssl. Debian's binary
+# package is built without them and is many times slower.
+#
+# The deb-src entry is derived from the system's Debian entries and kept in
+# the project's own apt directory (build/deps/apt); the system's apt
+# configuration is never changed. When the CPU lacks AES-NI or the source
+# cannot be had, the script says so and exits 0: CMake then links Debian's
+# packaged libwolfssl.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+deps="$top/build/deps"
+prefix="$deps/wolfssl"
+stamp="$prefix/BUILD-INFO"
+flags=(--enable-distro --enable-aesni --enable-intelasm --enable-sp --enable-sp-asm
+       --enable-psk --enable-certgen --enable-keygen --enable-certext --enable-certreq
+       --enable-pkcs12 --enable-crl --enable-session-ticket --enable-alpn --enable-sni
+       --enable-tls13 --disable-examples --disable-crypttests
+       --enable-static --disable-shared --with-pic)
+
+fallback() {
+    echo "wolfssl: $1; using Debian's packaged libwolfssl (no AES-NI/assembly)" >&2
+    rm -rf "$prefix"
+    exit 0
+}
+
+if [ -f "$stamp" ] && [ -f "$prefix/lib/libwolfssl.a" ] && grep -q "flags=${flags[*]}" "$stamp"; then
+    exit 0
+fi
+grep -qw aes /proc/cpuinfo || fallback "this CPU has no AES-NI"
+grep -qw avx2 /proc/cpuinfo || fallback "this CPU has no AVX2 (needed by the intel assembly)"
+
+apt_dir="$deps/apt"
+mkdir -p "$apt_dir/sources.list.d" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+# Mirror every enabled Debian binary entry as a deb-src entry.
+: > "$apt_dir/sources.list.d/miscomm-src.sources"
+for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk 'BEGIN{RS=""; ORS="\n\n"} /URIs:[^\n]*debian/ && /Types:[^\n]*deb/ {
+            gsub(/Types:[^\n]*/, "Types: deb-src"); print }' "$f" >> "$apt_dir/sources.list.d/miscomm-src.sources"
+done
+: > "$apt_dir/miscomm-src.list"
+if [ -f /etc/apt/sources.list ]; then
+    grep -E '^deb [^#]*debian' /etc/apt/sources.list | sed 's/^deb /deb-src /' > "$apt_dir/miscomm-src.list" || true
+fi
+[ -s "$apt_dir/sources.list.d/miscomm-src.sources" ] || [ -s "$apt_dir/miscomm-src.list" ] ||
+    fallback "no Debian entry in the system's apt sources to mirror"
+
+apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/miscomm-src.list"
+          -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
+          -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache"
+          -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
+log="$deps/wolfssl-build.log"
+echo "wolfssl: fetching Debian's wolfssl source package (log: $log)"
+src="$deps/src"
+rm -rf "$src" && mkdir -p "$src"
+(cd "$src" && apt-get "${apt_opts[@]}" update -q && apt-get "${apt_opts[@]}" source -q --download-only wolfssl) \
+    > "$log" 2>&1 || fallback "could not fetch the source package"
+dsc=$(ls "$src"/wolfssl_*.dsc 2>/dev/null | head -n 1)
+[ -n "$dsc" ] || fallback "no .dsc in the source download"
+(cd "$src" && dpkg-source -x "$(basename "$dsc")" tree) >> "$log" 2>&1 || fallback "could not unpack the source package"
+
+echo "wolfssl: building with AES-NI and assembly (about two minutes)"
+(
+    set -e
+    cd "$src/tree"
+    ./autogen.sh
+    ./configure --prefix="$prefix" "${flags[@]}" CFLAGS="-O2 -g"
+    make -j"$(nproc)"
+    make install
+    # The distro build does not install options.h; the library is unusable without it.
+    install -m 0644 wolfssl/options.h "$prefix/include/wolfssl/options.h"
+) >> "$log" 2>&1 || fallback "the build failed (see $log)"
+
+{
+    echo "source=$(basename "$dsc" .dsc)"
+    echo "flags=${flags[*]}"
+    echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+} > "$stamp"
+rm -rf "$src"
+echo "wolfssl: built $(basename "$dsc" .dsc) with AES-NI into $prefix"

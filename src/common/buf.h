@@ -1,0 +1,37 @@
+/*
+ * A byte queue with a hard cap fixed at creation.
+ *
+ *   data                start            end               alloc
+ *   |   consumed bytes   |  queued bytes   |   free space    |
+ *
+ * buf_append() compacts or grows the allocation as needed but never lets
+ * the queued bytes exceed ->limit; it returns MC_ERR_BUSY instead.
+ */
+#ifndef MC_BUF_H
+#define MC_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+    uint8_t *data;
+    size_t start;
+    size_t end;
+    size_t alloc;
+    size_t limit;
+};
+
+void buf_init(struct buf *b, size_t limit);
+void buf_free(struct buf *b);
+__attribute__((warn_unused_result)) int buf_append(struct buf *b, const void *p, size_t n);
+void buf_consume(struct buf *b, size_t n);
+static inline size_t buf_len(const struct buf *b)
+{
+    return b->end - b->start;
+}
+static inline const uint8_t *buf_head(const struct buf *b)
+{
+    return b->data + b->start;
+}
+
+#endif

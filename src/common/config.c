@@ -1,0 +1,401 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <iniparser/iniparser.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "miscomm/error.h"
+#include "miscomm/proto.h"
+
+enum key_kind { K_STR, K_PATH, K_UINT, K_BOOL, K_ENUM, K_PERM, K_HASH, K_HASH_FILE };
+
+struct key_spec {
+    const char *name;
+    enum key_kind kind;
+    size_t offset;
+    size_t size;                  /* for strings and paths: the buffer size */
+    unsigned min, max;            /* for K_UINT */
+    const char *const *enum_vals; /* for K_ENUM, NULL-terminated; the index is stored */
+    uint32_t perm_bit;            /* for K_PERM */
+    const char *def;              /* default value, as text; NULL = required */
+};
+
+static const char *const log_targets[] = {"stderr", "file", "syslog", NULL};
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const tls_versions[] = {"1.2", "1.3", NULL};
+static const char *const cipher_policies[] = {"modern", "referential", NULL};
+static const char *const encryptions[] = {"tls", "none", NULL};
+
+#define S_(field) offsetof(struct mc_config, field), sizeof(((struct mc_config *)0)->field)
+#define C_(field) offsetof(struct cfg_connection, field), sizeof(((struct cfg_connection *)0)->field)
+
+static const struct key_spec server_keys[] = {
+    {"data_dir", K_PATH, S_(data_dir), 0, 0, NULL, 0, "data"},
+    {"log_target", K_ENUM, S_(log_target), 0, 0, log_targets, 0, "stderr"},
+    {"log_file", K_PATH, S_(log_file), 0, 0, NULL, 0, ""},
+    {"log_level", K_ENUM, S_(log_level), 0, 0, log_levels, 0, "info"},
+    {"max_connections", K_UINT, S_(max_connections), 1, 100000, NULL, 0, "1024"},
+    {"max_connections_per_ip", K_UINT, S_(max_connections_per_ip), 1, 100000, NULL, 0, "64"},
+    {"handshake_timeout", K_UINT, S_(handshake_timeout), 1, 300, NULL, 0, "10"},
+    {"worker_threads", K_UINT, S_(worker_threads), 1, 128, NULL, 0, "4"},
+    {"shutdown_grace", K_UINT, S_(shutdown_grace), 0, 3600, NULL, 0, "10"},
+    {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
+};
+
+static const struct key_spec tls_keys[] = {
+    {"certificate", K_PATH, S_(certificate), 0, 0, NULL, 0, "../certs/miscomm.crt"},
+    {"key", K_PATH, S_(key), 0, 0, NULL, 0, "../certs/miscomm.key"},
+    {"min_version", K_ENUM, S_(min_version), 0, 0, tls_versions, 0, "1.2"},
+    {"cipher_policy", K_ENUM, S_(cipher_policy), 0, 0, cipher_policies, 0, "modern"},
+    {"ciphers", K_STR, S_(ciphers), 0, 0, NULL, 0, ""},
+    {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
+};
+
+static const struct key_spec conn_keys[] = {
+    {"description", K_STR, C_(description), 0, 0, NULL, 0, ""},
+    {"active", K_BOOL, C_(active), 0, 0, NULL, 0, "yes"},
+    {"bind", K_STR, C_(bind), 0, 0, NULL, 0, "0.0.0.0"},
+    {"port", K_UINT, C_(port), 1, 65535, NULL, 0, "9000"},
+    {"encryption", K_ENUM, C_(encryption), 0, 0, encryptions, 0, "tls"},
+    {"allow_plaintext", K_BOOL, C_(allow_plaintext), 0, 0, NULL, 0, "no"},
+    {"password", K_HASH, C_(password_hash), 0, 0, NULL, 0, ""},
+    {"password_file", K_HASH_FILE, C_(password_hash), 0, 0, NULL, 0, ""},
+    {"tcp_nodelay", K_BOOL, C_(tcp_nodelay), 0, 0, NULL, 0, "no"},
+    {"timeout", K_UINT, C_(timeout), 0, 86400, NULL, 0, "300"},
+    {"tries", K_UINT, C_(tries), 1, 100, NULL, 0, "3"},
+    {"timewait", K_UINT, C_(timewait), 0, 60, NULL, 0, "0"},
+    {"ping", K_PERM, 0, 0, 0, 0, NULL, MC_PERM_PING, "on"},
+    {"sync", K_PERM, 0, 0, 0, 0, NULL, MC_PERM_SYNC, "off"},
+    {"send_files", K_PERM, 0, 0, 0, 0, NULL, MC_PERM_SEND_FILES, "off"},
+    {"receive_files", K_PERM, 0, 0, 0, 0, NULL, MC_PERM_RECEIVE_FILES, "off"},
+    {"odbc", K_PERM, 0, 0, 0, 0, NULL, MC_PERM_ODBC, "off"},
+    {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
+};
+
+struct loader {
+    const char *base_dir;
+    config_err_fn on_error;
+    void *ud;
+    int nerr;
+};
+
+static void report(struct loader *ld, const char *section, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void report(struct loader *ld, const char *section, const char *key, const char *fmt, ...)
+{
+    char reason[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    ld->nerr++;
+    if (ld->on_error)
+        ld->on_error(ld->ud, section, key, reason);
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    static const char *const yes[] = {"1", "yes", "on", "true"};
+    static const char *const no[] = {"0", "no", "off", "false"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0)
+            return *out = 1, 0;
+        if (strcasecmp(v, no[i]) == 0)
+            return *out = 0, 0;
+    }
+    return MC_ERR_INVALID_ARG;
+}
+
+static int set_string(char *dst, size_t size, const char *v)
+{
+    size_t n = strlen(v);
+    if (n >= size)
+        return MC_ERR_INVALID_ARG;
+    memcpy(dst, v, n + 1);
+    return 0;
+}
+
+static int resolve_path(struct loader *ld, char *dst, size_t size, const char *v)
+{
+    if (v[0] == 0 || v[0] == '/')
+        return set_string(dst, size, v);
+    int n = snprintf(dst, size, "%s/%s", ld->base_dir, v);
+    return n < 0 || (size_t)n >= size ? MC_ERR_INVALID_ARG : 0;
+}
+
+static int is_argon2id(const char *v)
+{
+    return strncmp(v, "$argon2id$", 10) == 0 && strlen(v) < CFG_HASH_MAX;
+}
+
+static void read_hash_file(struct loader *ld, const char *section, const char *key, char *dst,
+                           const char *v)
+{
+    char path[PATH_MAX];
+    if (v[0] == 0)
+        return;
+    if (resolve_path(ld, path, sizeof path, v) < 0) {
+        report(ld, section, key, "path too long");
+        return;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        report(ld, section, key, "cannot read '%s': %s", path, strerror(errno));
+        return;
+    }
+    char line[CFG_HASH_MAX + 2] = "";
+    if (!fgets(line, sizeof line, f))
+        line[0] = 0;
+    fclose(f);
+    line[strcspn(line, "\r\n")] = 0;
+    if (!is_argon2id(line)) {
+        report(ld, section, key, "'%s' does not hold an Argon2id hash (make one with misctl passwd)",
+               path);
+        return;
+    }
+    memcpy(dst, line, strlen(line) + 1);
+}
+
+/* Store one value; on a bad value report it and leave the default. */
+static void apply_key(struct loader *ld, const char *section, const struct key_spec *k, void *obj,
+                      const char *v)
+{
+    char *field = (char *)obj + k->offset;
+    switch (k->kind) {
+    case K_STR:
+        if (set_string(field, k->size, v) < 0)
+            report(ld, section, k->name, "value longer than %zu bytes", k->size - 1);
+        break;
+    case K_PATH:
+        if (resolve_path(ld, field, k->size, v) < 0)
+            report(ld, section, k->name, "path too long");
+        break;
+    case K_UINT: {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (!isdigit((unsigned char)v[0]) || *end || errno || n < k->min || n > k->max)
+            report(ld, section, k->name, "must be a whole number from %u to %u (got '%s')",
+                   k->min, k->max, v);
+        else
+            *(unsigned *)field = (unsigned)n;
+        break;
+    }
+    case K_BOOL:
+        if (parse_bool(v, (int *)field) < 0)
+            report(ld, section, k->name, "must be yes/no, on/off, true/false or 1/0 (got '%s')", v);
+        break;
+    case K_PERM: {
+        int on;
+        uint32_t *perms = (uint32_t *)((char *)obj + offsetof(struct cfg_connection, perms));
+        if (parse_bool(v, &on) < 0)
+            report(ld, section, k->name, "must be on or off (got '%s')", v);
+        else if (on)
+            *perms |= k->perm_bit;
+        else
+            *perms &= ~k->perm_bit;
+        break;
+    }
+    case K_ENUM: {
+        for (int i = 0; k->enum_vals[i]; i++) {
+            if (strcasecmp(v, k->enum_vals[i]) == 0) {
+                *(int *)field = i;
+                return;
+            }
+        }
+        char allowed[256] = "";
+        for (int i = 0; k->enum_vals[i]; i++) {
+            strncat(allowed, i ? ", " : "", sizeof allowed - strlen(allowed) - 1);
+            strncat(allowed, k->enum_vals[i], sizeof allowed - strlen(allowed) - 1);
+        }
+        report(ld, section, k->name, "must be one of %s (got '%s')", allowed, v);
+        break;
+    }
+    case K_HASH:
+        if (v[0] && !is_argon2id(v))
+            report(ld, section, k->name,
+                   "must be an Argon2id hash made by 'misctl passwd', never a plaintext password");
+        else if (set_string(field, k->size, v) < 0)
+            report(ld, section, k->name, "hash longer than %zu bytes", k->size - 1);
+        break;
+    case K_HASH_FILE:
+        read_hash_file(ld, section, k->name, field, v);
+        break;
+    }
+}
+
+/*
+ * Apply the defaults, then every key present in the section; keys that are
+ * not in the table are errors.
+ */
+static void load_section(struct loader *ld, dictionary *d, const char *sec, const char *label,
+                         const struct key_spec *keys, void *obj)
+{
+    for (const struct key_spec *k = keys; k->name; k++)
+        if (k->def && k->kind != K_HASH_FILE)
+            apply_key(ld, label, k, obj, k->def);
+
+    int n = iniparser_getsecnkeys(d, sec);
+    if (n <= 0)
+        return;
+    const char **names = calloc((size_t)n, sizeof *names);
+    if (!names) {
+        report(ld, label, "", "out of memory");
+        return;
+    }
+    iniparser_getseckeys(d, sec, names);
+    size_t seclen = strlen(sec);
+    for (int i = 0; i < n; i++) {
+        const char *full = names[i];
+        const char *key = full + seclen + 1;
+        const char *v = iniparser_getstring(d, full, "");
+        const struct key_spec *k = keys;
+        while (k->name && strcmp(k->name, key) != 0)
+            k++;
+        if (!k->name)
+            report(ld, label, key, "unknown key");
+        else
+            apply_key(ld, label, k, obj, v);
+    }
+    free(names);
+}
+
+static char ini_error[512];
+
+static int ini_error_cb(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int ini_error_cb(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(ini_error, sizeof ini_error, fmt, ap);
+    va_end(ap);
+    ini_error[strcspn(ini_error, "\n")] = 0;
+    return n;
+}
+
+static void check_connection(struct loader *ld, const char *label, struct cfg_connection *c,
+                             const struct mc_config *cfg)
+{
+    if (c->password_hash[0] == 0)
+        report(ld, label, "password",
+               "missing: set password (an Argon2id hash from 'misctl passwd') or password_file");
+    if (c->encryption == CFG_ENC_NONE && !c->allow_plaintext && strcmp(c->bind, "127.0.0.1") != 0 &&
+        strcmp(c->bind, "::1") != 0 && strcmp(c->bind, "localhost") != 0)
+        report(ld, label, "encryption",
+               "'none' is refused unless bind is a loopback address or allow_plaintext = yes");
+    for (size_t i = 0; i < cfg->nconns; i++) {
+        const struct cfg_connection *o = &cfg->conns[i];
+        if (o != c && o->active && c->active && o->port == c->port && o < c)
+            report(ld, label, "port", "port %u is already used by connection '%s'", c->port,
+                   o->name);
+    }
+}
+
+int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error, void *ud)
+{
+    memset(cfg, 0, sizeof *cfg);
+    char base[PATH_MAX];
+    snprintf(base, sizeof base, "%s", path);
+    char *slash = strrchr(base, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(base, sizeof base, ".");
+    struct loader ld = {.base_dir = base, .on_error = on_error, .ud = ud};
+    snprintf(cfg->path, sizeof cfg->path, "%s", path);
+
+    FILE *probe = fopen(path, "r");
+    if (!probe) {
+        report(&ld, "", "", "cannot open '%s': %s", path, strerror(errno));
+        return MC_ERR_CONFIG;
+    }
+    fclose(probe);
+    ini_error[0] = 0;
+    iniparser_set_error_callback(ini_error_cb);
+    dictionary *d = iniparser_load(path);
+    iniparser_set_error_callback(NULL);
+    if (!d) {
+        report(&ld, "", "", "cannot parse '%s': %s", path, ini_error[0] ? ini_error : "syntax error");
+        return MC_ERR_CONFIG;
+    }
+
+    int nsec = iniparser_getnsec(d);
+    cfg->conns = calloc(nsec > 0 ? (size_t)nsec : 1, sizeof *cfg->conns);
+    if (!cfg->conns) {
+        iniparser_freedict(d);
+        return MC_ERR_NOMEM;
+    }
+    int have_server = 0, have_tls = 0;
+    load_section(&ld, d, "\x01", "server", server_keys, cfg); /* defaults only */
+    load_section(&ld, d, "\x01", "tls", tls_keys, cfg);
+    for (int i = 0; i < nsec; i++) {
+        const char *sec = iniparser_getsecname(d, i);
+        char label[CFG_NAME_MAX + 16];
+        if (strcmp(sec, "server") == 0) {
+            have_server = 1;
+            load_section(&ld, d, sec, "server", server_keys, cfg);
+        } else if (strcmp(sec, "tls") == 0) {
+            have_tls = 1;
+            load_section(&ld, d, sec, "tls", tls_keys, cfg);
+        } else if (strncmp(sec, "connection ", 11) == 0) {
+            const char *name = sec + 11;
+            snprintf(label, sizeof label, "connection %s", name);
+            size_t len = strlen(name);
+            if (len == 0 || len >= CFG_NAME_MAX || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != len) {
+                report(&ld, label, "", "connection names are 1 to 63 letters, digits, '_', '-' or '.'");
+                continue;
+            }
+            struct cfg_connection *c = &cfg->conns[cfg->nconns++];
+            memcpy(c->name, name, len + 1);
+            load_section(&ld, d, sec, label, conn_keys, c);
+        } else {
+            report(&ld, sec, "", "unknown section (expected [server], [tls] or [connection NAME])");
+        }
+    }
+    (void)have_server;
+    (void)have_tls;
+    if (cfg->log_target == LOG_TO_FILE && cfg->log_file[0] == 0)
+        report(&ld, "server", "log_file", "required when log_target = file");
+    if (cfg->ciphers[0])
+        cfg->cipher_policy = CFG_POLICY_EXPLICIT;
+    size_t nactive = 0;
+    for (size_t i = 0; i < cfg->nconns; i++) {
+        char label[CFG_NAME_MAX + 16];
+        snprintf(label, sizeof label, "connection %s", cfg->conns[i].name);
+        check_connection(&ld, label, &cfg->conns[i], cfg);
+        nactive += cfg->conns[i].active != 0;
+    }
+    if (nactive == 0)
+        report(&ld, "", "", "no active [connection NAME] section: the gateway would listen nowhere");
+    iniparser_freedict(d);
+    if (ld.nerr) {
+        config_free(cfg);
+        return MC_ERR_CONFIG;
+    }
+    return 0;
+}
+
+void config_free(struct mc_config *cfg)
+{
+    free(cfg->conns);
+    cfg->conns = NULL;
+    cfg->nconns = 0;
+}
+
+void config_print_error(void *ud, const char *section, const char *key, const char *reason)
+{
+    const char *path = ud;
+    if (section[0] && key[0])
+        fprintf(stderr, "%s: [%s] %s: %s\n", path, section, key, reason);
+    else if (section[0])
+        fprintf(stderr, "%s: [%s]: %s\n", path, section, reason);
+    else
+        fprintf(stderr, "%s: %s\n", path, reason);
+}

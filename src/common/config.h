@@ -1,0 +1,74 @@
+/*
+ * Configuration: conf/miscomm.ini, read with iniparser.
+ *
+ * config_load() validates everything: unknown sections and keys, values out
+ * of range, missing required keys. Each problem is reported once through the
+ * callback as (section, key, reason) and the load fails with MC_ERR_CONFIG;
+ * nothing is silently ignored. Relative paths are resolved against the
+ * directory that holds the configuration file.
+ */
+#ifndef MC_CONFIG_H
+#define MC_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+enum cfg_encryption { CFG_ENC_TLS = 0, CFG_ENC_NONE };
+enum cfg_cipher_policy { CFG_POLICY_MODERN = 0, CFG_POLICY_REFERENTIAL, CFG_POLICY_EXPLICIT };
+enum cfg_tls_version { CFG_TLS_12 = 0, CFG_TLS_13 };
+
+#define CFG_NAME_MAX 64
+#define CFG_HASH_MAX 256
+
+struct cfg_connection {
+    char name[CFG_NAME_MAX];
+    char description[256];
+    int active;
+    char bind[64];
+    unsigned port;
+    int encryption; /* enum cfg_encryption */
+    int allow_plaintext;
+    char password_hash[CFG_HASH_MAX];
+    int tcp_nodelay;
+    unsigned timeout; /* idle seconds, 0 = none */
+    unsigned tries;
+    unsigned timewait; /* extra seconds before answering a failed login */
+    uint32_t perms;    /* MC_PERM_* bits */
+};
+
+struct mc_config {
+    char path[PATH_MAX];
+    /* [server] */
+    char data_dir[PATH_MAX];
+    int log_target; /* enum log_target */
+    char log_file[PATH_MAX];
+    int log_level; /* enum log_level */
+    unsigned max_connections;
+    unsigned max_connections_per_ip;
+    unsigned handshake_timeout;
+    unsigned worker_threads;
+    unsigned shutdown_grace;
+    /* [tls] */
+    char certificate[PATH_MAX];
+    char key[PATH_MAX];
+    int min_version;   /* enum cfg_tls_version */
+    int cipher_policy; /* enum cfg_cipher_policy */
+    char ciphers[1024];
+    /* [connection NAME] */
+    struct cfg_connection *conns;
+    size_t nconns;
+};
+
+typedef void (*config_err_fn)(void *ud, const char *section, const char *key, const char *reason);
+
+__attribute__((warn_unused_result)) int config_load(const char *path, struct mc_config *cfg,
+                                                    config_err_fn on_error, void *ud);
+void config_free(struct mc_config *cfg);
+
+/* Print-to-stderr error callback used by the tools: "FILE: [section] key: reason". */
+void config_print_error(void *ud, const char *section, const char *key, const char *reason);
+
+#endif

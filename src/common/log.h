@@ -1,0 +1,32 @@
+/*
+ * Logging: one event per line, "TIMESTAMP LEVEL event=NAME key=value ...".
+ * The macros test the level before formatting anything. Secrets never go
+ * through here.
+ */
+#ifndef MC_LOG_H
+#define MC_LOG_H
+
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+enum log_target { LOG_TO_STDERR = 0, LOG_TO_FILE, LOG_TO_SYSLOG };
+
+extern enum log_level log_current_level;
+
+/* Open the target; path is used for LOG_TO_FILE. Returns 0 or MC_ERR_IO. */
+__attribute__((warn_unused_result)) int log_open(enum log_target target, const char *path,
+                                                 enum log_level level);
+void log_close(void);
+void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int log_level_parse(const char *s, enum log_level *out);
+
+#define LOG_AT_(lvl, ...)                                                                          \
+    do {                                                                                           \
+        if ((lvl) <= log_current_level)                                                            \
+            log_write((lvl), __VA_ARGS__);                                                         \
+    } while (0)
+
+#define log_error(...) LOG_AT_(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warn(...)  LOG_AT_(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...)  LOG_AT_(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) LOG_AT_(LOG_LVL_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,187 @@
+/*
+ * HELLO: protocol version negotiation and the connection password.
+ *
+ * Argon2id verification costs tens of milliseconds and 64 MiB, so it runs on
+ * the worker pool; the work callback sees only its own copy of the password
+ * and the hash, never the connection. A failed login is answered after a
+ * delay that doubles with each failure (plus the connection's timewait), and
+ * the connection is closed after `tries` failures.
+ */
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "miscomm/error.h"
+#include "secret.h"
+#include "wire.h"
+
+#define AUTH_BASE_DELAY_MS 250u
+#define AUTH_MAX_DELAY_MS  4000u
+
+struct auth_work {
+    uv_work_t req;
+    struct conn *c;
+    uint32_t request_id;
+    uint16_t version;
+    uint64_t start_ns;
+    int result;
+    size_t pw_len;
+    char hash[CFG_HASH_MAX];
+    char password[MC_MAX_PASSWORD + 1];
+};
+
+static void auth_work_cb(uv_work_t *req)
+{
+    struct auth_work *w = req->data;
+    w->result = secret_verify(w->hash, w->password, w->pw_len);
+    secret_wipe(w->password, sizeof w->password);
+}
+
+static void auth_send_ok(struct conn *c, const struct auth_work *w)
+{
+    uint8_t session[MC_SESSION_ID_SIZE];
+    randombytes_buf(session, sizeof session);
+    uint8_t payload[512];
+    struct wire_writer wr;
+    wire_writer_init(&wr, payload, sizeof payload);
+    wire_put_u16(&wr, w->version);
+    wire_put_cstr(&wr, "miscommd");
+    wire_put_cstr(&wr, MC_VERSION);
+    wire_put_bytes(&wr, session, sizeof session);
+    wire_put_u32(&wr, c->perms);
+    wire_put_u32(&wr, MC_MAX_PAYLOAD);
+    wire_put_u32(&wr, c->lst->cfg->timeout);
+    wire_put_cstr(&wr, c->lst->cfg->name);
+    char sid[2 * MC_SESSION_ID_SIZE + 1];
+    sodium_bin2hex(sid, sizeof sid, session, sizeof session);
+    int rc = wr.err ? wr.err : conn_send(c, MC_MSG_HELLO_OK, w->request_id, payload, wr.len);
+    conn_log(LOG_LVL_INFO, c,
+             "event=hello result=OK connection=%s client=\"%s\" device=\"%s\" session=%s "
+             "perms=0x%02x ms=%.3f",
+             c->lst->cfg->name, c->client, c->device_id, sid, c->perms,
+             conn_elapsed_ms(w->start_ns));
+    if (rc < 0)
+        conn_close(c, "cannot send HELLO_OK");
+}
+
+static void auth_on_delay(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if (c->state != CONN_ST_AUTH)
+        return;
+    (void)conn_send_error(c, c->pending_error_id, MC_ERR_AUTH, "wrong password (%u of %u tries)",
+                          c->failures, c->lst->cfg->tries);
+    conn_set_state(c, CONN_ST_HELLO);
+    conn_request_done(c);
+}
+
+static void auth_after_cb(uv_work_t *req, int status)
+{
+    struct auth_work *w = req->data;
+    struct conn *c = w->c;
+    int result = status == UV_ECANCELED ? MC_ERR_SHUTTING_DOWN : w->result;
+    if (c->state != CONN_ST_AUTH)
+        goto out; /* closed while we were hashing */
+
+    if (result == 0) {
+        c->perms = c->lst->cfg->perms;
+        conn_set_state(c, CONN_ST_READY);
+        auth_send_ok(c, w);
+        c->requests++;
+        conn_request_done(c);
+        goto out;
+    }
+    c->requests++;
+    if (result != MC_ERR_AUTH) {
+        conn_log(LOG_LVL_ERROR, c, "event=hello result=%s connection=%s reason=\"%s\"",
+                 mc_err_name(result), c->lst->cfg->name,
+                 result == MC_ERR_CRYPTO ? "the configured password hash is not usable"
+                                         : mc_strerror(result));
+        conn_fail(c, w->request_id, result == MC_ERR_SHUTTING_DOWN ? result : MC_ERR_INTERNAL,
+                  "cannot verify the password");
+        goto out;
+    }
+    c->failures++;
+    unsigned tries = c->lst->cfg->tries;
+    conn_log(LOG_LVL_WARN, c,
+             "event=hello result=AUTH connection=%s client=\"%s\" device=\"%s\" "
+             "reason=\"wrong password\" failures=%u tries=%u",
+             c->lst->cfg->name, c->client, c->device_id, c->failures, tries);
+    if (c->failures >= tries) {
+        conn_fail(c, w->request_id, MC_ERR_TOO_MANY_TRIES, "too many failed logins");
+        goto out;
+    }
+    unsigned shift = c->failures - 1 < 5 ? c->failures - 1 : 5;
+    uint64_t delay = (uint64_t)AUTH_BASE_DELAY_MS << shift;
+    if (delay > AUTH_MAX_DELAY_MS)
+        delay = AUTH_MAX_DELAY_MS;
+    delay += (uint64_t)c->lst->cfg->timewait * 1000u;
+    c->pending_error_id = w->request_id;
+    uv_timer_start(&c->delay_timer, auth_on_delay, delay, 0);
+out:
+    secret_wipe(w, sizeof *w);
+    free(w);
+    conn_work_done(c);
+}
+
+int auth_hello(struct conn *c, const struct frame *f)
+{
+    struct wire_reader r;
+    wire_reader_init(&r, f->payload, f->length);
+    uint16_t vmin = wire_get_u16(&r);
+    uint16_t vmax = wire_get_u16(&r);
+    struct wire_str name = wire_get_str(&r, MC_MAX_CLIENT_NAME);
+    struct wire_str version = wire_get_str(&r, MC_MAX_CLIENT_VERSION);
+    struct wire_str device = wire_get_str(&r, MC_MAX_DEVICE_ID);
+    struct wire_str pw = wire_get_str(&r, MC_MAX_PASSWORD);
+    int rc = wire_reader_done(&r);
+    if (rc < 0) {
+        conn_log(LOG_LVL_WARN, c, "event=hello result=BAD_PAYLOAD reason=\"malformed HELLO\"");
+        return rc;
+    }
+    wire_str_copy(c->device_id, sizeof c->device_id, device);
+    for (char *p = c->device_id; *p; p++)
+        if (*p == '"' || *p < 0x20)
+            *p = '?';
+    char cname[MC_MAX_CLIENT_NAME + 1], cver[MC_MAX_CLIENT_VERSION + 1];
+    wire_str_copy(cname, sizeof cname, name);
+    wire_str_copy(cver, sizeof cver, version);
+    snprintf(c->client, sizeof c->client, "%s/%s", cname, cver);
+    for (char *p = c->client; *p; p++)
+        if (*p == '"' || *p < 0x20)
+            *p = '?';
+
+    if (vmin > vmax || vmin > MC_PROTO_VERSION || vmax < MC_PROTO_VERSION) {
+        char why[96];
+        snprintf(why, sizeof why, "client speaks versions %u-%u, server speaks %u", vmin, vmax,
+                 MC_PROTO_VERSION);
+        conn_log(LOG_LVL_WARN, c, "event=hello result=PROTO_VERSION reason=\"%s\"", why);
+        conn_fail(c, f->request_id, MC_ERR_PROTO_VERSION, why);
+        return 0;
+    }
+    struct auth_work *w = calloc(1, sizeof *w);
+    if (!w)
+        return MC_ERR_NOMEM;
+    w->req.data = w;
+    w->c = c;
+    w->request_id = f->request_id;
+    w->version = MC_PROTO_VERSION;
+    w->start_ns = uv_hrtime();
+    memcpy(w->hash, c->lst->cfg->password_hash, sizeof w->hash);
+    memcpy(w->password, pw.ptr, pw.len);
+    w->pw_len = pw.len;
+    /* The plaintext password must not linger in the connection's input queue. */
+    secret_wipe((void *)(uintptr_t)pw.ptr, pw.len);
+    if (uv_queue_work(c->srv->loop, &w->req, auth_work_cb, auth_after_cb) != 0) {
+        secret_wipe(w, sizeof *w);
+        free(w);
+        return MC_ERR_INTERNAL;
+    }
+    c->pending_work++;
+    c->busy = 1;
+    conn_set_state(c, CONN_ST_AUTH);
+    return DISPATCH_ASYNC;
+}

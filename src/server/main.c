@@ -1,0 +1,138 @@
+/* miscommd: argument parsing, then the server. */
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "config.h"
+#include "miscomm/error.h"
+#include "log.h"
+#include "server.h"
+
+#define EXIT_USAGE  64 /* sysexits.h EX_USAGE */
+#define EXIT_CONFIG 78 /* sysexits.h EX_CONFIG */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: miscommd [OPTIONS]\n"
+            "The miscomm gateway: TLS on TCP port 9000 between field devices and the\n"
+            "service-desk database and file folders.\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config FILE        configuration file (default: conf/miscomm.ini if it\n"
+            "                           exists, else /etc/miscomm/miscomm.ini)\n"
+            "      --check-config FILE  validate FILE, print every error, and exit\n"
+            "  -V, --version            print version and library builds, and exit\n"
+            "  -h, --help               print this help, and exit\n"
+            "\n"
+            "Signals: SIGINT/SIGTERM stop accepting, let requests in flight finish\n"
+            "within [server] shutdown_grace seconds, then exit 0.\n"
+            "\n"
+            "Exit status: 0 clean shutdown or valid configuration; 1 start-up failure\n"
+            "(certificate, listening socket); 64 usage error; 78 invalid configuration.\n");
+}
+
+static void print_version(void)
+{
+    printf("miscommd %s\n", MC_VERSION);
+    printf("wolfSSL %s: %s\n", wolfSSL_lib_version(), MC_WOLFSSL_BUILD);
+    printf("libuv %s\n", uv_version_string());
+    printf("libsodium %s\n", sodium_version_string());
+}
+
+/* Tell systemd (Type=notify) about our state, when it is watching. */
+static void notify_systemd(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, path, strlen(path));
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = 0;
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+    if (sendto(fd, state, strlen(state), 0, (struct sockaddr *)&sa, len) < 0)
+        log_warn("event=sd_notify error=\"cannot reach NOTIFY_SOCKET\"");
+    close(fd);
+}
+
+static int check_config(const char *path)
+{
+    struct mc_config cfg;
+    if (config_load(path, &cfg, config_print_error, (void *)path) < 0) {
+        fprintf(stderr, "%s: configuration is invalid\n", path);
+        return EXIT_CONFIG;
+    }
+    printf("%s: configuration is valid (%zu connection%s)\n", path, cfg.nconns,
+           cfg.nconns == 1 ? "" : "s");
+    config_free(&cfg);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", required_argument, NULL, 'C'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'C':
+            return check_config(optarg);
+        case 'V':
+            print_version();
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "miscommd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!config)
+        config = access("conf/miscomm.ini", R_OK) == 0 ? "conf/miscomm.ini" : "/etc/miscomm/miscomm.ini";
+    if (sodium_init() < 0 || wolfSSL_Init() != WOLFSSL_SUCCESS) {
+        fprintf(stderr, "miscommd: cannot initialise the crypto libraries\n");
+        return 1;
+    }
+
+    struct server srv;
+    int rc = server_init(&srv, config);
+    if (rc < 0) {
+        log_error("event=start_failed config=%s error=\"%s\"", config,
+                  rc == MC_ERR_CONFIG ? "invalid configuration" : mc_strerror(rc));
+        server_free(&srv);
+        wolfSSL_Cleanup();
+        return rc == MC_ERR_CONFIG ? EXIT_CONFIG : 1;
+    }
+    notify_systemd("READY=1");
+    int code = server_run(&srv);
+    notify_systemd("STOPPING=1");
+    server_free(&srv);
+    wolfSSL_Cleanup();
+    return code;
+}

@@ -1,0 +1,52 @@
+/*
+ * The daemon as a whole: configuration, listeners (one per active
+ * [connection NAME] section), the TLS context, the list of live
+ * connections, signals and the shutdown drain. Only the loop thread touches
+ * any of it.
+ */
+#ifndef MC_SERVER_H
+#define MC_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+
+struct conn;
+typedef struct WOLFSSL_CTX WOLFSSL_CTX;
+
+struct listener {
+    uv_tcp_t tcp;
+    struct server *srv;
+    const struct cfg_connection *cfg;
+};
+
+struct server {
+    uv_loop_t *loop;
+    struct mc_config cfg;
+    WOLFSSL_CTX *tls_ctx;
+    struct listener *listeners;
+    size_t nlisteners;
+    struct conn *conns; /* doubly linked list of live connections */
+    unsigned nconns;    /* connections counted against the limits */
+    unsigned nrefused;  /* connections being refused (limit error pending) */
+    uint64_t next_conn_id;
+    int draining;
+    uv_signal_t sig_int, sig_term;
+    uv_timer_t grace_timer;
+    int exit_code;
+};
+
+__attribute__((warn_unused_result)) int server_init(struct server *srv, const char *config_path);
+/* Run the loop until the drain after SIGINT/SIGTERM finishes; returns the exit code. */
+int server_run(struct server *srv);
+void server_free(struct server *srv);
+
+/* The read buffer for every connection (the loop thread consumes it at once). */
+void server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+/* Called by conn.c when a connection has been freed. */
+void server_conn_gone(struct server *srv);
+/* Count live connections from one address (for max_connections_per_ip). */
+unsigned server_count_ip(const struct server *srv, const char *ip);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * A connection's transport: plain TCP or TLS behind one small ops table.
+ * feed() takes bytes from the socket and appends plaintext to c->in,
+ * driving the handshake first; send() takes plaintext and writes what must
+ * go on the wire through conn_write_raw().
+ */
+#ifndef MC_TRANSPORT_H
+#define MC_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+struct mc_config;
+
+struct transport_ops {
+    const char *name;
+    int (*start)(struct conn *c);
+    int (*feed)(struct conn *c, const uint8_t *data, size_t len);
+    int (*send)(struct conn *c, const uint8_t *data, size_t len);
+    void (*shutdown)(struct conn *c);
+    void (*release)(struct conn *c);
+};
+
+extern const struct transport_ops transport_plain;
+extern const struct transport_ops transport_tls;
+
+/* The TLS context for the whole server (tls.c). */
+typedef struct WOLFSSL_CTX WOLFSSL_CTX;
+__attribute__((warn_unused_result)) int tls_ctx_create(const struct mc_config *cfg,
+                                                       WOLFSSL_CTX **out);
+void tls_ctx_free(WOLFSSL_CTX *ctx);
+/* Log the certificate's fingerprints and expiry; fails if it cannot be read. */
+__attribute__((warn_unused_result)) int tls_log_certificate(const char *path);
+/* Generate a self-signed certificate and key on first start when both are missing. */
+__attribute__((warn_unused_result)) int tls_ensure_certificate(const struct mc_config *cfg);
+/* Cipher list that a policy stands for (also used by the tests' expectations). */
+const char *tls_policy_ciphers(int policy);
+
+#endif
