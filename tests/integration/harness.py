@@ -1,0 +1,250 @@
+"""Test harness: start the real miscommd with a generated configuration on a
+free loopback port, and talk to it as a client would.
+
+Only the Python standard library is used. Every gateway started here is
+stopped by the context manager, even when a test fails.
+"""
+import os
+import re
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.environ.get("MISCOMM_BUILD", os.path.join(SRC, "build"))
+MISCOMMD = os.path.join(BUILD, "miscommd")
+MISCTL = os.path.join(BUILD, "misctl")
+MISCLI = os.path.join(BUILD, "miscli")
+
+# Protocol constants (docs/protocol.md).
+HELLO, HELLO_OK, PING, PONG, NOOP, BYE, ERROR = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x7F
+ERR = {"BAD_FRAME": 10, "BAD_VERSION": 11, "FRAME_TOO_LARGE": 12, "BAD_TYPE": 13,
+       "UNEXPECTED": 14, "PROTO_VERSION": 15, "BAD_PAYLOAD": 16, "AUTH": 20,
+       "TOO_MANY_TRIES": 21, "PERMISSION": 22, "CONN_LIMIT": 23, "TIMEOUT": 24,
+       "SHUTTING_DOWN": 25}
+
+_hash_cache = {}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def password_hash(password):
+    """Argon2id hash made by misctl passwd (cached: hashing is slow on purpose)."""
+    if password not in _hash_cache:
+        out = subprocess.run([MISCTL, "passwd"], input=password + "\n", capture_output=True,
+                             text=True, check=True)
+        _hash_cache[password] = out.stdout.strip()
+    return _hash_cache[password]
+
+
+class Gateway:
+    """A miscommd process with its own directory, config, certificate and log.
+
+    conns: list of dicts with ini keys for [connection NAME] sections; 'name'
+    is required, 'port' defaults to a free port, 'password' is plaintext here
+    and hashed into the ini.
+    """
+
+    def __init__(self, conns=None, server=None, tls=None, start=True):
+        self.dir = tempfile.mkdtemp(prefix="miscomm-test-")
+        self.conns = conns or [{"name": "psdmobile"}]
+        for c in self.conns:
+            c.setdefault("port", free_port())
+            c.setdefault("password", "correct horse battery")
+            c.setdefault("bind", "127.0.0.1")
+        self.server = {"log_level": "debug", "handshake_timeout": 5, "shutdown_grace": 5}
+        self.server.update(server or {})
+        self.tls = tls or {}
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "miscommd.log")
+        self.ini = os.path.join(self.dir, "miscomm.ini")
+        self.write_config()
+        if start:
+            self.start()
+
+    # -- configuration --------------------------------------------------
+    def write_config(self):
+        lines = ["[server]", "data_dir = data"]
+        lines += ["%s = %s" % kv for kv in self.server.items()]
+        lines += ["", "[tls]", "certificate = certs/miscomm.crt", "key = certs/miscomm.key"]
+        lines += ["%s = %s" % kv for kv in self.tls.items()]
+        for c in self.conns:
+            lines += ["", "[connection %s]" % c["name"]]
+            for k, v in c.items():
+                if k == "name":
+                    continue
+                if k == "password":
+                    lines.append("password = %s" % password_hash(v))
+                else:
+                    lines.append("%s = %s" % (k, v))
+        os.makedirs(os.path.join(self.dir, "certs"), exist_ok=True)
+        with open(self.ini, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    @property
+    def port(self):
+        return self.conns[0]["port"]
+
+    @property
+    def password(self):
+        return self.conns[0]["password"]
+
+    @property
+    def cert(self):
+        return os.path.join(self.dir, "certs", "miscomm.crt")
+
+    # -- process --------------------------------------------------------
+    def start(self, timeout=30):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([MISCOMMD, "-c", self.ini], stdout=self.logf,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.wait_log(r"event=ready", timeout=timeout)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Send sig and wait; returns the exit code."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("miscommd did not exit within %ss after %s" % (timeout, sig))
+        self.logf.close()
+        return code
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if exc[0] is not None:
+            print("---- miscommd log (%s) ----" % self.log_path)
+            print(self.log())
+        return False
+
+    def log(self):
+        with open(self.log_path, "r", errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=10, count=1):
+        """Wait until pattern (a regex) appears count times in the log; return the matches."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.findall(pattern, self.log())
+            if len(found) >= count:
+                return found
+            if self.proc and self.proc.poll() is not None:
+                raise AssertionError("miscommd exited (%s) while waiting for %r\n%s"
+                                     % (self.proc.returncode, pattern, self.log()))
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out waiting for %r in the log\n%s"
+                                     % (pattern, self.log()))
+            time.sleep(0.05)
+
+    def fingerprint(self):
+        return re.search(r"event=certificate file=\S+ sha256=(\S+)", self.log()).group(1)
+
+    def miscli(self, *args, password=None, timeout=60):
+        pwfile = os.path.join(self.dir, "client.password")
+        with open(pwfile, "w") as f:
+            f.write((password if password is not None else self.password) + "\n")
+        cmd = [MISCLI, "--port", str(self.port), "--fingerprint", self.fingerprint(),
+               "--password-file", pwfile] + list(args)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+# -- a small client, for tests that need to misbehave -------------------------
+def tls_context(version=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if version == "1.2":
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    elif version == "1.3":
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
+
+
+class Client:
+    def __init__(self, port, tls=True, version=None, timeout=10):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock = tls_context(version).wrap_socket(raw) if tls else raw
+        self.next_id = 1
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def send(self, mtype, payload=b"", rid=None, version=1, flags=0, length=None):
+        if rid is None:
+            rid = self.next_id
+            self.next_id += 1
+        n = len(payload) if length is None else length
+        self.sock.sendall(struct.pack(">BBHII", version, mtype, flags, rid, n) + payload)
+        return rid
+
+    def recv_exact(self, n):
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed by server after %d of %d bytes" % (len(data), n))
+            data += chunk
+        return data
+
+    def recv(self):
+        """One frame: (type, request_id, payload)."""
+        version, mtype, flags, rid, n = struct.unpack(">BBHII", self.recv_exact(12))
+        assert version == 1 and flags == 0, (version, flags)
+        return mtype, rid, self.recv_exact(n) if n else b""
+
+    def recv_error(self):
+        mtype, rid, p = self.recv()
+        assert mtype == ERROR, "expected ERROR, got type 0x%02x" % mtype
+        code, n = struct.unpack(">HH", p[:4])
+        return rid, code, p[4:4 + n].decode()
+
+    def closed_by_server(self, timeout=10):
+        """True if the server closes the connection (EOF or reset) within timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                if not self.sock.recv(4096):
+                    return True
+        except (ConnectionError, ssl.SSLError, OSError) as e:
+            return not isinstance(e, socket.timeout)
+
+    def hello(self, password, vmin=1, vmax=1, name="pytest", version="1.0", device="dev-1"):
+        def s(x):
+            b = x.encode()
+            return struct.pack(">H", len(b)) + b
+        payload = struct.pack(">HH", vmin, vmax) + s(name) + s(version) + s(device) + s(password)
+        rid = self.send(HELLO, payload)
+        return rid, self.recv()
+
+    def ping(self, data=b"12345678"):
+        rid = self.send(PING, data)
+        return rid, self.recv()
