@@ -23,8 +23,8 @@ extern "C" {
 typedef struct mc_client mc_client;
 
 struct mc_client_options {
-    const char *host;        /* default "127.0.0.1" */
-    unsigned port;           /* default 9000 */
+    const char *host; /* default "127.0.0.1" */
+    unsigned port;    /* default 9000 */
     /* How to trust the server: exactly one of these. */
     const char *cafile;      /* PEM file of trusted certificates; checks the host name too */
     const char *fingerprint; /* SHA-256 of the certificate or of its public key (SPKI), hex */

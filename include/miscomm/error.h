@@ -22,34 +22,34 @@ extern "C" {
 #endif
 
 /* X(NAME, wire code, message) */
-#define MC_ERRNO_MAP(X)                                                                  \
-    X(OK, 0, "success")                                                                \
-    X(INTERNAL, 1, "internal error")                                                   \
-    X(NOMEM, 2, "out of memory")                                                       \
-    X(INVALID_ARG, 3, "invalid argument")                                              \
-    X(IO, 4, "input/output error")                                                     \
-    X(BAD_FRAME, 10, "malformed frame")                                                \
-    X(BAD_VERSION, 11, "unsupported frame version")                                    \
-    X(FRAME_TOO_LARGE, 12, "frame larger than the maximum payload size")               \
-    X(BAD_TYPE, 13, "unknown message type")                                            \
-    X(UNEXPECTED, 14, "message not allowed in this state")                             \
-    X(PROTO_VERSION, 15, "no common protocol version")                                 \
-    X(BAD_PAYLOAD, 16, "malformed payload")                                            \
-    X(AUTH, 20, "authentication failed")                                               \
-    X(TOO_MANY_TRIES, 21, "too many failed logins")                                    \
-    X(PERMISSION, 22, "permission denied")                                             \
-    X(CONN_LIMIT, 23, "too many connections")                                          \
-    X(TIMEOUT, 24, "timed out")                                                        \
-    X(SHUTTING_DOWN, 25, "server is shutting down")                                    \
-    X(BUSY, 26, "server busy, try again later")                                        \
-    X(TLS, 30, "TLS failure")                                                          \
-    X(CERT_VERIFY, 31, "server certificate verification failed")                       \
-    X(CONNECT, 32, "could not connect")                                                \
-    X(CLOSED, 33, "connection closed by peer")                                         \
-    X(RESOLVE, 34, "could not resolve host name")                                      \
-    X(CONFIG, 40, "invalid configuration")                                             \
-    X(CRYPTO, 41, "cryptographic operation failed")                                    \
-    X(NOT_FOUND, 42, "not found")                                                      \
+#define MC_ERRNO_MAP(X)                                                                            \
+    X(OK, 0, "success")                                                                            \
+    X(INTERNAL, 1, "internal error")                                                               \
+    X(NOMEM, 2, "out of memory")                                                                   \
+    X(INVALID_ARG, 3, "invalid argument")                                                          \
+    X(IO, 4, "input/output error")                                                                 \
+    X(BAD_FRAME, 10, "malformed frame")                                                            \
+    X(BAD_VERSION, 11, "unsupported frame version")                                                \
+    X(FRAME_TOO_LARGE, 12, "frame larger than the maximum payload size")                           \
+    X(BAD_TYPE, 13, "unknown message type")                                                        \
+    X(UNEXPECTED, 14, "message not allowed in this state")                                         \
+    X(PROTO_VERSION, 15, "no common protocol version")                                             \
+    X(BAD_PAYLOAD, 16, "malformed payload")                                                        \
+    X(AUTH, 20, "authentication failed")                                                           \
+    X(TOO_MANY_TRIES, 21, "too many failed logins")                                                \
+    X(PERMISSION, 22, "permission denied")                                                         \
+    X(CONN_LIMIT, 23, "too many connections")                                                      \
+    X(TIMEOUT, 24, "timed out")                                                                    \
+    X(SHUTTING_DOWN, 25, "server is shutting down")                                                \
+    X(BUSY, 26, "server busy, try again later")                                                    \
+    X(TLS, 30, "TLS failure")                                                                      \
+    X(CERT_VERIFY, 31, "server certificate verification failed")                                   \
+    X(CONNECT, 32, "could not connect")                                                            \
+    X(CLOSED, 33, "connection closed by peer")                                                     \
+    X(RESOLVE, 34, "could not resolve host name")                                                  \
+    X(CONFIG, 40, "invalid configuration")                                                         \
+    X(CRYPTO, 41, "cryptographic operation failed")                                                \
+    X(NOT_FOUND, 42, "not found")                                                                  \
     X(EXISTS, 43, "already exists")
 
 typedef enum mc_err {

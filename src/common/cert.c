@@ -57,8 +57,8 @@ int cert_load_pem_file(const char *path, uint8_t **der, size_t *len)
         free(pem);
         return MC_ERR_NOMEM;
     }
-    int n = wc_CertPemToDer((const unsigned char *)pem, (int)pem_len, out, (int)pem_len + 1,
-                            CERT_TYPE);
+    int n =
+        wc_CertPemToDer((const unsigned char *)pem, (int)pem_len, out, (int)pem_len + 1, CERT_TYPE);
     free(pem);
     if (n <= 0) {
         free(out);
@@ -243,7 +243,7 @@ int cert_generate(const struct cert_request *req, char **cert_pem, char **key_pe
     void *key;
     int key_type;
     if (is_rsa) {
-        int bits = req->key_type == CERT_KEY_RSA_2048 ? 2048
+        int bits = req->key_type == CERT_KEY_RSA_2048   ? 2048
                    : req->key_type == CERT_KEY_RSA_3072 ? 3072
                                                         : 4096;
         if (wc_InitRsaKey(&rsa, NULL) != 0)
@@ -287,13 +287,14 @@ int cert_generate(const struct cert_request *req, char **cert_pem, char **key_pe
     cert->altNamesSz = alt;
     if (wc_SetSubjectKeyIdFromPublicKey_ex(cert, key_type, key) != 0 ||
         wc_SetAuthKeyIdFromPublicKey_ex(cert, key_type, key) != 0 ||
-        wc_SetKeyUsage(cert, is_rsa ? "digitalSignature,keyEncipherment" : "digitalSignature") != 0 ||
+        wc_SetKeyUsage(cert, is_rsa ? "digitalSignature,keyEncipherment" : "digitalSignature") !=
+            0 ||
         wc_SetExtKeyUsage(cert, "serverAuth") != 0)
         goto out;
     if (wc_MakeCert_ex(cert, der, (word32)der_cap, key_type, key, &rng) < 0)
         goto out;
-    int der_len = wc_SignCert_ex(cert->bodySz, cert->sigType, der, (word32)der_cap, key_type, key,
-                                 &rng);
+    int der_len =
+        wc_SignCert_ex(cert->bodySz, cert->sigType, der, (word32)der_cap, key_type, key, &rng);
     if (der_len <= 0)
         goto out;
     int kder_len = is_rsa ? wc_RsaKeyToDer(&rsa, kder, (word32)der_cap)

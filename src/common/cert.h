@@ -10,7 +10,12 @@
 #include <stdint.h>
 #include <time.h>
 
-enum cert_key_type { CERT_KEY_ECDSA_P256 = 0, CERT_KEY_RSA_2048, CERT_KEY_RSA_3072, CERT_KEY_RSA_4096 };
+enum cert_key_type {
+    CERT_KEY_ECDSA_P256 = 0,
+    CERT_KEY_RSA_2048,
+    CERT_KEY_RSA_3072,
+    CERT_KEY_RSA_4096
+};
 
 struct cert_info {
     uint8_t cert_sha256[32]; /* SHA-256 of the certificate's DER */

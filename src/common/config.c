@@ -32,7 +32,8 @@ static const char *const cipher_policies[] = {"modern", "referential", NULL};
 static const char *const encryptions[] = {"tls", "none", NULL};
 
 #define S_(field) offsetof(struct mc_config, field), sizeof(((struct mc_config *)0)->field)
-#define C_(field) offsetof(struct cfg_connection, field), sizeof(((struct cfg_connection *)0)->field)
+#define C_(field)                                                                                  \
+    offsetof(struct cfg_connection, field), sizeof(((struct cfg_connection *)0)->field)
 
 static const struct key_spec server_keys[] = {
     {"data_dir", K_PATH, S_(data_dir), 0, 0, NULL, 0, "data"},
@@ -155,8 +156,8 @@ static void read_hash_file(struct loader *ld, const char *section, const char *k
     fclose(f);
     line[strcspn(line, "\r\n")] = 0;
     if (!is_argon2id(line)) {
-        report(ld, section, key, "'%s' does not hold an Argon2id hash (make one with misctl passwd)",
-               path);
+        report(ld, section, key,
+               "'%s' does not hold an Argon2id hash (make one with misctl passwd)", path);
         return;
     }
     memcpy(dst, line, strlen(line) + 1);
@@ -181,8 +182,8 @@ static void apply_key(struct loader *ld, const char *section, const struct key_s
         errno = 0;
         unsigned long n = strtoul(v, &end, 10);
         if (!isdigit((unsigned char)v[0]) || *end || errno || n < k->min || n > k->max)
-            report(ld, section, k->name, "must be a whole number from %u to %u (got '%s')",
-                   k->min, k->max, v);
+            report(ld, section, k->name, "must be a whole number from %u to %u (got '%s')", k->min,
+                   k->max, v);
         else
             *(unsigned *)field = (unsigned)n;
         break;
@@ -218,6 +219,8 @@ static void apply_key(struct loader *ld, const char *section, const struct key_s
         break;
     }
     case K_HASH:
+        if (v[0])
+            ((struct cfg_connection *)obj)->password_keys++;
         if (v[0] && !is_argon2id(v))
             report(ld, section, k->name,
                    "must be an Argon2id hash made by 'misctl passwd', never a plaintext password");
@@ -225,6 +228,8 @@ static void apply_key(struct loader *ld, const char *section, const struct key_s
             report(ld, section, k->name, "hash longer than %zu bytes", k->size - 1);
         break;
     case K_HASH_FILE:
+        if (v[0])
+            ((struct cfg_connection *)obj)->password_keys++;
         read_hash_file(ld, section, k->name, field, v);
         break;
     }
@@ -283,9 +288,11 @@ static int ini_error_cb(const char *fmt, ...)
 static void check_connection(struct loader *ld, const char *label, struct cfg_connection *c,
                              const struct mc_config *cfg)
 {
-    if (c->password_hash[0] == 0)
+    if (c->password_keys == 0)
         report(ld, label, "password",
                "missing: set password (an Argon2id hash from 'misctl passwd') or password_file");
+    else if (c->password_keys > 1)
+        report(ld, label, "password", "set either password or password_file, not both");
     if (c->encryption == CFG_ENC_NONE && !c->allow_plaintext && strcmp(c->bind, "127.0.0.1") != 0 &&
         strcmp(c->bind, "::1") != 0 && strcmp(c->bind, "localhost") != 0)
         report(ld, label, "encryption",
@@ -322,7 +329,8 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
     dictionary *d = iniparser_load(path);
     iniparser_set_error_callback(NULL);
     if (!d) {
-        report(&ld, "", "", "cannot parse '%s': %s", path, ini_error[0] ? ini_error : "syntax error");
+        report(&ld, "", "", "cannot parse '%s': %s", path,
+               ini_error[0] ? ini_error : "syntax error");
         return MC_ERR_CONFIG;
     }
 
@@ -348,8 +356,10 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
             const char *name = sec + 11;
             snprintf(label, sizeof label, "connection %s", name);
             size_t len = strlen(name);
-            if (len == 0 || len >= CFG_NAME_MAX || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != len) {
-                report(&ld, label, "", "connection names are 1 to 63 letters, digits, '_', '-' or '.'");
+            if (len == 0 || len >= CFG_NAME_MAX ||
+                strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != len) {
+                report(&ld, label, "",
+                       "connection names are 1 to 63 letters, digits, '_', '-' or '.'");
                 continue;
             }
             struct cfg_connection *c = &cfg->conns[cfg->nconns++];
@@ -373,7 +383,8 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
         nactive += cfg->conns[i].active != 0;
     }
     if (nactive == 0)
-        report(&ld, "", "", "no active [connection NAME] section: the gateway would listen nowhere");
+        report(&ld, "", "",
+               "no active [connection NAME] section: the gateway would listen nowhere");
     iniparser_freedict(d);
     if (ld.nerr) {
         config_free(cfg);

@@ -32,6 +32,7 @@ struct cfg_connection {
     int encryption; /* enum cfg_encryption */
     int allow_plaintext;
     char password_hash[CFG_HASH_MAX];
+    int password_keys; /* how many of password, password_file were given */
     int tcp_nodelay;
     unsigned timeout; /* idle seconds, 0 = none */
     unsigned tries;

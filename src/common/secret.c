@@ -65,7 +65,8 @@ int secret_hash(const char *pw, size_t len, char out[128])
     if (sodium_init() < 0)
         return MC_ERR_CRYPTO;
     if (crypto_pwhash_str_alg(out, pw, len, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                              crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0)
+                              crypto_pwhash_MEMLIMIT_INTERACTIVE,
+                              crypto_pwhash_ALG_ARGON2ID13) != 0)
         return MC_ERR_NOMEM;
     return 0;
 }

@@ -20,8 +20,7 @@ __attribute__((warn_unused_result)) int secret_read_prompt(const char *prompt, c
 /* Argon2id hash in the "$argon2id$..." text form; out must hold 128 bytes. */
 __attribute__((warn_unused_result)) int secret_hash(const char *pw, size_t len, char out[128]);
 /* 0 when pw matches hash, MC_ERR_AUTH when it does not, MC_ERR_CRYPTO on a bad hash. */
-__attribute__((warn_unused_result)) int secret_verify(const char *hash, const char *pw,
-                                                      size_t len);
+__attribute__((warn_unused_result)) int secret_verify(const char *hash, const char *pw, size_t len);
 void secret_wipe(void *p, size_t n);
 
 #endif

@@ -141,9 +141,9 @@ void conn_close(struct conn *c, const char *reason)
     if (c->state == CONN_ST_CLOSING)
         return;
     uint64_t dur = conn_now_ms(c) - c->started_ms;
-    conn_log(LOG_LVL_INFO, c, "event=disconnect reason=\"%s\" state=%s duration_ms=%llu requests=%llu",
-             reason, state_names[c->state], (unsigned long long)dur,
-             (unsigned long long)c->requests);
+    conn_log(LOG_LVL_INFO, c,
+             "event=disconnect reason=\"%s\" state=%s duration_ms=%llu requests=%llu", reason,
+             state_names[c->state], (unsigned long long)dur, (unsigned long long)c->requests);
     c->ops->shutdown(c);
     conn_set_state(c, CONN_ST_CLOSING);
     uv_timer_stop(&c->delay_timer);
@@ -203,7 +203,8 @@ int conn_send(struct conn *c, uint8_t type, uint32_t id, const void *payload, si
     if (c->state == CONN_ST_CLOSING || !c->transport_up)
         return MC_ERR_CLOSED;
     uint8_t small[4096];
-    uint8_t *frame = len + MC_FRAME_HEADER_SIZE <= sizeof small ? small : malloc(len + MC_FRAME_HEADER_SIZE);
+    uint8_t *frame =
+        len + MC_FRAME_HEADER_SIZE <= sizeof small ? small : malloc(len + MC_FRAME_HEADER_SIZE);
     if (!frame)
         return MC_ERR_NOMEM;
     frame_put_header(frame, type, 0, id, (uint32_t)len);
@@ -324,7 +325,8 @@ void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     }
     int rc = c->ops->feed(c, (const uint8_t *)b->base, (size_t)nread);
     if (rc < 0) {
-        const char *why = rc == MC_ERR_TLS      ? (c->transport_up ? "TLS error" : "TLS handshake failed")
+        const char *why = rc == MC_ERR_TLS
+                              ? (c->transport_up ? "TLS error" : "TLS handshake failed")
                           : rc == MC_ERR_CLOSED ? "peer sent close_notify"
                           : rc == MC_ERR_BUSY   ? "input queue full"
                                                 : mc_strerror(rc);

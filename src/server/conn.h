@@ -47,8 +47,8 @@ struct conn {
     char peer[64];    /* "ip:port" or "[ip]:port" */
     char peer_ip[48]; /* address only, for the per-address limit */
     enum conn_state state;
-    int refuse_code;  /* nonzero: answer this error after the handshake, then close */
-    int counted;      /* counted in srv->nconns */
+    int refuse_code; /* nonzero: answer this error after the handshake, then close */
+    int counted;     /* counted in srv->nconns */
     uint64_t started_ms;
 
     const struct transport_ops *ops;
@@ -57,13 +57,13 @@ struct conn {
     struct buf in;     /* plaintext frames not yet parsed */
     size_t out_queued; /* bytes handed to uv_write and not yet written */
     int reading;
-    int transport_up; /* TLS handshake done (or plain connection accepted) */
+    int transport_up;     /* TLS handshake done (or plain connection accepted) */
     int want_flush_close; /* close once queued output is written */
 
-    int busy;              /* a request is being handled; parse nothing more */
-    int pending_work;      /* worker-pool requests that still point here */
+    int busy;         /* a request is being handled; parse nothing more */
+    int pending_work; /* worker-pool requests that still point here */
     int handles_open;
-    unsigned failures;     /* failed logins */
+    unsigned failures; /* failed logins */
     uint32_t perms;
     uint32_t pending_error_id;
     int pending_error_code;

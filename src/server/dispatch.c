@@ -73,7 +73,8 @@ void dispatch_frame(struct conn *c, const struct frame *f)
     }
     if (!(op->states & (1u << c->state))) {
         rc = MC_ERR_UNEXPECTED;
-        (void)conn_send_error(c, f->request_id, rc, "%s is not allowed %s", frame_type_name(f->type),
+        (void)conn_send_error(c, f->request_id, rc, "%s is not allowed %s",
+                              frame_type_name(f->type),
                               c->state == CONN_ST_HELLO ? "before HELLO" : "after HELLO");
         dispatch_log_request(c, op->name, f->request_id, rc, f->length, start);
         return;

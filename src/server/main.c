@@ -20,23 +20,22 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: miscommd [OPTIONS]\n"
-            "The miscomm gateway: TLS on TCP port 9000 between field devices and the\n"
-            "service-desk database and file folders.\n"
-            "\n"
-            "Options:\n"
-            "  -c, --config FILE        configuration file (default: conf/miscomm.ini if it\n"
-            "                           exists, else /etc/miscomm/miscomm.ini)\n"
-            "      --check-config FILE  validate FILE, print every error, and exit\n"
-            "  -V, --version            print version and library builds, and exit\n"
-            "  -h, --help               print this help, and exit\n"
-            "\n"
-            "Signals: SIGINT/SIGTERM stop accepting, let requests in flight finish\n"
-            "within [server] shutdown_grace seconds, then exit 0.\n"
-            "\n"
-            "Exit status: 0 clean shutdown or valid configuration; 1 start-up failure\n"
-            "(certificate, listening socket); 64 usage error; 78 invalid configuration.\n");
+    fprintf(out, "Usage: miscommd [OPTIONS]\n"
+                 "The miscomm gateway: TLS on TCP port 9000 between field devices and the\n"
+                 "service-desk database and file folders.\n"
+                 "\n"
+                 "Options:\n"
+                 "  -c, --config FILE        configuration file (default: conf/miscomm.ini if it\n"
+                 "                           exists, else /etc/miscomm/miscomm.ini)\n"
+                 "      --check-config FILE  validate FILE, print every error, and exit\n"
+                 "  -V, --version            print version and library builds, and exit\n"
+                 "  -h, --help               print this help, and exit\n"
+                 "\n"
+                 "Signals: SIGINT/SIGTERM stop accepting, let requests in flight finish\n"
+                 "within [server] shutdown_grace seconds, then exit 0.\n"
+                 "\n"
+                 "Exit status: 0 clean shutdown or valid configuration; 1 start-up failure\n"
+                 "(certificate, listening socket); 64 usage error; 78 invalid configuration.\n");
 }
 
 static void print_version(void)
@@ -51,7 +50,8 @@ static void print_version(void)
 static void notify_systemd(const char *state)
 {
     const char *path = getenv("NOTIFY_SOCKET");
-    if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+    if (!path || (path[0] != '/' && path[0] != '@') ||
+        strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
         return;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     memcpy(sa.sun_path, path, strlen(path));
@@ -114,7 +114,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (!config)
-        config = access("conf/miscomm.ini", R_OK) == 0 ? "conf/miscomm.ini" : "/etc/miscomm/miscomm.ini";
+        config =
+            access("conf/miscomm.ini", R_OK) == 0 ? "conf/miscomm.ini" : "/etc/miscomm/miscomm.ini";
     if (sodium_init() < 0 || wolfSSL_Init() != WOLFSSL_SUCCESS) {
         fprintf(stderr, "miscommd: cannot initialise the crypto libraries\n");
         return 1;

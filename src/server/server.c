@@ -91,7 +91,8 @@ static void server_drain(struct server *srv, const char *signame)
     if (srv->conns == NULL)
         server_finish(srv);
     else
-        uv_timer_start(&srv->grace_timer, on_grace_timeout, (uint64_t)srv->cfg.shutdown_grace * 1000u, 0);
+        uv_timer_start(&srv->grace_timer, on_grace_timeout,
+                       (uint64_t)srv->cfg.shutdown_grace * 1000u, 0);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -104,7 +105,8 @@ static void on_connection(uv_stream_t *stream, int status)
     struct listener *lst = stream->data;
     struct server *srv = lst->srv;
     if (status < 0) {
-        log_warn("event=accept_failed connection=%s error=\"%s\"", lst->cfg->name, uv_strerror(status));
+        log_warn("event=accept_failed connection=%s error=\"%s\"", lst->cfg->name,
+                 uv_strerror(status));
         return;
     }
     int refuse = 0;
@@ -145,10 +147,11 @@ static int server_listen(struct server *srv, struct listener *lst)
                   cc->bind, cc->port, uv_strerror(rc));
         return MC_ERR_IO;
     }
-    log_info("event=listening connection=%s bind=%s port=%u encryption=%s perms=0x%02x timeout_s=%u "
-             "tries=%u",
-             cc->name, cc->bind, cc->port, cc->encryption == CFG_ENC_TLS ? "tls" : "none", cc->perms,
-             cc->timeout, cc->tries);
+    log_info(
+        "event=listening connection=%s bind=%s port=%u encryption=%s perms=0x%02x timeout_s=%u "
+        "tries=%u",
+        cc->name, cc->bind, cc->port, cc->encryption == CFG_ENC_TLS ? "tls" : "none", cc->perms,
+        cc->timeout, cc->tries);
     return 0;
 }
 
@@ -212,7 +215,8 @@ int server_init(struct server *srv, const char *config_path)
 
 int server_run(struct server *srv)
 {
-    log_info("event=ready listeners=%zu max_connections=%u", srv->nlisteners, srv->cfg.max_connections);
+    log_info("event=ready listeners=%zu max_connections=%u", srv->nlisteners,
+             srv->cfg.max_connections);
     uv_run(srv->loop, UV_RUN_DEFAULT);
     return srv->exit_code;
 }

@@ -24,7 +24,8 @@
 #include "secret.h"
 #include "miscomm/error.h"
 
-#define TLS13_SUITES "TLS13-AES256-GCM-SHA384:TLS13-AES128-GCM-SHA256:TLS13-CHACHA20-POLY1305-SHA256"
+#define TLS13_SUITES                                                                               \
+    "TLS13-AES256-GCM-SHA384:TLS13-AES128-GCM-SHA256:TLS13-CHACHA20-POLY1305-SHA256"
 
 const char *tls_policy_ciphers(int policy)
 {
@@ -70,8 +71,9 @@ int tls_ctx_create(const struct mc_config *cfg, WOLFSSL_CTX **out)
         log_error("event=tls_config error=\"cannot set the minimum TLS version\"");
         goto out;
     }
-    const char *list = cfg->cipher_policy == CFG_POLICY_EXPLICIT ? cfg->ciphers
-                                                                  : tls_policy_ciphers(cfg->cipher_policy);
+    const char *list = cfg->cipher_policy == CFG_POLICY_EXPLICIT
+                           ? cfg->ciphers
+                           : tls_policy_ciphers(cfg->cipher_policy);
     if (wolfSSL_CTX_set_cipher_list(ctx, list) != WOLFSSL_SUCCESS) {
         log_error("event=tls_config error=\"cipher list not accepted\" ciphers=%s", list);
         goto out;
@@ -166,8 +168,8 @@ int tls_ensure_certificate(const struct mc_config *cfg)
         .ou = "self-signed gateway certificate",
         .days = 825,
         /* The referential policy's suites all need an RSA certificate. */
-        .key_type = cfg->cipher_policy == CFG_POLICY_REFERENTIAL ? CERT_KEY_RSA_3072
-                                                                 : CERT_KEY_ECDSA_P256,
+        .key_type =
+            cfg->cipher_policy == CFG_POLICY_REFERENTIAL ? CERT_KEY_RSA_3072 : CERT_KEY_ECDSA_P256,
         .dns = dns,
         .ips = ips,
     };

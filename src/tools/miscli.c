@@ -27,35 +27,36 @@ static void on_sigint(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: miscli [OPTIONS] COMMAND [ARGS]\n"
-            "A command-line client for the miscomm gateway.\n"
-            "\n"
-            "Commands:\n"
-            "  ping [--count N] [--interval SEC]   round trips, printed like ping(8)\n"
-            "  hello                               log in and print the session\n"
-            "\n"
-            "Options:\n"
-            "  -H, --host HOST           server (default 127.0.0.1)\n"
-            "  -p, --port PORT           port (default 9000)\n"
-            "      --fingerprint HEX     trust the server whose certificate or public key\n"
-            "                            (SPKI) has this SHA-256 fingerprint\n"
-            "      --cafile FILE         trust certificates signed by these CAs (PEM)\n"
-            "      --insecure            trust any certificate (prints a warning)\n"
-            "      --plaintext           no TLS (for connections with encryption = none)\n"
-            "      --tls VERSION         1.2 or 1.3 only (default: either)\n"
-            "      --password-file FILE  the connection password, first line of FILE\n"
-            "      --device ID           device id sent in HELLO (default: host name)\n"
-            "      --timeout SEC         per-request timeout (default 10)\n"
-            "  -h, --help                print this help\n"
-            "\n"
-            "Run from a checkout with no trust option, miscli pins the fingerprint of\n"
-            DEFAULT_CERT " and reads the password from " DEFAULT_PASSWORD ",\n"
-            "the files 'make run' creates. Without a password file it asks on the\n"
-            "terminal, or reads standard input.\n"
-            "\n"
-            "Exit status: 0 success; 1 the server refused or could not be reached\n"
-            "(the error code and message are printed); 64 usage error.\n");
+    fprintf(
+        out,
+        "Usage: miscli [OPTIONS] COMMAND [ARGS]\n"
+        "A command-line client for the miscomm gateway.\n"
+        "\n"
+        "Commands:\n"
+        "  ping [--count N] [--interval SEC]   round trips, printed like ping(8)\n"
+        "  hello                               log in and print the session\n"
+        "\n"
+        "Options:\n"
+        "  -H, --host HOST           server (default 127.0.0.1)\n"
+        "  -p, --port PORT           port (default 9000)\n"
+        "      --fingerprint HEX     trust the server whose certificate or public key\n"
+        "                            (SPKI) has this SHA-256 fingerprint\n"
+        "      --cafile FILE         trust certificates signed by these CAs (PEM)\n"
+        "      --insecure            trust any certificate (prints a warning)\n"
+        "      --plaintext           no TLS (for connections with encryption = none)\n"
+        "      --tls VERSION         1.2 or 1.3 only (default: either)\n"
+        "      --password-file FILE  the connection password, first line of FILE\n"
+        "      --device ID           device id sent in HELLO (default: host name)\n"
+        "      --timeout SEC         per-request timeout (default 10)\n"
+        "  -h, --help                print this help\n"
+        "\n"
+        "Run from a checkout with no trust option, miscli pins the fingerprint of\n" DEFAULT_CERT
+        " and reads the password from " DEFAULT_PASSWORD ",\n"
+        "the files 'make run' creates. Without a password file it asks on the\n"
+        "terminal, or reads standard input.\n"
+        "\n"
+        "Exit status: 0 success; 1 the server refused or could not be reached\n"
+        "(the error code and message are printed); 64 usage error.\n");
 }
 
 struct cli {
@@ -123,7 +124,8 @@ static mc_client *cli_login(struct cli *cli, struct mc_session *s)
 
 static void sleep_interval(double sec)
 {
-    struct timespec ts = {.tv_sec = (time_t)sec, .tv_nsec = (long)((sec - (double)(time_t)sec) * 1e9)};
+    struct timespec ts = {.tv_sec = (time_t)sec,
+                          .tv_nsec = (long)((sec - (double)(time_t)sec) * 1e9)};
     while (!interrupted && nanosleep(&ts, &ts) != 0)
         ;
 }
@@ -295,7 +297,8 @@ int main(int argc, char **argv)
     }
     int modes = !!cli.opt.fingerprint + !!cli.opt.cafile + cli.opt.insecure + cli.opt.plaintext;
     if (modes > 1) {
-        fprintf(stderr, "miscli: give only one of --fingerprint, --cafile, --insecure, --plaintext\n");
+        fprintf(stderr,
+                "miscli: give only one of --fingerprint, --cafile, --insecure, --plaintext\n");
         return EXIT_USAGE;
     }
     if (modes == 0) {

@@ -14,18 +14,17 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: misctl COMMAND [OPTIONS]\n"
-            "The miscomm administrator's tool.\n"
-            "\n"
-            "Commands:\n"
-            "  passwd [--password-file FILE]   read a connection password (terminal without\n"
-            "                                  echo, FILE, or standard input) and print its\n"
-            "                                  Argon2id hash for the ini's password key\n"
-            "  check-config FILE               validate a configuration file\n"
-            "  help                            print this help\n"
-            "\n"
-            "Exit status: 0 success; 1 failure; 64 usage error; 78 invalid configuration.\n");
+    fprintf(out, "Usage: misctl COMMAND [OPTIONS]\n"
+                 "The miscomm administrator's tool.\n"
+                 "\n"
+                 "Commands:\n"
+                 "  passwd [--password-file FILE]   read a connection password (terminal without\n"
+                 "                                  echo, FILE, or standard input) and print its\n"
+                 "                                  Argon2id hash for the ini's password key\n"
+                 "  check-config FILE               validate a configuration file\n"
+                 "  help                            print this help\n"
+                 "\n"
+                 "Exit status: 0 success; 1 failure; 64 usage error; 78 invalid configuration.\n");
 }
 
 static int cmd_passwd(int argc, char **argv)

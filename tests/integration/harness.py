@@ -248,3 +248,72 @@ class Client:
     def ping(self, data=b"12345678"):
         rid = self.send(PING, data)
         return rid, self.recv()
+
+
+# -- helpers added for the behaviour tests (auth, permissions, limits, ...) ---
+def parse_hello_ok(payload):
+    """Decode a HELLO_OK payload into a dict (docs/protocol.md)."""
+    pos = 0
+
+    def u16():
+        nonlocal pos
+        (v,) = struct.unpack_from(">H", payload, pos)
+        pos += 2
+        return v
+
+    def u32():
+        nonlocal pos
+        (v,) = struct.unpack_from(">I", payload, pos)
+        pos += 4
+        return v
+
+    def string():
+        nonlocal pos
+        n = u16()
+        s = payload[pos:pos + n].decode()
+        pos += n
+        return s
+
+    out = {"version": u16(), "server": string(), "server_version": string()}
+    out["session"] = payload[pos:pos + 16]
+    pos += 16
+    out["permissions"] = u32()
+    out["max_payload"] = u32()
+    out["timeout"] = u32()
+    out["connection"] = string()
+    return out
+
+
+def login(port, password, **kw):
+    """A Client that has completed HELLO; raises AssertionError otherwise."""
+    c = Client(port, **kw)
+    try:
+        rid, (mtype, rrid, payload) = c.hello(password)
+        if (mtype, rrid) != (HELLO_OK, rid):
+            raise AssertionError("HELLO not accepted: type 0x%02x id %d payload %r"
+                                 % (mtype, rrid, payload))
+    except BaseException:
+        c.close()
+        raise
+    return c
+
+
+def ping_ok(port, password, **kw):
+    """Log in, ping once, close; True when the PONG came back."""
+    with login(port, password, **kw) as c:
+        rid, (mtype, rrid, _) = c.ping(b"alive")
+        return (mtype, rrid) == (PONG, rid)
+
+
+def hello_payload(password, vmin=1, vmax=1, name="pytest", version="1.0", device="dev-1"):
+    """The HELLO payload Client.hello() sends, for tests that send it by hand."""
+    def s(x):
+        b = x.encode()
+        return struct.pack(">H", len(b)) + b
+    return struct.pack(">HH", vmin, vmax) + s(name) + s(version) + s(device) + s(password)
+
+
+def peer(client):
+    """How the daemon's log names this client: the peer=IP:PORT field's value."""
+    host, port = client.sock.getsockname()[:2]
+    return "%s:%d" % (host, port)
