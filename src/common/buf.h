@@ -31,7 +31,9 @@ static inline size_t buf_len(const struct buf *b)
 }
 static inline const uint8_t *buf_head(const struct buf *b)
 {
-    return b->data + b->start;
+    /* An empty, never-allocated queue has no data pointer to offset. */
+    static const uint8_t empty[1];
+    return b->data ? b->data + b->start : empty;
 }
 
 #endif

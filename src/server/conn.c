@@ -118,7 +118,9 @@ static void arm_timer(struct conn *c, uint64_t ms)
 
 void conn_set_state(struct conn *c, enum conn_state st)
 {
-    conn_log(LOG_LVL_DEBUG, c, "event=state from=%s to=%s", state_names[c->state], state_names[st]);
+    if (st != c->state)
+        conn_log(LOG_LVL_DEBUG, c, "event=state from=%s to=%s", state_names[c->state],
+                 state_names[st]);
     c->state = st;
     switch (st) {
     case CONN_ST_HANDSHAKE:
