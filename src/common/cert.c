@@ -5,6 +5,7 @@
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/coding.h>
 #include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/pkcs12.h>
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/rsa.h>
 #include <wolfssl/wolfcrypt/sha256.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "miscomm/error.h"
@@ -67,6 +69,77 @@ int cert_load_pem_file(const char *path, uint8_t **der, size_t *len)
     *der = out;
     *len = (size_t)n;
     return 0;
+}
+
+int cert_is_pkcs12(const char *path)
+{
+    size_t n = strlen(path);
+    if (n > 4 && (strcasecmp(path + n - 4, ".p12") == 0 || strcasecmp(path + n - 4, ".pfx") == 0))
+        return 1;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    int c = fgetc(f);
+    fclose(f);
+    return c == 0x30; /* DER SEQUENCE: not PEM text */
+}
+
+void cert_free_key(uint8_t *key_der, size_t key_len)
+{
+    if (key_der) {
+        sodium_memzero(key_der, key_len);
+        XFREE(key_der, NULL, DYNAMIC_TYPE_PKCS);
+    }
+}
+
+int cert_load_pkcs12(const char *path, const char *password, uint8_t **cert_der, size_t *cert_len,
+                     uint8_t **key_der, size_t *key_len)
+{
+    char *data;
+    size_t len;
+    int rc = read_file(path, &data, &len);
+    if (rc < 0)
+        return rc;
+    rc = MC_ERR_CRYPTO;
+    WC_PKCS12 *p12 = wc_PKCS12_new();
+    byte *key = NULL, *cert = NULL;
+    word32 key_sz = 0, cert_sz = 0;
+    WC_DerCertList *ca = NULL;
+    if (!p12) {
+        rc = MC_ERR_NOMEM;
+        goto out;
+    }
+    if (wc_d2i_PKCS12((const byte *)data, (word32)len, p12) != 0)
+        goto out;
+    if (wc_PKCS12_parse(p12, password, &key, &key_sz, &cert, &cert_sz, &ca) != 0 || !key || !cert) {
+        rc = MC_ERR_AUTH; /* wrong password or no key/certificate inside */
+        goto out;
+    }
+    *cert_der = malloc(cert_sz);
+    if (!*cert_der) {
+        rc = MC_ERR_NOMEM;
+        goto out;
+    }
+    memcpy(*cert_der, cert, cert_sz);
+    *cert_len = cert_sz;
+    *key_der = key;
+    *key_len = key_sz;
+    key = NULL;
+    rc = 0;
+out:
+    while (ca) {
+        WC_DerCertList *next = ca->next;
+        XFREE(ca->buffer, NULL, DYNAMIC_TYPE_PKCS);
+        XFREE(ca, NULL, DYNAMIC_TYPE_PKCS);
+        ca = next;
+    }
+    if (key)
+        cert_free_key(key, key_sz);
+    XFREE(cert, NULL, DYNAMIC_TYPE_PKCS);
+    if (p12)
+        wc_PKCS12_free(p12);
+    free(data);
+    return rc;
 }
 
 int cert_inspect(const uint8_t *der, size_t len, struct cert_info *out)

@@ -35,6 +35,16 @@ struct cert_request {
 /* Read the first certificate of a PEM file into newly allocated DER. */
 __attribute__((warn_unused_result)) int cert_load_pem_file(const char *path, uint8_t **der,
                                                            size_t *len);
+/*
+ * Read a PKCS#12 file protected by password: the certificate and the private
+ * key as newly allocated DER (the key buffer is wiped by cert_free_key()).
+ */
+__attribute__((warn_unused_result)) int cert_load_pkcs12(const char *path, const char *password,
+                                                         uint8_t **cert_der, size_t *cert_len,
+                                                         uint8_t **key_der, size_t *key_len);
+void cert_free_key(uint8_t *key_der, size_t key_len);
+/* 1 if the file looks like PKCS#12 (by its .p12/.pfx name or DER content), else 0. */
+int cert_is_pkcs12(const char *path);
 /* Fingerprints and expiry of a DER certificate. */
 __attribute__((warn_unused_result)) int cert_inspect(const uint8_t *der, size_t len,
                                                      struct cert_info *out);

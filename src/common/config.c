@@ -29,7 +29,7 @@ static const char *const log_targets[] = {"stderr", "file", "syslog", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const tls_versions[] = {"1.2", "1.3", NULL};
 static const char *const cipher_policies[] = {"modern", "referential", NULL};
-static const char *const encryptions[] = {"tls", "none", NULL};
+static const char *const encryptions[] = {"tls", "none", "aes256", NULL};
 
 #define S_(field) offsetof(struct mc_config, field), sizeof(((struct mc_config *)0)->field)
 #define C_(field)                                                                                  \
@@ -45,6 +45,7 @@ static const struct key_spec server_keys[] = {
     {"handshake_timeout", K_UINT, S_(handshake_timeout), 1, 300, NULL, 0, "10"},
     {"worker_threads", K_UINT, S_(worker_threads), 1, 128, NULL, 0, "4"},
     {"shutdown_grace", K_UINT, S_(shutdown_grace), 0, 3600, NULL, 0, "10"},
+    {"pid_file", K_PATH, S_(pid_file), 0, 0, NULL, 0, ""},
     {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
 };
 
@@ -54,6 +55,14 @@ static const struct key_spec tls_keys[] = {
     {"min_version", K_ENUM, S_(min_version), 0, 0, tls_versions, 0, "1.2"},
     {"cipher_policy", K_ENUM, S_(cipher_policy), 0, 0, cipher_policies, 0, "modern"},
     {"ciphers", K_STR, S_(ciphers), 0, 0, NULL, 0, ""},
+    {"password_file", K_PATH, S_(password_file), 0, 0, NULL, 0, ""},
+    {"password_env", K_STR, S_(password_env), 0, 0, NULL, 0, ""},
+    {"require_client_cert", K_BOOL, S_(require_client_cert), 0, 0, NULL, 0, "no"},
+    {"client_ca", K_PATH, S_(client_ca), 0, 0, NULL, 0, ""},
+    {"crl", K_PATH, S_(crl), 0, 0, NULL, 0, ""},
+    {"cert_warn_days", K_UINT, S_(cert_warn_days), 0, 3650, NULL, 0, "30"},
+    {"session_tickets", K_BOOL, S_(session_tickets), 0, 0, NULL, 0, "yes"},
+    {"ticket_rotation", K_UINT, S_(ticket_rotation), 60, 604800, NULL, 0, "3600"},
     {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
 };
 
@@ -66,6 +75,7 @@ static const struct key_spec conn_keys[] = {
     {"allow_plaintext", K_BOOL, C_(allow_plaintext), 0, 0, NULL, 0, "no"},
     {"password", K_HASH, C_(password_hash), 0, 0, NULL, 0, ""},
     {"password_file", K_HASH_FILE, C_(password_hash), 0, 0, NULL, 0, ""},
+    {"psk_file", K_PATH, C_(psk_file), 0, 0, NULL, 0, ""},
     {"tcp_nodelay", K_BOOL, C_(tcp_nodelay), 0, 0, NULL, 0, "no"},
     {"timeout", K_UINT, C_(timeout), 0, 86400, NULL, 0, "300"},
     {"tries", K_UINT, C_(tries), 1, 100, NULL, 0, "3"},
@@ -297,6 +307,11 @@ static void check_connection(struct loader *ld, const char *label, struct cfg_co
         strcmp(c->bind, "::1") != 0 && strcmp(c->bind, "localhost") != 0)
         report(ld, label, "encryption",
                "'none' is refused unless bind is a loopback address or allow_plaintext = yes");
+    if (c->encryption == CFG_ENC_AES256 && c->psk_file[0] == 0)
+        report(ld, label, "psk_file",
+               "required when encryption = aes256 (make one with 'misctl psk create')");
+    if (c->encryption != CFG_ENC_AES256 && c->psk_file[0] != 0)
+        report(ld, label, "psk_file", "only used with encryption = aes256");
     for (size_t i = 0; i < cfg->nconns; i++) {
         const struct cfg_connection *o = &cfg->conns[i];
         if (o != c && o->active && c->active && o->port == c->port && o < c)
@@ -375,6 +390,15 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
         report(&ld, "server", "log_file", "required when log_target = file");
     if (cfg->ciphers[0])
         cfg->cipher_policy = CFG_POLICY_EXPLICIT;
+    if (cfg->require_client_cert && cfg->client_ca[0] == 0)
+        report(&ld, "tls", "client_ca", "required when require_client_cert = yes");
+    if (cfg->crl[0] && !cfg->require_client_cert)
+        report(&ld, "tls", "crl", "only used with require_client_cert = yes");
+    if (cfg->password_file[0] && cfg->password_env[0])
+        report(&ld, "tls", "password_env", "set either password_file or password_env, not both");
+    if (cfg->pid_file[0] == 0)
+        snprintf(cfg->pid_file, sizeof cfg->pid_file, "%.*s/miscommd.pid", PATH_MAX - 16,
+                 cfg->data_dir);
     size_t nactive = 0;
     for (size_t i = 0; i < cfg->nconns; i++) {
         char label[CFG_NAME_MAX + 16];

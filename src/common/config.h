@@ -16,7 +16,7 @@
 
 #include "log.h"
 
-enum cfg_encryption { CFG_ENC_TLS = 0, CFG_ENC_NONE };
+enum cfg_encryption { CFG_ENC_TLS = 0, CFG_ENC_NONE, CFG_ENC_AES256 };
 enum cfg_cipher_policy { CFG_POLICY_MODERN = 0, CFG_POLICY_REFERENTIAL, CFG_POLICY_EXPLICIT };
 enum cfg_tls_version { CFG_TLS_12 = 0, CFG_TLS_13 };
 
@@ -36,8 +36,9 @@ struct cfg_connection {
     int tcp_nodelay;
     unsigned timeout; /* idle seconds, 0 = none */
     unsigned tries;
-    unsigned timewait; /* extra seconds before answering a failed login */
-    uint32_t perms;    /* MC_PERM_* bits */
+    unsigned timewait;       /* extra seconds before answering a failed login */
+    uint32_t perms;          /* MC_PERM_* bits */
+    char psk_file[PATH_MAX]; /* encryption = aes256: file with the 256-bit key, hex */
 };
 
 struct mc_config {
@@ -52,12 +53,21 @@ struct mc_config {
     unsigned handshake_timeout;
     unsigned worker_threads;
     unsigned shutdown_grace;
+    char pid_file[PATH_MAX];
     /* [tls] */
     char certificate[PATH_MAX];
     char key[PATH_MAX];
     int min_version;   /* enum cfg_tls_version */
     int cipher_policy; /* enum cfg_cipher_policy */
     char ciphers[1024];
+    char password_file[PATH_MAX]; /* password of an encrypted key or a PKCS#12 file */
+    char password_env[128];       /* ... or the environment variable holding it */
+    int require_client_cert;
+    char client_ca[PATH_MAX];
+    char crl[PATH_MAX];
+    unsigned cert_warn_days;
+    int session_tickets;
+    unsigned ticket_rotation; /* seconds between ticket-key rotations */
     /* [connection NAME] */
     struct cfg_connection *conns;
     size_t nconns;
