@@ -111,7 +111,9 @@ static void auth_after_cb(uv_work_t *req, int status)
              "reason=\"wrong password\" failures=%u tries=%u",
              c->lst->cfg->name, c->client, c->device_id, c->failures, tries);
     if (c->failures >= tries) {
-        conn_fail(c, w->request_id, MC_ERR_TOO_MANY_TRIES, "too many failed logins");
+        char why[64];
+        snprintf(why, sizeof why, "%u wrong passwords (tries = %u)", c->failures, tries);
+        conn_fail(c, w->request_id, MC_ERR_TOO_MANY_TRIES, why);
         goto out;
     }
     unsigned shift = c->failures - 1 < 5 ? c->failures - 1 : 5;

@@ -128,7 +128,10 @@ void conn_set_state(struct conn *c, enum conn_state st)
         arm_timer(c, (uint64_t)c->srv->cfg.handshake_timeout * 1000u);
         break;
     case CONN_ST_AUTH:
-        break; /* the HELLO timer keeps running */
+        /* Password checking and the failed-login delay are bounded by us, not
+         * the client: the HELLO timer restarts when the answer is sent. */
+        uv_timer_stop(&c->timer);
+        break;
     case CONN_ST_READY:
         arm_timer(c, (uint64_t)c->lst->cfg->timeout * 1000u);
         break;
@@ -309,7 +312,7 @@ void conn_request_done(struct conn *c)
     c->busy = 0;
     if (c->state == CONN_ST_CLOSING)
         return;
-    if (c->srv->draining && c->state == CONN_ST_READY) {
+    if (c->srv->draining) {
         conn_fail(c, 0, MC_ERR_SHUTTING_DOWN, "server is shutting down");
         return;
     }
