@@ -61,4 +61,69 @@ void cert_base64(const uint8_t sha[32], char out[48]);
 /* Parse 64 hex digits, with or without ':' separators. */
 __attribute__((warn_unused_result)) int cert_parse_hex(const char *s, uint8_t out[32]);
 
+/*
+ * Everything misctl shows about a certificate. Names are in the
+ * certificate's order as "C=FR, O=Example, CN=host"; the serial is upper-case
+ * hex without separators, as openssl x509 -serial prints it.
+ */
+#define CERT_MAX_SAN 64
+struct cert_details {
+    char subject[1024];
+    char issuer[1024];
+    char cn[256];
+    char serial[132];
+    time_t not_before, not_after;
+    char key_type[32]; /* "ECDSA P-256", "RSA", ... */
+    int key_bits;
+    size_t n_dns, n_ip;
+    char dns[CERT_MAX_SAN][256];
+    char ip[CERT_MAX_SAN][48];
+    struct cert_info info;
+};
+
+/* Addresses and names a generated certificate should carry by default. */
+struct cert_names {
+    size_t n_dns, n_ip;
+    char dns[CERT_MAX_SAN][256];
+    char ip[CERT_MAX_SAN][48];
+};
+
+/* What cert_generate_ex() produces; release with cert_output_free(). */
+struct cert_output {
+    char *cert_pem;
+    char *key_pem; /* "ENCRYPTED PRIVATE KEY" when a password was given */
+    uint8_t *p12;  /* PKCS#12 bundle, DER, when asked for */
+    size_t p12_len;
+};
+
+/* PBKDF2-HMAC-SHA256 iterations for encrypted keys and PKCS#12 bundles. */
+#define CERT_KDF_ITERATIONS 200000
+
+/*
+ * Like cert_generate(), and with a password: the key PEM is PKCS#8 v2
+ * (PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC) and, when want_p12 is set, a
+ * PKCS#12 bundle of the certificate and key is made as well (wolfSSL 5.5.4
+ * can only write PKCS#12 with pbeWithSHAAnd3-KeyTripleDES-CBC, which OpenSSL 3
+ * still reads without -legacy; the MAC is HMAC-SHA256). want_p12 needs a
+ * password.
+ */
+__attribute__((warn_unused_result)) int cert_generate_ex(const struct cert_request *req,
+                                                         const char *password, int want_p12,
+                                                         struct cert_output *out);
+void cert_output_free(struct cert_output *out);
+/* Encrypt a DER private key (PKCS#1, SEC1 or PKCS#8) into "ENCRYPTED PRIVATE KEY" PEM. */
+__attribute__((warn_unused_result)) int cert_encrypt_key(const uint8_t *key_der, size_t key_len,
+                                                         const char *password, char **pem);
+/* Subject, issuer, serial, validity, key, SANs and fingerprints of a DER certificate. */
+__attribute__((warn_unused_result)) int cert_describe(const uint8_t *der, size_t len,
+                                                      struct cert_details *out);
+/* The host's name, "localhost", and every non-link-local address plus 127.0.0.1 and ::1. */
+__attribute__((warn_unused_result)) int cert_host_names(struct cert_names *out);
+/*
+ * Write len bytes to path (temporary file, fsync, then rename, or link when
+ * replace is 0 so that an existing file is never replaced: MC_ERR_EXISTS).
+ */
+__attribute__((warn_unused_result)) int cert_write_data(const char *path, const void *data,
+                                                        size_t len, int mode, int replace);
+
 #endif

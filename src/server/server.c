@@ -1,12 +1,15 @@
 #include "server.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
 #include "conn.h"
+#include "secret.h"
 #include "log.h"
 #include "miscomm/error.h"
 #include "transport.h"
@@ -43,11 +46,21 @@ static void on_walk_close(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+static void on_walk_unref(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    uv_unref(h);
+}
+
 static void server_finish(struct server *srv)
 {
     log_info("event=stopped exit_code=%d", srv->exit_code);
+    /* Let the loop end, but keep the signal watchers installed until exit:
+     * a second SIGTERM during the last steps must not kill the process. */
     uv_timer_stop(&srv->grace_timer);
-    uv_walk(srv->loop, on_walk_close, NULL);
+    uv_timer_stop(&srv->ticket_timer);
+    uv_timer_stop(&srv->expiry_timer);
+    uv_walk(srv->loop, on_walk_unref, NULL);
 }
 
 void server_conn_gone(struct server *srv)
@@ -97,7 +110,80 @@ static void server_drain(struct server *srv, const char *signame)
 
 static void on_signal(uv_signal_t *s, int signum)
 {
+    if (signum == SIGHUP) {
+        (void)server_reload(s->data);
+        return;
+    }
     server_drain(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_ticket_timer(uv_timer_t *t)
+{
+    ticket_keys_rotate(&((struct server *)t->data)->tickets);
+}
+
+static void on_expiry_timer(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    if (srv->tls_ctx)
+        (void)tls_check_expiry(&srv->cfg);
+}
+
+/* Load the TLS contexts a configuration needs; nothing is changed on failure. */
+static int server_tls_load(struct server *srv, const struct mc_config *cfg, WOLFSSL_CTX **tls,
+                           WOLFSSL_CTX **psk)
+{
+    int need_tls = 0, need_psk = 0, rc;
+    *tls = *psk = NULL;
+    for (size_t i = 0; i < cfg->nconns; i++) {
+        if (!cfg->conns[i].active)
+            continue;
+        need_tls |= cfg->conns[i].encryption == CFG_ENC_TLS;
+        need_psk |= cfg->conns[i].encryption == CFG_ENC_AES256;
+    }
+    if (need_tls) {
+        if ((rc = tls_log_certificate(cfg)) < 0)
+            return rc;
+        if ((rc = tls_ctx_create(cfg, &srv->tickets, tls)) < 0)
+            return rc;
+    }
+    if (need_psk && (rc = tls_psk_ctx_create(psk)) < 0) {
+        tls_ctx_free(*tls);
+        *tls = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+/* Read a connection's PSK file into its listener. */
+static int listener_load_psk(struct listener *lst, const struct cfg_connection *cc)
+{
+    if (cc->encryption != CFG_ENC_AES256)
+        return 0;
+    const char *why;
+    uint8_t key[PSK_KEY_SIZE];
+    int rc = psk_load(cc->psk_file, key, &why);
+    if (rc < 0) {
+        log_error("event=config_error section=\"connection %s\" key=psk_file reason=\"%s: %s\"",
+                  cc->name, cc->psk_file, why);
+        return MC_ERR_CONFIG;
+    }
+    memcpy(lst->psk, key, sizeof key);
+    secret_wipe(key, sizeof key);
+    return 0;
+}
+
+static void write_pid_file(struct server *srv)
+{
+    FILE *f = fopen(srv->cfg.pid_file, "w");
+    if (!f) {
+        log_warn("event=pid_file file=%s error=\"%s\" note=\"misctl reload needs it\"",
+                 srv->cfg.pid_file, strerror(errno));
+        return;
+    }
+    fprintf(f, "%ld\n", (long)getpid());
+    fclose(f);
+    srv->pid_written = 1;
 }
 
 static void on_connection(uv_stream_t *stream, int status)
@@ -129,6 +215,9 @@ static void on_connection(uv_stream_t *stream, int status)
 static int server_listen(struct server *srv, struct listener *lst)
 {
     const struct cfg_connection *cc = lst->cfg;
+    int rc = listener_load_psk(lst, cc);
+    if (rc < 0)
+        return rc;
     struct sockaddr_storage addr;
     if (uv_ip4_addr(cc->bind, (int)cc->port, (struct sockaddr_in *)&addr) != 0 &&
         uv_ip6_addr(cc->bind, (int)cc->port, (struct sockaddr_in6 *)&addr) != 0) {
@@ -139,7 +228,7 @@ static int server_listen(struct server *srv, struct listener *lst)
     uv_tcp_init(srv->loop, &lst->tcp);
     lst->tcp.data = lst;
     lst->srv = srv;
-    int rc = uv_tcp_bind(&lst->tcp, (const struct sockaddr *)&addr, 0);
+    rc = uv_tcp_bind(&lst->tcp, (const struct sockaddr *)&addr, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&lst->tcp, 511, on_connection);
     if (rc != 0) {
@@ -150,8 +239,11 @@ static int server_listen(struct server *srv, struct listener *lst)
     log_info(
         "event=listening connection=%s bind=%s port=%u encryption=%s perms=0x%02x timeout_s=%u "
         "tries=%u",
-        cc->name, cc->bind, cc->port, cc->encryption == CFG_ENC_TLS ? "tls" : "none", cc->perms,
-        cc->timeout, cc->tries);
+        cc->name, cc->bind, cc->port,
+        cc->encryption == CFG_ENC_TLS      ? "tls"
+        : cc->encryption == CFG_ENC_AES256 ? "aes256"
+                                           : "none",
+        cc->perms, cc->timeout, cc->tries);
     return 0;
 }
 
@@ -164,6 +256,7 @@ static void log_config_error(void *ud, const char *section, const char *key, con
 int server_init(struct server *srv, const char *config_path)
 {
     memset(srv, 0, sizeof *srv);
+    snprintf(srv->config_path, sizeof srv->config_path, "%s", config_path);
     int rc = config_load(config_path, &srv->cfg, log_config_error, NULL);
     if (rc < 0)
         return rc;
@@ -175,20 +268,18 @@ int server_init(struct server *srv, const char *config_path)
     char threads[16];
     snprintf(threads, sizeof threads, "%u", srv->cfg.worker_threads);
     setenv("UV_THREADPOOL_SIZE", threads, 1);
-    log_info("event=starting version=%s config=%s wolfssl=\"%s %s\" libuv=%s", MC_VERSION,
-             config_path, wolfSSL_lib_version(), MC_WOLFSSL_BUILD, uv_version_string());
+    log_info("event=starting version=%s config=%s wolfssl=\"%s %s\" libuv=%s pid=%ld", MC_VERSION,
+             config_path, wolfSSL_lib_version(), MC_WOLFSSL_BUILD, uv_version_string(),
+             (long)getpid());
 
+    ticket_keys_init(&srv->tickets);
     int need_tls = 0;
     for (size_t i = 0; i < srv->cfg.nconns; i++)
         need_tls |= srv->cfg.conns[i].active && srv->cfg.conns[i].encryption == CFG_ENC_TLS;
-    if (need_tls) {
-        if ((rc = tls_ensure_certificate(&srv->cfg)) < 0)
-            return rc;
-        if ((rc = tls_log_certificate(srv->cfg.certificate)) < 0)
-            return rc;
-        if ((rc = tls_ctx_create(&srv->cfg, &srv->tls_ctx)) < 0)
-            return rc;
-    }
+    if (need_tls && (rc = tls_ensure_certificate(&srv->cfg)) < 0)
+        return rc;
+    if ((rc = server_tls_load(srv, &srv->cfg, &srv->tls_ctx, &srv->psk_ctx)) < 0)
+        return rc;
 
     srv->loop = uv_default_loop();
     srv->listeners = calloc(srv->cfg.nconns, sizeof *srv->listeners);
@@ -198,18 +289,105 @@ int server_init(struct server *srv, const char *config_path)
         if (!srv->cfg.conns[i].active)
             continue;
         struct listener *lst = &srv->listeners[srv->nlisteners++];
-        lst->cfg = &srv->cfg.conns[i];
+        lst->conf = srv->cfg.conns[i];
+        lst->cfg = &lst->conf;
         if ((rc = server_listen(srv, lst)) < 0)
             return rc;
     }
     uv_signal_init(srv->loop, &srv->sig_int);
     uv_signal_init(srv->loop, &srv->sig_term);
-    srv->sig_int.data = srv->sig_term.data = srv;
+    uv_signal_init(srv->loop, &srv->sig_hup);
+    srv->sig_int.data = srv->sig_term.data = srv->sig_hup.data = srv;
     uv_signal_start(&srv->sig_int, on_signal, SIGINT);
     uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
     uv_timer_init(srv->loop, &srv->grace_timer);
-    srv->grace_timer.data = srv;
+    uv_timer_init(srv->loop, &srv->ticket_timer);
+    uv_timer_init(srv->loop, &srv->expiry_timer);
+    srv->grace_timer.data = srv->ticket_timer.data = srv->expiry_timer.data = srv;
+    uint64_t rotate_ms = (uint64_t)srv->cfg.ticket_rotation * 1000u;
+    uv_timer_start(&srv->ticket_timer, on_ticket_timer, rotate_ms, rotate_ms);
+    uv_timer_start(&srv->expiry_timer, on_expiry_timer, 86400000u, 86400000u);
     signal(SIGPIPE, SIG_IGN);
+    write_pid_file(srv);
+    return 0;
+}
+
+/*
+ * Apply a reloaded [connection NAME] section to a running listener. Its
+ * address, port and encryption cannot change without a restart; everything
+ * else (password, permissions, timeouts) applies to new logins at once.
+ */
+static void reload_listener(struct listener *lst, const struct mc_config *cfg)
+{
+    const struct cfg_connection *nc = NULL;
+    for (size_t i = 0; i < cfg->nconns; i++)
+        if (strcmp(cfg->conns[i].name, lst->conf.name) == 0)
+            nc = &cfg->conns[i];
+    if (!nc || !nc->active) {
+        log_warn("event=reload connection=%s note=\"removed or deactivated: takes effect at the "
+                 "next restart; still listening\"",
+                 lst->conf.name);
+        return;
+    }
+    if (strcmp(nc->bind, lst->conf.bind) != 0 || nc->port != lst->conf.port ||
+        nc->encryption != lst->conf.encryption)
+        log_warn("event=reload connection=%s note=\"bind, port and encryption change at the next "
+                 "restart; other settings applied\"",
+                 lst->conf.name);
+    struct cfg_connection keep = lst->conf;
+    lst->conf = *nc;
+    memcpy(lst->conf.bind, keep.bind, sizeof keep.bind);
+    lst->conf.port = keep.port;
+    lst->conf.encryption = keep.encryption;
+    memcpy(lst->conf.psk_file, keep.psk_file, sizeof keep.psk_file);
+}
+
+int server_reload(struct server *srv)
+{
+    log_info("event=reload_requested config=%s", srv->config_path);
+    struct mc_config cfg;
+    int rc = config_load(srv->config_path, &cfg, log_config_error, NULL);
+    if (rc < 0) {
+        log_error("event=reload result=failed reason=\"invalid configuration\" "
+                  "action=\"kept the running configuration and certificate\"");
+        return rc;
+    }
+    WOLFSSL_CTX *tls, *psk;
+    rc = server_tls_load(srv, &cfg, &tls, &psk);
+    if (rc < 0) {
+        config_free(&cfg);
+        log_error("event=reload result=failed reason=\"certificate, key or TLS settings refused\" "
+                  "action=\"kept the running configuration and certificate\"");
+        return rc;
+    }
+    /* From here nothing can fail. Live connections keep their WOLFSSL
+     * objects, which hold a reference to the context they started with. */
+    tls_ctx_free(srv->tls_ctx);
+    tls_ctx_free(srv->psk_ctx);
+    srv->tls_ctx = tls;
+    srv->psk_ctx = psk;
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        reload_listener(&srv->listeners[i], &cfg);
+    for (size_t i = 0; i < cfg.nconns; i++) {
+        int known = 0;
+        for (size_t j = 0; j < srv->nlisteners; j++)
+            known |= strcmp(srv->listeners[j].conf.name, cfg.conns[i].name) == 0;
+        if (!known && cfg.conns[i].active)
+            log_warn("event=reload connection=%s note=\"new connection: starts listening at the "
+                     "next restart\"",
+                     cfg.conns[i].name);
+    }
+    /* The log target, pid file and worker pool stay as started. */
+    log_current_level = (enum log_level)cfg.log_level;
+    memcpy(cfg.pid_file, srv->cfg.pid_file, sizeof cfg.pid_file);
+    memcpy(cfg.log_file, srv->cfg.log_file, sizeof cfg.log_file);
+    cfg.log_target = srv->cfg.log_target;
+    cfg.worker_threads = srv->cfg.worker_threads;
+    config_free(&srv->cfg);
+    srv->cfg = cfg;
+    log_info("event=reload result=ok connections=%u certificate=%s", srv->nconns,
+             srv->cfg.certificate);
     return 0;
 }
 
@@ -223,12 +401,22 @@ int server_run(struct server *srv)
 
 void server_free(struct server *srv)
 {
+    /* No signal may interrupt the teardown once the watchers are gone. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
     if (srv->loop) {
         uv_walk(srv->loop, on_walk_close, NULL);
         uv_run(srv->loop, UV_RUN_DEFAULT);
         uv_loop_close(srv->loop);
     }
+    if (srv->pid_written)
+        unlink(srv->cfg.pid_file);
     tls_ctx_free(srv->tls_ctx);
+    tls_ctx_free(srv->psk_ctx);
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        secret_wipe(srv->listeners[i].psk, sizeof srv->listeners[i].psk);
+    ticket_keys_wipe(&srv->tickets);
     free(srv->listeners);
     config_free(&srv->cfg);
     log_close();

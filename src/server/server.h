@@ -11,6 +11,8 @@
 #include <uv.h>
 
 #include "config.h"
+#include "psk.h"
+#include "ticket.h"
 
 struct conn;
 typedef struct WOLFSSL_CTX WOLFSSL_CTX;
@@ -18,13 +20,21 @@ typedef struct WOLFSSL_CTX WOLFSSL_CTX;
 struct listener {
     uv_tcp_t tcp;
     struct server *srv;
-    const struct cfg_connection *cfg;
+    /* The listener's own copy of its [connection NAME] section, so that a
+     * reload can swap the server's configuration under live connections. */
+    struct cfg_connection conf;
+    const struct cfg_connection *cfg; /* == &conf */
+    uint8_t psk[PSK_KEY_SIZE];        /* encryption = aes256 */
 };
 
 struct server {
     uv_loop_t *loop;
     struct mc_config cfg;
-    WOLFSSL_CTX *tls_ctx;
+    WOLFSSL_CTX *tls_ctx; /* certificate connections; swapped by a reload */
+    WOLFSSL_CTX *psk_ctx; /* encryption = aes256 connections */
+    struct ticket_keys tickets;
+    char config_path[PATH_MAX];
+    int pid_written;
     struct listener *listeners;
     size_t nlisteners;
     struct conn *conns; /* doubly linked list of live connections */
@@ -32,12 +42,16 @@ struct server {
     unsigned nrefused;  /* connections being refused (limit error pending) */
     uint64_t next_conn_id;
     int draining;
-    uv_signal_t sig_int, sig_term;
+    uv_signal_t sig_int, sig_term, sig_hup;
     uv_timer_t grace_timer;
+    uv_timer_t ticket_timer; /* ticket-key rotation */
+    uv_timer_t expiry_timer; /* daily certificate expiry check */
     int exit_code;
 };
 
 __attribute__((warn_unused_result)) int server_init(struct server *srv, const char *config_path);
+/* Reload certificate, key and configuration; on any error keep the running ones. */
+int server_reload(struct server *srv);
 /* Run the loop until the drain after SIGINT/SIGTERM finishes; returns the exit code. */
 int server_run(struct server *srv);
 void server_free(struct server *srv);

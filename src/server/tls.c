@@ -21,7 +21,9 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "psk.h"
 #include "secret.h"
+#include "ticket.h"
 #include "miscomm/error.h"
 
 #define TLS13_SUITES                                                                               \
@@ -60,7 +62,140 @@ static int tls_io_send(WOLFSSL *ssl, char *data, int sz, void *ctx)
     return sz;
 }
 
-int tls_ctx_create(const struct mc_config *cfg, WOLFSSL_CTX **out)
+/*
+ * The password of an encrypted key or a PKCS#12 file, from [tls]
+ * password_file or password_env; "" when neither is set.
+ */
+static int tls_read_password(const struct mc_config *cfg, char *pw, size_t cap)
+{
+    pw[0] = 0;
+    if (cfg->password_file[0]) {
+        int rc = secret_read_file(cfg->password_file, pw, cap);
+        if (rc < 0)
+            log_error("event=tls_config error=\"cannot read password_file %s: %s\"",
+                      cfg->password_file, mc_strerror(rc));
+        return rc;
+    }
+    if (cfg->password_env[0]) {
+        const char *v = getenv(cfg->password_env);
+        if (!v) {
+            log_error("event=tls_config error=\"environment variable %s is not set\"",
+                      cfg->password_env);
+            return MC_ERR_CONFIG;
+        }
+        if (strlen(v) >= cap)
+            return MC_ERR_CONFIG;
+        memcpy(pw, v, strlen(v) + 1);
+    }
+    return 0;
+}
+
+static int tls_passwd_cb(char *buf, int size, int rw, void *ud)
+{
+    (void)rw;
+    const char *pw = ud;
+    int n = (int)strlen(pw);
+    if (n >= size)
+        return -1;
+    memcpy(buf, pw, (size_t)n);
+    return n;
+}
+
+/* The server certificate's DER (PEM file or PKCS#12), for fingerprints and expiry. */
+static int tls_load_cert_der(const struct mc_config *cfg, uint8_t **der, size_t *len)
+{
+    if (!cert_is_pkcs12(cfg->certificate))
+        return cert_load_pem_file(cfg->certificate, der, len);
+    char pw[SECRET_MAX];
+    uint8_t *key;
+    size_t key_len;
+    int rc = tls_read_password(cfg, pw, sizeof pw);
+    if (rc == 0)
+        rc = cert_load_pkcs12(cfg->certificate, pw, der, len, &key, &key_len);
+    secret_wipe(pw, sizeof pw);
+    if (rc == 0)
+        cert_free_key(key, key_len);
+    return rc;
+}
+
+static int tls_load_identity(WOLFSSL_CTX *ctx, const struct mc_config *cfg)
+{
+    char pw[SECRET_MAX];
+    int rc = tls_read_password(cfg, pw, sizeof pw);
+    if (rc < 0)
+        return MC_ERR_CONFIG;
+    if (cert_is_pkcs12(cfg->certificate)) {
+        uint8_t *cert, *key;
+        size_t cert_len, key_len;
+        rc = cert_load_pkcs12(cfg->certificate, pw, &cert, &cert_len, &key, &key_len);
+        secret_wipe(pw, sizeof pw);
+        if (rc < 0) {
+            log_error("event=tls_config error=\"cannot read PKCS#12 %s: %s\"", cfg->certificate,
+                      rc == MC_ERR_AUTH ? "wrong password or no key and certificate inside"
+                                        : mc_strerror(rc));
+            return MC_ERR_CONFIG;
+        }
+        int ok = wolfSSL_CTX_use_certificate_buffer(ctx, cert, (long)cert_len,
+                                                    WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS &&
+                 wolfSSL_CTX_use_PrivateKey_buffer(ctx, key, (long)key_len,
+                                                   WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS;
+        free(cert);
+        cert_free_key(key, key_len);
+        if (!ok) {
+            log_error("event=tls_config error=\"PKCS#12 %s holds an unusable key or certificate\"",
+                      cfg->certificate);
+            return MC_ERR_CONFIG;
+        }
+    } else {
+        rc = 0;
+        if (wolfSSL_CTX_use_certificate_chain_file(ctx, cfg->certificate) != WOLFSSL_SUCCESS) {
+            log_error("event=tls_config error=\"cannot load certificate\" file=%s",
+                      cfg->certificate);
+            rc = MC_ERR_CONFIG;
+        } else {
+            wolfSSL_CTX_set_default_passwd_cb(ctx, tls_passwd_cb);
+            wolfSSL_CTX_set_default_passwd_cb_userdata(ctx, pw);
+            if (wolfSSL_CTX_use_PrivateKey_file(ctx, cfg->key, WOLFSSL_FILETYPE_PEM) !=
+                WOLFSSL_SUCCESS) {
+                log_error("event=tls_config error=\"cannot load private key (missing, damaged, "
+                          "or encrypted with another password)\" file=%s",
+                          cfg->key);
+                rc = MC_ERR_CONFIG;
+            }
+            wolfSSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+        }
+        secret_wipe(pw, sizeof pw);
+        if (rc < 0)
+            return rc;
+    }
+    if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
+        log_error("event=tls_config error=\"private key does not match the certificate\" "
+                  "certificate=%s key=%s",
+                  cfg->certificate, cfg->key);
+        return MC_ERR_CONFIG;
+    }
+    return 0;
+}
+
+static int tls_client_auth(WOLFSSL_CTX *ctx, const struct mc_config *cfg)
+{
+    if (!cfg->require_client_cert)
+        return 0;
+    if (wolfSSL_CTX_load_verify_locations(ctx, cfg->client_ca, NULL) != WOLFSSL_SUCCESS) {
+        log_error("event=tls_config error=\"cannot load client_ca\" file=%s", cfg->client_ca);
+        return MC_ERR_CONFIG;
+    }
+    wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    if (cfg->crl[0] &&
+        (wolfSSL_CTX_EnableCRL(ctx, WOLFSSL_CRL_CHECKALL) != WOLFSSL_SUCCESS ||
+         wolfSSL_CTX_LoadCRLFile(ctx, cfg->crl, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)) {
+        log_error("event=tls_config error=\"cannot load crl\" file=%s", cfg->crl);
+        return MC_ERR_CONFIG;
+    }
+    return 0;
+}
+
+int tls_ctx_create(const struct mc_config *cfg, struct ticket_keys *tickets, WOLFSSL_CTX **out)
 {
     WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
     if (!ctx)
@@ -78,26 +213,24 @@ int tls_ctx_create(const struct mc_config *cfg, WOLFSSL_CTX **out)
         log_error("event=tls_config error=\"cipher list not accepted\" ciphers=%s", list);
         goto out;
     }
-    if (wolfSSL_CTX_use_certificate_chain_file(ctx, cfg->certificate) != WOLFSSL_SUCCESS) {
-        log_error("event=tls_config error=\"cannot load certificate\" file=%s", cfg->certificate);
+    if ((rc = tls_load_identity(ctx, cfg)) < 0 || (rc = tls_client_auth(ctx, cfg)) < 0)
         goto out;
-    }
-    if (wolfSSL_CTX_use_PrivateKey_file(ctx, cfg->key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
-        log_error("event=tls_config error=\"cannot load private key\" file=%s", cfg->key);
-        goto out;
-    }
-    if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
-        log_error("event=tls_config error=\"private key does not match the certificate\" "
-                  "certificate=%s key=%s",
-                  cfg->certificate, cfg->key);
-        goto out;
-    }
+    rc = MC_ERR_CONFIG;
     /* DHE suites (referential policy) need group parameters: RFC 7919 ffdhe2048. */
     const DhParams *dh = wc_Dh_ffdhe2048_Get();
     if (dh && wolfSSL_CTX_SetTmpDH(ctx, dh->p, (int)dh->p_len, dh->g, (int)dh->g_len) !=
                   WOLFSSL_SUCCESS) {
         log_error("event=tls_config error=\"cannot set DH parameters\"");
         goto out;
+    }
+    if (cfg->session_tickets) {
+        if (ticket_attach(ctx, tickets) < 0) {
+            log_error("event=tls_config error=\"cannot enable session tickets\"");
+            goto out;
+        }
+    } else {
+        wolfSSL_CTX_NoTicketTLSv12(ctx);
+        wolfSSL_CTX_no_ticket_TLSv13(ctx);
     }
     wolfSSL_CTX_SetIORecv(ctx, tls_io_recv);
     wolfSSL_CTX_SetIOSend(ctx, tls_io_send);
@@ -108,17 +241,48 @@ out:
     return rc;
 }
 
+/* encryption = aes256: TLS 1.3 with an external PSK, no certificate. */
+static unsigned int tls_psk_server_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                                      unsigned int key_max, const char **suite)
+{
+    struct conn *c = wolfSSL_GetIOReadCtx(ssl);
+    if (!c || key_max < PSK_KEY_SIZE || strcmp(identity, PSK_IDENTITY) != 0)
+        return 0;
+    memcpy(key, c->lst->psk, PSK_KEY_SIZE);
+    *suite = "TLS13-AES256-GCM-SHA384";
+    return PSK_KEY_SIZE;
+}
+
+int tls_psk_ctx_create(WOLFSSL_CTX **out)
+{
+    WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfTLSv1_3_server_method());
+    if (!ctx)
+        return MC_ERR_NOMEM;
+    if (wolfSSL_CTX_set_cipher_list(ctx, "TLS13-AES256-GCM-SHA384") != WOLFSSL_SUCCESS) {
+        log_error("event=tls_config error=\"this wolfSSL build lacks TLS13-AES256-GCM-SHA384\"");
+        wolfSSL_CTX_free(ctx);
+        return MC_ERR_CONFIG;
+    }
+    wolfSSL_CTX_set_psk_server_tls13_callback(ctx, tls_psk_server_cb);
+    wolfSSL_CTX_no_ticket_TLSv13(ctx);
+    wolfSSL_CTX_SetIORecv(ctx, tls_io_recv);
+    wolfSSL_CTX_SetIOSend(ctx, tls_io_send);
+    *out = ctx;
+    return 0;
+}
+
 void tls_ctx_free(WOLFSSL_CTX *ctx)
 {
     wolfSSL_CTX_free(ctx);
 }
 
-int tls_log_certificate(const char *path)
+int tls_log_certificate(const struct mc_config *cfg)
 {
     uint8_t *der;
     size_t len;
     struct cert_info info;
-    int rc = cert_load_pem_file(path, &der, &len);
+    const char *path = cfg->certificate;
+    int rc = tls_load_cert_der(cfg, &der, &len);
     if (rc < 0) {
         log_error("event=certificate file=%s error=\"%s\"", path, mc_strerror(rc));
         return rc;
@@ -136,13 +300,45 @@ int tls_log_certificate(const char *path)
     struct tm tm;
     gmtime_r(&info.not_after, &tm);
     strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    long days = (long)((info.not_after - time(NULL)) / 86400);
+    time_t now = time(NULL);
+    long days = (long)((info.not_after - now) / 86400);
     log_info("event=certificate file=%s sha256=%s spki_sha256=%s spki_pin=sha256/%s "
              "not_after=%s days_left=%ld",
              path, hex, spki_hex, pin, until, days);
-    if (info.not_after < time(NULL))
-        log_error("event=certificate_expired file=%s not_after=%s", path, until);
+    tls_check_expiry_at(path, info.not_after, cfg->cert_warn_days);
     return 0;
+}
+
+void tls_check_expiry_at(const char *path, time_t not_after, unsigned warn_days)
+{
+    char until[32];
+    struct tm tm;
+    gmtime_r(&not_after, &tm);
+    strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    time_t now = time(NULL);
+    if (not_after < now)
+        log_error("event=certificate_expired file=%s not_after=%s days_ago=%ld "
+                  "action=\"renew it: misctl cert create, then misctl reload\"",
+                  path, until, (long)((now - not_after) / 86400));
+    else if (not_after - now < (time_t)warn_days * 86400)
+        log_warn("event=certificate_expiring file=%s not_after=%s days_left=%ld warn_days=%u "
+                 "action=\"renew it: misctl cert create, then misctl reload\"",
+                 path, until, (long)((not_after - now) / 86400), warn_days);
+}
+
+int tls_check_expiry(const struct mc_config *cfg)
+{
+    uint8_t *der;
+    size_t len;
+    struct cert_info info;
+    int rc = tls_load_cert_der(cfg, &der, &len);
+    if (rc < 0)
+        return rc;
+    rc = cert_inspect(der, len, &info);
+    free(der);
+    if (rc == 0)
+        tls_check_expiry_at(cfg->certificate, info.not_after, cfg->cert_warn_days);
+    return rc;
 }
 
 int tls_ensure_certificate(const struct mc_config *cfg)
@@ -197,16 +393,46 @@ int tls_ensure_certificate(const struct mc_config *cfg)
 
 /* --- the per-connection transport --- */
 
+/* What a handshake failure means to an operator, when we know. */
+static const char *tls_error_reason(int err)
+{
+    switch (err) {
+    case ASN_AFTER_DATE_E:
+        return "client certificate expired";
+    case ASN_BEFORE_DATE_E:
+        return "client certificate not yet valid";
+    case CRL_CERT_REVOKED:
+        return "client certificate revoked";
+    case ASN_NO_SIGNER_E:
+        return "client certificate not signed by client_ca";
+    case NO_PEER_CERT:
+        return "no client certificate";
+    case ASN_SIG_CONFIRM_E:
+        return "client certificate signature invalid";
+    case PSK_KEY_ERROR:
+        return "unknown or wrong pre-shared key";
+    case VERSION_ERROR:
+        return "TLS version refused";
+    case MATCH_SUITE_ERROR:
+        return "no cipher suite in common";
+    default:
+        return "";
+    }
+}
+
 static void tls_log_error(struct conn *c, int err)
 {
     char msg[WOLFSSL_MAX_ERROR_SZ];
     wolfSSL_ERR_error_string_n((unsigned long)err, msg, sizeof msg);
-    conn_log(LOG_LVL_INFO, c, "event=tls_error code=%d error=\"%s\"", err, msg);
+    const char *reason = tls_error_reason(err);
+    conn_log(LOG_LVL_WARN, c, "event=tls_error code=%d error=\"%s\"%s%s%s", err, msg,
+             reason[0] ? " reason=\"" : "", reason, reason[0] ? "\"" : "");
 }
 
 static int tls_start(struct conn *c)
 {
-    c->ssl = wolfSSL_new(c->srv->tls_ctx);
+    c->ssl =
+        wolfSSL_new(c->lst->cfg->encryption == CFG_ENC_AES256 ? c->srv->psk_ctx : c->srv->tls_ctx);
     if (!c->ssl)
         return MC_ERR_NOMEM;
     wolfSSL_SetIOReadCtx(c->ssl, c);

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct conn;
 struct mc_config;
@@ -25,16 +26,23 @@ struct transport_ops {
 extern const struct transport_ops transport_plain;
 extern const struct transport_ops transport_tls;
 
-/* The TLS context for the whole server (tls.c). */
+/* The TLS contexts (tls.c). */
 typedef struct WOLFSSL_CTX WOLFSSL_CTX;
-__attribute__((warn_unused_result)) int tls_ctx_create(const struct mc_config *cfg,
-                                                       WOLFSSL_CTX **out);
+struct ticket_keys;
+/* The certificate context: policy, identity (PEM or PKCS#12), client certificates, tickets. */
+__attribute__((warn_unused_result)) int
+tls_ctx_create(const struct mc_config *cfg, struct ticket_keys *tickets, WOLFSSL_CTX **out);
+/* The context of encryption = aes256 connections: TLS 1.3 with an external PSK. */
+__attribute__((warn_unused_result)) int tls_psk_ctx_create(WOLFSSL_CTX **out);
 void tls_ctx_free(WOLFSSL_CTX *ctx);
 /* Log the certificate's fingerprints and expiry; fails if it cannot be read. */
-__attribute__((warn_unused_result)) int tls_log_certificate(const char *path);
+__attribute__((warn_unused_result)) int tls_log_certificate(const struct mc_config *cfg);
+/* Warn when the certificate is within cert_warn_days of expiry, error once expired. */
+int tls_check_expiry(const struct mc_config *cfg);
+void tls_check_expiry_at(const char *path, time_t not_after, unsigned warn_days);
 /* Generate a self-signed certificate and key on first start when both are missing. */
 __attribute__((warn_unused_result)) int tls_ensure_certificate(const struct mc_config *cfg);
-/* Cipher list that a policy stands for (also used by the tests' expectations). */
+/* Cipher list that a policy stands for. */
 const char *tls_policy_ciphers(int policy);
 
 #endif

@@ -317,3 +317,15 @@ def peer(client):
     """How the daemon's log names this client: the peer=IP:PORT field's value."""
     host, port = client.sock.getsockname()[:2]
     return "%s:%d" % (host, port)
+
+
+def wait_exit(gw, timeout=30):
+    """Wait for gw's daemon to exit by itself (no further signal); return its exit code."""
+    try:
+        code = gw.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        gw.proc.kill()
+        gw.proc.wait()
+        raise AssertionError("miscommd did not exit within %ss" % timeout)
+    gw.logf.close()
+    return code

@@ -90,7 +90,7 @@ class AuthTest(unittest.TestCase):
                                  r'device="dev-brute"[^\n]*', count=2)
         self.assertIn("failures=1", lines[0])
         self.assertIn("failures=2", lines[1])
-        self.gw.wait_log(r'event=disconnect reason="too many failed logins"')
+        self.gw.wait_log(r'event=disconnect reason="2 wrong passwords \(tries = 2\)"')
         self.assertNoPasswordInLog()
 
     def test_unsupported_version_range(self):

@@ -154,11 +154,21 @@ static void test_errors(void)
     EXPECT_ERROR(CONN "active = maybe\n",
                  "active: must be yes/no, on/off, true/false or 1/0 (got 'maybe')");
     EXPECT_ERROR(CONN "ping = sometimes\n", "ping: must be on or off (got 'sometimes')");
-    EXPECT_ERROR(CONN "encryption = aes\n", "encryption: must be one of tls, none (got 'aes')");
+    EXPECT_ERROR(CONN "encryption = aes\n",
+                 "encryption: must be one of tls, none, aes256 (got 'aes')");
     EXPECT_ERROR(
         "[connection psdmobile]\npassword = hunter2\n",
         "password: must be an Argon2id hash made by 'misctl passwd', never a plaintext password");
     EXPECT_ERROR("[connection psdmobile]\nport = 9000\n", "password: missing");
+    EXPECT_ERROR(CONN "encryption = aes256\n", "psk_file: required when encryption = aes256");
+    EXPECT_ERROR(CONN "psk_file = k.psk\n", "psk_file: only used with encryption = aes256");
+    EXPECT_ERROR("[tls]\nrequire_client_cert = yes\n" CONN,
+                 "client_ca: required when require_client_cert = yes");
+    EXPECT_ERROR("[tls]\ncrl = x.crl\n" CONN, "crl: only used with require_client_cert = yes");
+    EXPECT_ERROR("[tls]\npassword_file = a\npassword_env = B\n" CONN,
+                 "set either password_file or password_env");
+    EXPECT_ERROR("[tls]\nticket_rotation = 5\n" CONN,
+                 "ticket_rotation: must be a whole number from 60 to 604800");
     EXPECT_ERROR("[connection psdmobile]\npassword_file = nothere.hash\n",
                  "password_file: cannot read");
     EXPECT_ERROR(

@@ -1,0 +1,87 @@
+#include "ticket.h"
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include <sodium.h>
+#include <string.h>
+
+#include "log.h"
+#include "miscomm/error.h"
+
+void ticket_keys_init(struct ticket_keys *k)
+{
+    memset(k, 0, sizeof *k);
+    randombytes_buf(k->name[0], TICKET_NAME_SIZE);
+    randombytes_buf(k->key[0], TICKET_KEY_SIZE);
+}
+
+void ticket_keys_rotate(struct ticket_keys *k)
+{
+    int next = 1 - k->current;
+    randombytes_buf(k->name[next], TICKET_NAME_SIZE);
+    randombytes_buf(k->key[next], TICKET_KEY_SIZE);
+    k->current = next;
+    k->have_previous = 1;
+    k->rotations++;
+    log_info("event=ticket_key_rotated rotations=%llu", (unsigned long long)k->rotations);
+}
+
+void ticket_keys_wipe(struct ticket_keys *k)
+{
+    sodium_memzero(k, sizeof *k);
+}
+
+/*
+ * wolfSSL's SessionTicketEncCb. The 16-byte IV field carries our 12-byte
+ * nonce; the 32-byte MAC field carries the 16-byte Poly1305 tag (the rest is
+ * zero). The key name and IV are authenticated as additional data.
+ */
+static int ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
+                     unsigned char iv[WOLFSSL_TICKET_IV_SZ],
+                     unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *ticket,
+                     int in_len, int *out_len, void *ctx)
+{
+    (void)ssl;
+    struct ticket_keys *k = ctx;
+    uint8_t aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ];
+    if (in_len < 0)
+        return WOLFSSL_TICKET_RET_FATAL;
+    if (enc) {
+        int cur = k->current;
+        memcpy(name, k->name[cur], TICKET_NAME_SIZE);
+        randombytes_buf(iv, WOLFSSL_TICKET_IV_SZ);
+        memcpy(aad, name, WOLFSSL_TICKET_NAME_SZ);
+        memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
+        memset(mac, 0, WOLFSSL_TICKET_MAC_SZ);
+        if (crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+                ticket, mac, NULL, ticket, (unsigned long long)in_len, aad, sizeof aad, NULL, iv,
+                k->key[cur]) != 0)
+            return WOLFSSL_TICKET_RET_FATAL;
+        *out_len = in_len;
+        return WOLFSSL_TICKET_RET_OK;
+    }
+    int which = -1;
+    if (memcmp(name, k->name[k->current], TICKET_NAME_SIZE) == 0)
+        which = k->current;
+    else if (k->have_previous && memcmp(name, k->name[1 - k->current], TICKET_NAME_SIZE) == 0)
+        which = 1 - k->current;
+    if (which < 0)
+        return WOLFSSL_TICKET_RET_REJECT; /* sealed under a key rotated out, or not ours */
+    memcpy(aad, name, WOLFSSL_TICKET_NAME_SZ);
+    memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
+    if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(ticket, NULL, ticket,
+                                                           (unsigned long long)in_len, mac, aad,
+                                                           sizeof aad, iv, k->key[which]) != 0)
+        return WOLFSSL_TICKET_RET_REJECT;
+    *out_len = in_len;
+    return which == k->current ? WOLFSSL_TICKET_RET_OK : WOLFSSL_TICKET_RET_CREATE;
+}
+
+int ticket_attach(WOLFSSL_CTX *ctx, struct ticket_keys *k)
+{
+    if (wolfSSL_CTX_set_TicketEncCb(ctx, ticket_cb) != WOLFSSL_SUCCESS ||
+        wolfSSL_CTX_set_TicketEncCtx(ctx, k) != WOLFSSL_SUCCESS)
+        return MC_ERR_CRYPTO;
+    return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * TLS session tickets: the keys that seal them, and their rotation.
+ *
+ * Tickets let a phone that lost the network resume its session without a
+ * full handshake. They are sealed with ChaCha20-Poly1305 under a key that
+ * rotates every [tls] ticket_rotation seconds; the previous key still opens
+ * tickets (which are then re-issued under the current key), so a rotation
+ * never forces a full handshake on a phone that reconnects soon after it.
+ * The keys live outside any WOLFSSL_CTX, so a configuration reload keeps
+ * every ticket valid. They are never written anywhere and are wiped on exit.
+ */
+#ifndef MC_TICKET_H
+#define MC_TICKET_H
+
+#include <stdint.h>
+
+typedef struct WOLFSSL_CTX WOLFSSL_CTX;
+
+#define TICKET_NAME_SIZE 16
+#define TICKET_KEY_SIZE  32
+
+struct ticket_keys {
+    uint8_t name[2][TICKET_NAME_SIZE];
+    uint8_t key[2][TICKET_KEY_SIZE];
+    int current; /* index of the key that seals new tickets */
+    int have_previous;
+    uint64_t rotations;
+};
+
+void ticket_keys_init(struct ticket_keys *k);
+void ticket_keys_rotate(struct ticket_keys *k);
+void ticket_keys_wipe(struct ticket_keys *k);
+/* Make ctx seal and open tickets with these keys. */
+__attribute__((warn_unused_result)) int ticket_attach(WOLFSSL_CTX *ctx, struct ticket_keys *k);
+
+#endif
