@@ -30,6 +30,11 @@ struct mc_client_options {
     const char *fingerprint; /* SHA-256 of the certificate or of its public key (SPKI), hex */
     int insecure;            /* accept any certificate (the caller should warn) */
     int plaintext;           /* no TLS at all (connections with encryption = none) */
+    const char *psk_file;    /* encryption = aes256: the connection's 256-bit key file; the key
+                                authenticates both sides, no certificate is involved */
+    /* A client certificate, for servers with require_client_cert = yes. */
+    const char *client_cert; /* PEM */
+    const char *client_key;  /* PEM, unencrypted */
     int tls_version;         /* 0 = 1.2 or 1.3, 12 = TLS 1.2 only, 13 = TLS 1.3 only */
     unsigned timeout_ms;     /* per operation; default 10000 */
 };
@@ -61,6 +66,14 @@ MC_API int mc_hello(mc_client *c, const struct mc_hello_params *p, struct mc_ses
 MC_API int mc_ping(mc_client *c, uint64_t *server_time_us, double *rtt_ms);
 /* Keepalive: NOOP, answered by NOOP; needs no permission. */
 MC_API int mc_noop(mc_client *c);
+/*
+ * Close the connection (BYE, best effort) and connect again, resuming the
+ * TLS session with the ticket the server gave when it can. Log in again
+ * with mc_hello() afterwards.
+ */
+MC_API int mc_reconnect(mc_client *c);
+/* 1 if the current connection's TLS handshake resumed an earlier session. */
+MC_API int mc_client_resumed(const mc_client *c);
 /* Say BYE (best effort), close and free. NULL is allowed. */
 MC_API void mc_close(mc_client *c);
 

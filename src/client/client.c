@@ -22,6 +22,7 @@
 
 #include "cert.h"
 #include "frame.h"
+#include "psk.h"
 #include "secret.h"
 #include "wire.h"
 
@@ -32,6 +33,8 @@ struct mc_client {
     int fd;
     WOLFSSL_CTX *ctx;
     WOLFSSL *ssl;
+    WOLFSSL_SESSION *session; /* for resumption on reconnect */
+    uint8_t psk[PSK_KEY_SIZE];
     int ready; /* transport up */
     int timed_out;
     uint32_t next_id;
@@ -116,11 +119,18 @@ int mc_client_new(mc_client **out, const struct mc_client_options *opt)
         c->opt.port = MC_DEFAULT_PORT;
     if (!c->opt.timeout_ms)
         c->opt.timeout_ms = 10000;
-    int modes = !!opt->cafile + !!opt->fingerprint + !!opt->insecure + !!opt->plaintext;
+    int modes =
+        !!opt->cafile + !!opt->fingerprint + !!opt->insecure + !!opt->plaintext + !!opt->psk_file;
     int rc = 0;
+    const char *why;
     if (modes != 1)
         rc = fail(c, MC_ERR_INVALID_ARG,
-                  "choose exactly one of cafile, fingerprint, insecure or plaintext");
+                  "choose exactly one of cafile, fingerprint, insecure, psk_file or plaintext");
+    else if (!!opt->client_cert != !!opt->client_key)
+        rc = fail(c, MC_ERR_INVALID_ARG,
+                  "a client certificate needs its key, and the other way round");
+    else if (opt->psk_file && psk_load(opt->psk_file, c->psk, &why) < 0)
+        rc = fail(c, MC_ERR_INVALID_ARG, "%s: %s", opt->psk_file, why);
     else if (opt->fingerprint && cert_parse_hex(opt->fingerprint, c->pin) < 0)
         rc = fail(c, MC_ERR_INVALID_ARG, "fingerprint must be 64 hex digits (SHA-256)");
     else if (opt->tls_version && opt->tls_version != 12 && opt->tls_version != 13)
@@ -197,17 +207,43 @@ static int verify_pin(mc_client *c)
                 "server certificate does not match the pinned fingerprint (server sent %s)", got);
 }
 
-static int tls_connect(mc_client *c)
+static unsigned int psk_client_cb(WOLFSSL *ssl, const char *hint, char *identity,
+                                  unsigned int id_max, unsigned char *key, unsigned int key_max,
+                                  const char **suite)
 {
-    WOLFSSL_METHOD *m = c->opt.tls_version == 12   ? wolfTLSv1_2_client_method()
-                        : c->opt.tls_version == 13 ? wolfTLSv1_3_client_method()
-                                                   : wolfSSLv23_client_method();
+    (void)hint;
+    mc_client *c = wolfSSL_GetIOReadCtx(ssl);
+    if (!c || id_max <= sizeof PSK_IDENTITY || key_max < PSK_KEY_SIZE)
+        return 0;
+    memcpy(identity, PSK_IDENTITY, sizeof PSK_IDENTITY);
+    memcpy(key, c->psk, PSK_KEY_SIZE);
+    *suite = "TLS13-AES256-GCM-SHA384";
+    return PSK_KEY_SIZE;
+}
+
+/* The TLS context is made once per client and kept across reconnects. */
+static int tls_setup(mc_client *c)
+{
+    WOLFSSL_METHOD *m = c->opt.psk_file || c->opt.tls_version == 13 ? wolfTLSv1_3_client_method()
+                        : c->opt.tls_version == 12                  ? wolfTLSv1_2_client_method()
+                                                                    : wolfSSLv23_client_method();
     c->ctx = wolfSSL_CTX_new(m);
     if (!c->ctx)
         return fail(c, MC_ERR_NOMEM, "cannot create the TLS context");
     if (wolfSSL_CTX_SetMinVersion(c->ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS)
         return fail(c, MC_ERR_TLS, "cannot require TLS 1.2 or later");
-    if (c->opt.cafile) {
+    if (c->opt.client_cert &&
+        (wolfSSL_CTX_use_certificate_chain_file(c->ctx, c->opt.client_cert) != WOLFSSL_SUCCESS ||
+         wolfSSL_CTX_use_PrivateKey_file(c->ctx, c->opt.client_key, WOLFSSL_FILETYPE_PEM) !=
+             WOLFSSL_SUCCESS))
+        return fail(c, MC_ERR_INVALID_ARG, "cannot load the client certificate %s or key %s",
+                    c->opt.client_cert, c->opt.client_key);
+    if (c->opt.psk_file) {
+        if (wolfSSL_CTX_set_cipher_list(c->ctx, "TLS13-AES256-GCM-SHA384") != WOLFSSL_SUCCESS)
+            return fail(c, MC_ERR_TLS, "this wolfSSL build lacks TLS13-AES256-GCM-SHA384");
+        wolfSSL_CTX_set_psk_client_tls13_callback(c->ctx, psk_client_cb);
+        wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_NONE, NULL);
+    } else if (c->opt.cafile) {
         if (wolfSSL_CTX_load_verify_locations(c->ctx, c->opt.cafile, NULL) != WOLFSSL_SUCCESS)
             return fail(c, MC_ERR_CERT_VERIFY, "cannot load CA file %s", c->opt.cafile);
         wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
@@ -217,6 +253,14 @@ static int tls_connect(mc_client *c)
     }
     wolfSSL_CTX_SetIORecv(c->ctx, io_recv);
     wolfSSL_CTX_SetIOSend(c->ctx, io_send);
+    return 0;
+}
+
+static int tls_connect(mc_client *c)
+{
+    int rc;
+    if (!c->ctx && (rc = tls_setup(c)) < 0)
+        return rc;
     c->ssl = wolfSSL_new(c->ctx);
     if (!c->ssl)
         return fail(c, MC_ERR_NOMEM, "cannot create the TLS session");
@@ -227,12 +271,29 @@ static int tls_connect(mc_client *c)
     if (wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, c->host, (unsigned short)strlen(c->host)) !=
         WOLFSSL_SUCCESS)
         return fail(c, MC_ERR_TLS, "cannot set SNI");
+    if (c->session)
+        wolfSSL_set_session(c->ssl, c->session);
     int ret = wolfSSL_connect(c->ssl);
     if (ret != WOLFSSL_SUCCESS)
         return tls_fail(c, ret, "TLS handshake");
-    if (c->opt.fingerprint)
+    /* A resumed session was first established with a server that passed
+     * the pin check; only it holds the ticket key that let us resume. */
+    if (c->opt.fingerprint && !wolfSSL_session_reused(c->ssl))
         return verify_pin(c);
     return 0;
+}
+
+/* Keep the newest session (with its ticket) for the next reconnect. */
+static void save_session(mc_client *c)
+{
+    if (!c->ssl || c->opt.psk_file)
+        return;
+    WOLFSSL_SESSION *s = wolfSSL_get1_session(c->ssl);
+    if (!s)
+        return;
+    if (c->session)
+        wolfSSL_SESSION_free(c->session);
+    c->session = s;
 }
 
 int mc_connect(mc_client *c)
@@ -408,6 +469,7 @@ int mc_hello(mc_client *c, const struct mc_hello_params *p, struct mc_session *o
         return fail(c, MC_ERR_BAD_PAYLOAD, "malformed HELLO_OK from the server");
     if (out)
         *out = s;
+    save_session(c);
     return 0;
 }
 
@@ -446,24 +508,50 @@ int mc_noop(mc_client *c)
     return request(c, MC_MSG_NOOP, NULL, 0, MC_MSG_NOOP, &f);
 }
 
-void mc_close(mc_client *c)
+/* BYE (best effort) and close the connection, keeping the client. */
+static void disconnect(mc_client *c)
 {
-    if (!c)
-        return;
     if (c->ready) {
         struct frame f;
         unsigned t = c->opt.timeout_ms;
         c->opt.timeout_ms = t < 2000 ? t : 2000;
         (void)request(c, MC_MSG_BYE, NULL, 0, MC_MSG_BYE, &f);
+        c->opt.timeout_ms = t;
         if (c->ssl)
             wolfSSL_shutdown(c->ssl);
     }
+    c->ready = 0;
     if (c->ssl)
         wolfSSL_free(c->ssl);
-    if (c->ctx)
-        wolfSSL_CTX_free(c->ctx);
+    c->ssl = NULL;
     if (c->fd >= 0)
         close(c->fd);
+    c->fd = -1;
+}
+
+int mc_reconnect(mc_client *c)
+{
+    save_session(c);
+    disconnect(c);
+    c->timed_out = 0;
+    return mc_connect(c);
+}
+
+int mc_client_resumed(const mc_client *c)
+{
+    return c && c->ssl && wolfSSL_session_reused(c->ssl);
+}
+
+void mc_close(mc_client *c)
+{
+    if (!c)
+        return;
+    disconnect(c);
+    if (c->session)
+        wolfSSL_SESSION_free(c->session);
+    if (c->ctx)
+        wolfSSL_CTX_free(c->ctx);
+    secret_wipe(c->psk, sizeof c->psk);
     free(c->rx);
     free(c);
 }

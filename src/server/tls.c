@@ -453,8 +453,10 @@ static int tls_feed(struct conn *c, const uint8_t *data, size_t len)
             tls_log_error(c, err);
             return MC_ERR_TLS;
         }
-        conn_log(LOG_LVL_INFO, c, "event=tls version=%s cipher=%s", wolfSSL_get_version(c->ssl),
-                 wolfSSL_get_cipher_name(c->ssl));
+        conn_log(LOG_LVL_INFO, c, "event=tls version=%s cipher=%s resumed=%s%s",
+                 wolfSSL_get_version(c->ssl), wolfSSL_get_cipher_name(c->ssl),
+                 wolfSSL_session_reused(c->ssl) ? "yes" : "no",
+                 c->lst->cfg->encryption == CFG_ENC_AES256 ? " auth=psk" : "");
         conn_transport_ready(c);
     }
     /* Decrypt as much as fits in the plaintext queue. */

@@ -33,7 +33,10 @@ static void usage(FILE *out)
         "A command-line client for the miscomm gateway.\n"
         "\n"
         "Commands:\n"
-        "  ping [--count N] [--interval SEC]   round trips, printed like ping(8)\n"
+        "  ping [--count N] [--interval SEC] [--reconnect]\n"
+        "                                      round trips, printed like ping(8);\n"
+        "                                      --reconnect: a new connection (resuming\n"
+        "                                      the TLS session) for every request\n"
         "  hello                               log in and print the session\n"
         "\n"
         "Options:\n"
@@ -44,6 +47,9 @@ static void usage(FILE *out)
         "      --cafile FILE         trust certificates signed by these CAs (PEM)\n"
         "      --insecure            trust any certificate (prints a warning)\n"
         "      --plaintext           no TLS (for connections with encryption = none)\n"
+        "      --psk-file FILE       encryption = aes256: TLS 1.3 with this 256-bit\n"
+        "                            pre-shared key (from 'misctl psk create')\n"
+        "      --cert FILE --key FILE  present this client certificate (PEM)\n"
         "      --tls VERSION         1.2 or 1.3 only (default: either)\n"
         "      --password-file FILE  the connection password, first line of FILE\n"
         "      --device ID           device id sent in HELLO (default: host name)\n"
@@ -66,6 +72,8 @@ struct cli {
     char fingerprint[96];
     long count;
     double interval;
+    int reconnect;
+    char password[SECRET_MAX]; /* wiped before exit */
 };
 
 static int cli_error(const char *what, int rc, mc_client *c)
@@ -73,6 +81,20 @@ static int cli_error(const char *what, int rc, mc_client *c)
     fprintf(stderr, "miscli: %s: %s (%d): %s\n", what, mc_err_name(rc), -rc,
             c ? mc_client_errmsg(c) : mc_strerror(rc));
     return EXIT_FAIL;
+}
+
+static int cli_hello(struct cli *cli, mc_client *c, struct mc_session *s)
+{
+    char host[256] = "miscli";
+    gethostname(host, sizeof host - 1);
+    struct mc_hello_params hp = {
+        .client_name = "miscli",
+        .client_version = MC_VERSION,
+        .device_id = cli->device ? cli->device : host,
+        .password = cli->password,
+        .password_len = strlen(cli->password),
+    };
+    return mc_hello(c, &hp, s);
 }
 
 /* Connect and log in; on failure print why and return NULL. */
@@ -97,24 +119,14 @@ static mc_client *cli_login(struct cli *cli, struct mc_session *s)
         mc_close(c);
         return NULL;
     }
+    memcpy(cli->password, pw, sizeof pw);
+    secret_wipe(pw, sizeof pw);
     if ((rc = mc_connect(c)) < 0) {
-        secret_wipe(pw, sizeof pw);
         cli_error("connect", rc, c);
         mc_close(c);
         return NULL;
     }
-    char host[256] = "miscli";
-    gethostname(host, sizeof host - 1);
-    struct mc_hello_params hp = {
-        .client_name = "miscli",
-        .client_version = MC_VERSION,
-        .device_id = cli->device ? cli->device : host,
-        .password = pw,
-        .password_len = strlen(pw),
-    };
-    rc = mc_hello(c, &hp, s);
-    secret_wipe(pw, sizeof pw);
-    if (rc < 0) {
+    if ((rc = cli_hello(cli, c, s)) < 0) {
         cli_error("hello", rc, c);
         mc_close(c);
         return NULL;
@@ -140,7 +152,7 @@ static int cmd_ping(struct cli *cli)
            mc_client_tls_version(c), mc_client_tls_cipher(c), s.connection);
     fflush(stdout);
     signal(SIGINT, on_sigint);
-    long sent = 0, received = 0;
+    long sent = 0, received = 0, full = 1, resumed = 0;
     double min = 0, max = 0, sum = 0, sum2 = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -148,7 +160,25 @@ static int cmd_ping(struct cli *cli)
     for (long i = 1; !interrupted && (cli->count <= 0 || i <= cli->count); i++) {
         double rtt;
         sent++;
-        int rc = mc_ping(c, NULL, &rtt);
+        int rc = 0;
+        if (cli->reconnect && i > 1) {
+            rc = mc_reconnect(c);
+            if (rc == 0) {
+                if (mc_client_resumed(c))
+                    resumed++;
+                else
+                    full++;
+                rc = cli_hello(cli, c, &s);
+            }
+            if (rc < 0) {
+                last_rc = rc;
+                fprintf(stderr, "miscli: reconnect seq=%ld: %s (%d): %s\n", i, mc_err_name(rc), -rc,
+                        mc_client_errmsg(c));
+                break;
+            }
+        }
+        if (rc == 0)
+            rc = mc_ping(c, NULL, &rtt);
         if (rc < 0) {
             last_rc = rc;
             fprintf(stderr, "miscli: ping seq=%ld: %s (%d): %s\n", i, mc_err_name(rc), -rc,
@@ -157,7 +187,12 @@ static int cmd_ping(struct cli *cli)
                 break;
         } else {
             received++;
-            printf("pong from %s:%u: seq=%ld time=%.3f ms\n", cli->opt.host, cli->opt.port, i, rtt);
+            if (cli->reconnect)
+                printf("pong from %s:%u: seq=%ld time=%.3f ms handshake=%s\n", cli->opt.host,
+                       cli->opt.port, i, rtt, i == 1 || !mc_client_resumed(c) ? "full" : "resumed");
+            else
+                printf("pong from %s:%u: seq=%ld time=%.3f ms\n", cli->opt.host, cli->opt.port, i,
+                       rtt);
             fflush(stdout);
             min = received == 1 || rtt < min ? rtt : min;
             max = rtt > max ? rtt : max;
@@ -172,6 +207,8 @@ static int cmd_ping(struct cli *cli)
     printf("\n--- %s:%u miscomm ping statistics ---\n", cli->opt.host, cli->opt.port);
     printf("%ld requests transmitted, %ld received, %.0f%% loss, time %ldms\n", sent, received,
            sent ? 100.0 * (double)(sent - received) / (double)sent : 0.0, ms);
+    if (cli->reconnect)
+        printf("handshakes: %ld full, %ld resumed\n", full, resumed);
     if (received) {
         double avg = sum / (double)received;
         double var = sum2 / (double)received - avg * avg;
@@ -206,7 +243,19 @@ static int cmd_hello(struct cli *cli)
 
 int main(int argc, char **argv)
 {
-    enum { O_FP = 256, O_CA, O_INSECURE, O_PLAIN, O_TLS, O_PWFILE, O_DEVICE, O_TIMEOUT };
+    enum {
+        O_FP = 256,
+        O_CA,
+        O_INSECURE,
+        O_PLAIN,
+        O_TLS,
+        O_PWFILE,
+        O_DEVICE,
+        O_TIMEOUT,
+        O_PSK,
+        O_CERT,
+        O_KEY
+    };
     static const struct option opts[] = {
         {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},
@@ -214,6 +263,9 @@ int main(int argc, char **argv)
         {"cafile", required_argument, NULL, O_CA},
         {"insecure", no_argument, NULL, O_INSECURE},
         {"plaintext", no_argument, NULL, O_PLAIN},
+        {"psk-file", required_argument, NULL, O_PSK},
+        {"cert", required_argument, NULL, O_CERT},
+        {"key", required_argument, NULL, O_KEY},
         {"tls", required_argument, NULL, O_TLS},
         {"password-file", required_argument, NULL, O_PWFILE},
         {"device", required_argument, NULL, O_DEVICE},
@@ -252,6 +304,15 @@ int main(int argc, char **argv)
             break;
         case O_PLAIN:
             cli.opt.plaintext = 1;
+            break;
+        case O_PSK:
+            cli.opt.psk_file = optarg;
+            break;
+        case O_CERT:
+            cli.opt.client_cert = optarg;
+            break;
+        case O_KEY:
+            cli.opt.client_key = optarg;
             break;
         case O_TLS:
             if (strcmp(optarg, "1.2") == 0)
@@ -295,10 +356,11 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    int modes = !!cli.opt.fingerprint + !!cli.opt.cafile + cli.opt.insecure + cli.opt.plaintext;
+    int modes = !!cli.opt.fingerprint + !!cli.opt.cafile + cli.opt.insecure + cli.opt.plaintext +
+                !!cli.opt.psk_file;
     if (modes > 1) {
-        fprintf(stderr,
-                "miscli: give only one of --fingerprint, --cafile, --insecure, --plaintext\n");
+        fprintf(stderr, "miscli: give only one of --fingerprint, --cafile, --insecure, --psk-file, "
+                        "--plaintext\n");
         return EXIT_USAGE;
     }
     if (modes == 0) {
@@ -321,6 +383,7 @@ int main(int argc, char **argv)
         static const struct option popts[] = {
             {"count", required_argument, NULL, 'c'},
             {"interval", required_argument, NULL, 'i'},
+            {"reconnect", no_argument, NULL, 'r'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -328,7 +391,7 @@ int main(int argc, char **argv)
         int sub_argc = argc - optind + 1;
         char **sub_argv = argv + optind - 1;
         optind = 1;
-        while ((opt = getopt_long(sub_argc, sub_argv, "c:i:h", popts, NULL)) != -1) {
+        while ((opt = getopt_long(sub_argc, sub_argv, "c:i:rh", popts, NULL)) != -1) {
             if (opt == 'c') {
                 cli.count = strtol(optarg, &end, 10);
                 if (*end || cli.count < 0) {
@@ -341,8 +404,12 @@ int main(int argc, char **argv)
                     fprintf(stderr, "miscli: ping: --interval must be 0-3600 seconds\n");
                     return EXIT_USAGE;
                 }
+            } else if (opt == 'r') {
+                cli.reconnect = 1;
             } else if (opt == 'h') {
-                printf("Usage: miscli [OPTIONS] ping [--count N] [--interval SEC]\n"
+                printf("Usage: miscli [OPTIONS] ping [--count N] [--interval SEC] [--reconnect]\n"
+                       "  -r, --reconnect     reconnect (resuming the TLS session) before each\n"
+                       "                      request after the first, and count resumptions\n"
                        "  -c, --count N       requests to send (default 4, 0 = until Ctrl-C)\n"
                        "  -i, --interval SEC  pause between requests (default 1)\n");
                 return 0;
@@ -350,10 +417,15 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
         }
-        return cmd_ping(&cli);
+        int rc = cmd_ping(&cli);
+        secret_wipe(cli.password, sizeof cli.password);
+        return rc;
     }
-    if (strcmp(cmd, "hello") == 0)
-        return cmd_hello(&cli);
+    if (strcmp(cmd, "hello") == 0) {
+        int rc = cmd_hello(&cli);
+        secret_wipe(cli.password, sizeof cli.password);
+        return rc;
+    }
     fprintf(stderr, "miscli: unknown command '%s' (try --help)\n", cmd);
     return EXIT_USAGE;
 }
