@@ -616,7 +616,7 @@ static int make_pkcs12(const char *password, uint8_t *key, int key_len, uint8_t 
         return MC_ERR_NOMEM;
     WC_PKCS12 *p12 = wc_PKCS12_create(pw, (word32)strlen(pw), name, key, (word32)key_len, cert,
                                       (word32)cert_len, NULL, PBE_SHA1_DES3, PBE_SHA1_DES3,
-                                      CERT_KDF_ITERATIONS, CERT_KDF_ITERATIONS, 0, NULL);
+                                      CERT_P12_ITERATIONS, CERT_P12_ITERATIONS, 0, NULL);
     sodium_memzero(pw, strlen(pw));
     free(pw);
     if (!p12)
@@ -624,7 +624,10 @@ static int make_pkcs12(const char *password, uint8_t *key, int key_len, uint8_t 
     byte *der = NULL;
     int der_len = 0;
     int rc = MC_ERR_CRYPTO;
-    if (wc_i2d_PKCS12(p12, &der, &der_len) > 0 && der) {
+    int n = wc_i2d_PKCS12(p12, &der, &der_len);
+    if (n > 0 && der_len <= 0)
+        der_len = n;
+    if (n > 0 && der) {
         out->p12 = malloc((size_t)der_len);
         if (out->p12) {
             memcpy(out->p12, der, (size_t)der_len);
@@ -701,6 +704,8 @@ int cert_generate_ex(const struct cert_request *req, const char *password, int w
     copy_name(cert->subject.unit, req->ou);
     cert->daysValid = req->days;
     cert->isCA = 0;
+    /* Write basicConstraints CA:FALSE explicitly rather than leaving it out. */
+    cert->basicConstSet = 1;
     cert->sigType = is_rsa ? CTC_SHA256wRSA : CTC_SHA256wECDSA;
     /* A random positive 16-byte serial number (RFC 5280 section 4.1.2.2). */
     randombytes_buf(cert->serial, 16);

@@ -355,17 +355,17 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
         iniparser_freedict(d);
         return MC_ERR_NOMEM;
     }
-    int have_server = 0, have_tls = 0;
+
     load_section(&ld, d, "\x01", "server", server_keys, cfg); /* defaults only */
     load_section(&ld, d, "\x01", "tls", tls_keys, cfg);
     for (int i = 0; i < nsec; i++) {
         const char *sec = iniparser_getsecname(d, i);
         char label[CFG_NAME_MAX + 16];
         if (strcmp(sec, "server") == 0) {
-            have_server = 1;
+
             load_section(&ld, d, sec, "server", server_keys, cfg);
         } else if (strcmp(sec, "tls") == 0) {
-            have_tls = 1;
+
             load_section(&ld, d, sec, "tls", tls_keys, cfg);
         } else if (strncmp(sec, "connection ", 11) == 0) {
             const char *name = sec + 11;
@@ -384,8 +384,7 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
             report(&ld, sec, "", "unknown section (expected [server], [tls] or [connection NAME])");
         }
     }
-    (void)have_server;
-    (void)have_tls;
+
     if (cfg->log_target == LOG_TO_FILE && cfg->log_file[0] == 0)
         report(&ld, "server", "log_file", "required when log_target = file");
     if (cfg->ciphers[0])

@@ -166,8 +166,6 @@ void conn_close(struct conn *c, const char *reason)
         conn_close_handles(c);
 }
 
-int conn_write_raw(struct conn *c, const uint8_t *p, size_t n);
-
 static void on_write(uv_write_t *req, int status)
 {
     struct write_req *w = (struct write_req *)req;

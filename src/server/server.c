@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -175,6 +176,9 @@ static int listener_load_psk(struct listener *lst, const struct cfg_connection *
 
 static void write_pid_file(struct server *srv)
 {
+    /* The data directory holds the pid file (and later the file drop folders). */
+    if (mkdir(srv->cfg.data_dir, 0750) != 0 && errno != EEXIST)
+        log_warn("event=data_dir dir=%s error=\"%s\"", srv->cfg.data_dir, strerror(errno));
     FILE *f = fopen(srv->cfg.pid_file, "w");
     if (!f) {
         log_warn("event=pid_file file=%s error=\"%s\" note=\"misctl reload needs it\"",
