@@ -182,7 +182,8 @@ static int tls_fail(mc_client *c, int ret, const char *what)
     if (c->timed_out)
         return fail(c, MC_ERR_TIMEOUT, "%s: no answer within %u ms", what, c->opt.timeout_ms);
     if (err == DOMAIN_NAME_MISMATCH || err == ASN_NO_SIGNER_E || err == ASN_AFTER_DATE_E ||
-        err == ASN_BEFORE_DATE_E || err == VERIFY_CERT_ERROR || err == ASN_SIG_CONFIRM_E)
+        err == ASN_BEFORE_DATE_E || err == VERIFY_CERT_ERROR || err == ASN_SIG_CONFIRM_E ||
+        err == ASN_SELF_SIGNED_E)
         return fail(c, MC_ERR_CERT_VERIFY, "%s: %s", what, msg);
     return fail(c, MC_ERR_TLS, "%s: %s (%d)", what, msg, err);
 }

@@ -3,6 +3,8 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -116,6 +118,10 @@ int main(int argc, char **argv)
     if (!config)
         config =
             access("conf/miscomm.ini", R_OK) == 0 ? "conf/miscomm.ini" : "/etc/miscomm/miscomm.ini";
+    /* Keys and passwords live in this process: never in a core dump. */
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    prctl(PR_SET_DUMPABLE, 0);
     if (sodium_init() < 0 || wolfSSL_Init() != WOLFSSL_SUCCESS) {
         fprintf(stderr, "miscommd: cannot initialise the crypto libraries\n");
         return 1;
