@@ -783,7 +783,7 @@ int cert_write_data(const char *path, const void *data, size_t len, int mode, in
         return MC_ERR_INVALID_ARG;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
     if (fd < 0)
-        return errno == ENOENT ? MC_ERR_NOT_FOUND : MC_ERR_IO;
+        return MC_ERR_IO;
     const uint8_t *p = data;
     size_t off = 0;
     while (off < len) {
@@ -830,8 +830,8 @@ static void name_text(WOLFSSL_X509_NAME *name, char *out, size_t cap, char *cn, 
         int vlen = wolfSSL_ASN1_STRING_length(d);
         if (!v || vlen < 0)
             continue;
-        int w = snprintf(out + used, cap - used, "%s%s=%.*s", used ? ", " : "", sn ? sn : "?",
-                         vlen, (const char *)v);
+        int w = snprintf(out + used, cap - used, "%s%s=%.*s", used ? ", " : "", sn ? sn : "?", vlen,
+                         (const char *)v);
         if (w < 0 || (size_t)w >= cap - used)
             break;
         used += (size_t)w;
@@ -904,8 +904,7 @@ int cert_describe(const uint8_t *der, size_t len, struct cert_details *out)
             int l = wolfSSL_ASN1_STRING_length(g->d.iPAddress);
             const unsigned char *a = wolfSSL_ASN1_STRING_data(g->d.iPAddress);
             if (a && (l == 4 || l == 16) &&
-                inet_ntop(l == 4 ? AF_INET : AF_INET6, a, out->ip[out->n_ip],
-                          sizeof out->ip[0]))
+                inet_ntop(l == 4 ? AF_INET : AF_INET6, a, out->ip[out->n_ip], sizeof out->ip[0]))
                 out->n_ip++;
         }
     }
@@ -947,7 +946,8 @@ int cert_host_names(struct cert_names *out)
             if (!i->ifa_addr)
                 continue;
             if (i->ifa_addr->sa_family == AF_INET) {
-                const struct in_addr *a = &((const struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr;
+                const struct in_addr *a =
+                    &((const struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr;
                 const uint8_t *b = (const uint8_t *)&a->s_addr;
                 if (b[0] == 169 && b[1] == 254)
                     continue; /* link-local */

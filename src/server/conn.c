@@ -370,7 +370,8 @@ void conn_accept(struct listener *lst, int refuse_code)
     }
     c->srv = srv;
     c->lst = lst;
-    c->ops = lst->cfg->encryption == CFG_ENC_TLS ? &transport_tls : &transport_plain;
+    /* Both tls and aes256 (TLS 1.3 with a PSK) run over the TLS transport. */
+    c->ops = lst->cfg->encryption == CFG_ENC_NONE ? &transport_plain : &transport_tls;
     buf_init(&c->net_in, CONN_NET_IN_LIMIT);
     buf_init(&c->in, CONN_IN_LIMIT);
     uv_tcp_init(srv->loop, &c->tcp);

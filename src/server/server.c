@@ -156,8 +156,8 @@ static int server_tls_load(struct server *srv, const struct mc_config *cfg, WOLF
     return 0;
 }
 
-/* Read a connection's PSK file into its listener. */
-static int listener_load_psk(struct listener *lst, const struct cfg_connection *cc)
+/* Read a connection's PSK file (encryption = aes256) into out. */
+static int listener_load_psk(uint8_t out[PSK_KEY_SIZE], const struct cfg_connection *cc)
 {
     if (cc->encryption != CFG_ENC_AES256)
         return 0;
@@ -169,7 +169,7 @@ static int listener_load_psk(struct listener *lst, const struct cfg_connection *
                   cc->name, cc->psk_file, why);
         return MC_ERR_CONFIG;
     }
-    memcpy(lst->psk, key, sizeof key);
+    memcpy(out, key, sizeof key);
     secret_wipe(key, sizeof key);
     return 0;
 }
@@ -219,7 +219,7 @@ static void on_connection(uv_stream_t *stream, int status)
 static int server_listen(struct server *srv, struct listener *lst)
 {
     const struct cfg_connection *cc = lst->cfg;
-    int rc = listener_load_psk(lst, cc);
+    int rc = listener_load_psk(lst->psk, cc);
     if (rc < 0)
         return rc;
     struct sockaddr_storage addr;
@@ -322,7 +322,8 @@ int server_init(struct server *srv, const char *config_path)
  * address, port and encryption cannot change without a restart; everything
  * else (password, permissions, timeouts) applies to new logins at once.
  */
-static void reload_listener(struct listener *lst, const struct mc_config *cfg)
+static void reload_listener(struct listener *lst, const struct mc_config *cfg,
+                            const uint8_t new_psk[PSK_KEY_SIZE])
 {
     const struct cfg_connection *nc = NULL;
     for (size_t i = 0; i < cfg->nconns; i++)
@@ -344,7 +345,10 @@ static void reload_listener(struct listener *lst, const struct mc_config *cfg)
     memcpy(lst->conf.bind, keep.bind, sizeof keep.bind);
     lst->conf.port = keep.port;
     lst->conf.encryption = keep.encryption;
-    memcpy(lst->conf.psk_file, keep.psk_file, sizeof keep.psk_file);
+    if (keep.encryption == CFG_ENC_AES256 && nc->encryption == CFG_ENC_AES256)
+        memcpy(lst->psk, new_psk, PSK_KEY_SIZE);
+    else
+        memcpy(lst->conf.psk_file, keep.psk_file, sizeof keep.psk_file);
 }
 
 int server_reload(struct server *srv)
@@ -357,11 +361,26 @@ int server_reload(struct server *srv)
                   "action=\"kept the running configuration and certificate\"");
         return rc;
     }
-    WOLFSSL_CTX *tls, *psk;
-    rc = server_tls_load(srv, &cfg, &tls, &psk);
-    if (rc < 0) {
+    /* Key files of aes256 connections are read again: a reload is how a
+     * leaked key is replaced. */
+    uint8_t(*psks)[PSK_KEY_SIZE] = calloc(srv->nlisteners ? srv->nlisteners : 1, PSK_KEY_SIZE);
+    if (!psks) {
         config_free(&cfg);
-        log_error("event=reload result=failed reason=\"certificate, key or TLS settings refused\" "
+        return MC_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < srv->nlisteners && rc == 0; i++)
+        for (size_t j = 0; j < cfg.nconns; j++)
+            if (strcmp(cfg.conns[j].name, srv->listeners[i].conf.name) == 0 &&
+                srv->listeners[i].conf.encryption == CFG_ENC_AES256)
+                rc = listener_load_psk(psks[i], &cfg.conns[j]);
+    WOLFSSL_CTX *tls = NULL, *psk = NULL;
+    if (rc == 0)
+        rc = server_tls_load(srv, &cfg, &tls, &psk);
+    if (rc < 0) {
+        secret_wipe(psks, srv->nlisteners * PSK_KEY_SIZE);
+        free(psks);
+        config_free(&cfg);
+        log_error("event=reload result=failed reason=\"certificate, key, PSK file or TLS settings refused\" "
                   "action=\"kept the running configuration and certificate\"");
         return rc;
     }
@@ -372,7 +391,9 @@ int server_reload(struct server *srv)
     srv->tls_ctx = tls;
     srv->psk_ctx = psk;
     for (size_t i = 0; i < srv->nlisteners; i++)
-        reload_listener(&srv->listeners[i], &cfg);
+        reload_listener(&srv->listeners[i], &cfg, psks[i]);
+    secret_wipe(psks, srv->nlisteners * PSK_KEY_SIZE);
+    free(psks);
     for (size_t i = 0; i < cfg.nconns; i++) {
         int known = 0;
         for (size_t j = 0; j < srv->nlisteners; j++)

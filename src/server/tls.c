@@ -343,6 +343,9 @@ int tls_check_expiry(const struct mc_config *cfg)
 
 int tls_ensure_certificate(const struct mc_config *cfg)
 {
+    /* A PKCS#12 bundle carries its own key; there is nothing to generate. */
+    if (cert_is_pkcs12(cfg->certificate))
+        return 0;
     int have_cert = access(cfg->certificate, F_OK) == 0;
     int have_key = access(cfg->key, F_OK) == 0;
     if (have_cert && have_key)
@@ -410,6 +413,7 @@ static const char *tls_error_reason(int err)
     case ASN_SIG_CONFIRM_E:
         return "client certificate signature invalid";
     case PSK_KEY_ERROR:
+    case BAD_BINDER:
         return "unknown or wrong pre-shared key";
     case VERSION_ERROR:
         return "TLS version refused";

@@ -224,8 +224,7 @@ static void unknown_option(const char *who, int argc, char **argv)
         fprintf(stderr, "misctl: %s: unknown option or missing value: -%c (try --help)\n", who,
                 optopt);
     else
-        fprintf(stderr, "misctl: %s: unknown option or missing value: %s (try --help)\n", who,
-                arg);
+        fprintf(stderr, "misctl: %s: unknown option or missing value: %s (try --help)\n", who, arg);
 }
 
 static void iso_time(time_t t, char out[32])
@@ -296,16 +295,18 @@ static int san_add(struct san_list *l, const char *value)
         if (force_dns)
             item += 4;
         unsigned char addr[16];
-        int is_ip =
-            !force_dns && (inet_pton(AF_INET, item, addr) == 1 || inet_pton(AF_INET6, item, addr) == 1);
+        int is_ip = !force_dns &&
+                    (inet_pton(AF_INET, item, addr) == 1 || inet_pton(AF_INET6, item, addr) == 1);
         if (force_ip && !is_ip) {
             fprintf(stderr, "misctl: cert create: --san: '%s' is not an IP address\n", item);
             rc = MC_ERR_INVALID_ARG;
             break;
         }
         if (!is_ip && !valid_dns_name(item)) {
-            fprintf(stderr, "misctl: cert create: --san: '%s' is neither a DNS name nor an IP "
-                            "address\n", item);
+            fprintf(stderr,
+                    "misctl: cert create: --san: '%s' is neither a DNS name nor an IP "
+                    "address\n",
+                    item);
             rc = MC_ERR_INVALID_ARG;
             break;
         }
@@ -416,8 +417,25 @@ static int write_output(const char *path, const void *data, size_t len, int mode
 
 static int cmd_cert_create(int argc, char **argv)
 {
-    enum { O_CN = 256, O_C, O_L, O_ST, O_O, O_OU, O_SAN, O_DAYS, O_KEY, O_OUT, O_KEYOUT, O_P12,
-           O_PWFILE, O_PWSTDIN, O_PWPROMPT, O_FORCE, O_HELP };
+    enum {
+        O_CN = 256,
+        O_C,
+        O_L,
+        O_ST,
+        O_O,
+        O_OU,
+        O_SAN,
+        O_DAYS,
+        O_KEY,
+        O_OUT,
+        O_KEYOUT,
+        O_P12,
+        O_PWFILE,
+        O_PWSTDIN,
+        O_PWPROMPT,
+        O_FORCE,
+        O_HELP
+    };
     static const struct option opts[] = {
         {"cn", required_argument, NULL, O_CN},
         {"c", required_argument, NULL, O_C},
@@ -454,12 +472,24 @@ static int cmd_cert_create(int argc, char **argv)
     opterr = 0;
     while ((opt = getopt_long_only(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case O_CN: req.cn = optarg; break;
-        case O_C: req.c = optarg; break;
-        case O_L: req.l = optarg; break;
-        case O_ST: req.st = optarg; break;
-        case O_O: req.o = optarg; break;
-        case O_OU: req.ou = optarg; break;
+        case O_CN:
+            req.cn = optarg;
+            break;
+        case O_C:
+            req.c = optarg;
+            break;
+        case O_L:
+            req.l = optarg;
+            break;
+        case O_ST:
+            req.st = optarg;
+            break;
+        case O_O:
+            req.o = optarg;
+            break;
+        case O_OU:
+            req.ou = optarg;
+            break;
         case O_SAN:
             if (san_add(&sans, optarg) < 0)
                 goto out;
@@ -469,8 +499,7 @@ static int cmd_cert_create(int argc, char **argv)
             errno = 0;
             long d = strtol(optarg, &end, 10);
             if (errno || *end || d < 1 || d > 36500) {
-                fprintf(stderr, "misctl: %s: --days needs a number of days from 1 to 36500\n",
-                        who);
+                fprintf(stderr, "misctl: %s: --days needs a number of days from 1 to 36500\n", who);
                 goto out;
             }
             req.days = (int)d;
@@ -484,13 +513,27 @@ static int cmd_cert_create(int argc, char **argv)
                 goto out;
             }
             break;
-        case O_OUT: out = optarg; break;
-        case O_KEYOUT: key_out = optarg; break;
-        case O_P12: p12 = optarg; break;
-        case O_PWFILE: pws.file = optarg; break;
-        case O_PWSTDIN: pws.from_stdin = 1; break;
-        case O_PWPROMPT: pws.prompt = 1; break;
-        case O_FORCE: force = 1; break;
+        case O_OUT:
+            out = optarg;
+            break;
+        case O_KEYOUT:
+            key_out = optarg;
+            break;
+        case O_P12:
+            p12 = optarg;
+            break;
+        case O_PWFILE:
+            pws.file = optarg;
+            break;
+        case O_PWSTDIN:
+            pws.from_stdin = 1;
+            break;
+        case O_PWPROMPT:
+            pws.prompt = 1;
+            break;
+        case O_FORCE:
+            force = 1;
+            break;
         case O_HELP:
             cert_create_usage(stdout);
             ret = 0;
@@ -512,7 +555,8 @@ static int cmd_cert_create(int argc, char **argv)
         fprintf(stderr, "misctl: %s: --c takes a two-letter country code, e.g. FR\n", who);
         goto out;
     }
-    if (strcmp(out, key_out) == 0 || (p12 && (strcmp(p12, out) == 0 || strcmp(p12, key_out) == 0))) {
+    if (strcmp(out, key_out) == 0 ||
+        (p12 && (strcmp(p12, out) == 0 || strcmp(p12, key_out) == 0))) {
         fprintf(stderr, "misctl: %s: --out, --key-out and --p12 must be different files\n", who);
         goto out;
     }
@@ -579,8 +623,8 @@ static int cmd_cert_create(int argc, char **argv)
         cert_hex_colon(d->info.cert_sha256, hex);
         cert_base64(d->info.spki_sha256, pin);
         key_desc(d, kd, sizeof kd);
-        printf("created %s: %s, subject %s, valid until %s (%d days)\n", out, kd, d->subject,
-               until, req.days);
+        printf("created %s: %s, subject %s, valid until %s (%d days)\n", out, kd, d->subject, until,
+               req.days);
         printf("  names: ");
         for (size_t i = 0; i < d->n_dns; i++)
             printf("%sDNS:%s", i ? ", " : "", d->dns[i]);
@@ -796,8 +840,10 @@ static int cmd_cert_show_check(int argc, char **argv, int check)
             long v = strtol(optarg, &end, 10);
             if (!check || errno || *end || v < 0 || v > 36500) {
                 if (check)
-                    fprintf(stderr, "misctl: %s: --warn-days and --crit-days take a number of "
-                                    "days\n", who);
+                    fprintf(stderr,
+                            "misctl: %s: --warn-days and --crit-days take a number of "
+                            "days\n",
+                            who);
                 else
                     unknown_option(who, argc, argv);
                 return usage_exit;
@@ -805,9 +851,15 @@ static int cmd_cert_show_check(int argc, char **argv, int check)
             *(opt == O_WARN ? &warn : &crit) = v;
             break;
         }
-        case O_PWFILE: pws.file = optarg; break;
-        case O_PWSTDIN: pws.from_stdin = 1; break;
-        case O_PWPROMPT: pws.prompt = 1; break;
+        case O_PWFILE:
+            pws.file = optarg;
+            break;
+        case O_PWSTDIN:
+            pws.from_stdin = 1;
+            break;
+        case O_PWPROMPT:
+            pws.prompt = 1;
+            break;
         case 'h':
         case O_HELP:
             if (check)
@@ -888,8 +940,10 @@ static int cmd_cert_show_check(int argc, char **argv, int check)
         long left = (long)(d->not_after - now);
         ret = left < crit * 86400 ? 2 : left < warn * 86400 ? 1 : 0;
         printf("%s: %s%s expires %s (%ld day%s left)\n",
-               ret == 2 ? "CRITICAL" : ret == 1 ? "WARNING" : "OK", name, cn, after, days,
-               days == 1 ? "" : "s");
+               ret == 2   ? "CRITICAL"
+               : ret == 1 ? "WARNING"
+                          : "OK",
+               name, cn, after, days, days == 1 ? "" : "s");
     }
     free(d);
     return ret;
@@ -1030,12 +1084,14 @@ static int cmd_reload(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (!path)
-        path = access("conf/miscomm.ini", F_OK) == 0 ? "conf/miscomm.ini"
-                                                     : "/etc/miscomm/miscomm.ini";
+        path =
+            access("conf/miscomm.ini", F_OK) == 0 ? "conf/miscomm.ini" : "/etc/miscomm/miscomm.ini";
     struct mc_config cfg;
     if (config_load(path, &cfg, config_print_error, (void *)path) < 0) {
-        fprintf(stderr, "misctl: reload: %s: configuration is invalid; not signalling miscommd "
-                        "(it would refuse it too)\n", path);
+        fprintf(stderr,
+                "misctl: reload: %s: configuration is invalid; not signalling miscommd "
+                "(it would refuse it too)\n",
+                path);
         return EXIT_CONFIG;
     }
     int ret = EXIT_FAIL;
@@ -1093,8 +1149,7 @@ static int cmd_reload(int argc, char **argv)
         fprintf(stderr, "misctl: reload: cannot signal process %ld: %s\n", pid, strerror(errno));
         goto out;
     }
-    printf("sent SIGHUP to miscommd (pid %ld); the result is in its log (event=reload ...)\n",
-           pid);
+    printf("sent SIGHUP to miscommd (pid %ld); the result is in its log (event=reload ...)\n", pid);
     ret = 0;
 out:
     config_free(&cfg);

@@ -329,3 +329,173 @@ def wait_exit(gw, timeout=30):
         raise AssertionError("miscommd did not exit within %ss" % timeout)
     gw.logf.close()
     return code
+
+
+# -- helpers added for the certificate tests (reload, client certificates, PSK,
+#    resumption, expiry): the openssl command-line tool as certificate factory --
+import hashlib as _hashlib
+import shutil as _shutil
+
+OPENSSL = _shutil.which("openssl")
+
+_OPENSSL_CONF = """\
+[ req ]
+distinguished_name = req_dn
+prompt = no
+[ req_dn ]
+CN = unused
+[ v3_ca ]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[ ca ]
+default_ca = ca_default
+[ ca_default ]
+dir = {dir}
+database = $dir/index.txt
+serial = $dir/serial
+crlnumber = $dir/crlnumber
+new_certs_dir = $dir/newcerts
+certificate = $dir/ca.crt
+private_key = $dir/ca.key
+default_md = sha256
+default_days = 365
+default_crl_days = 30
+policy = policy_any
+unique_subject = no
+copy_extensions = none
+x509_extensions = leaf
+[ policy_any ]
+commonName = supplied
+[ leaf ]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth, serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+authorityKeyIdentifier = keyid
+"""
+
+
+def openssl(*args, cwd=None):
+    """Run the openssl tool; raise AssertionError with its output when it fails."""
+    r = subprocess.run([OPENSSL] + [str(a) for a in args], cwd=cwd, capture_output=True,
+                       text=True, stdin=subprocess.DEVNULL, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("openssl %s failed (%d):\n%s%s"
+                             % (" ".join(map(str, args)), r.returncode, r.stdout, r.stderr))
+    return r.stdout
+
+
+def make_self_signed(cert, key, cn="localhost", days=30):
+    """A new EC P-256 key and self-signed certificate, written to cert and key (PEM)."""
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", key, "-out", cert, "-days", days, "-subj", "/CN=%s" % cn,
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+    return cert, key
+
+
+def cert_der(path):
+    """The DER bytes of the first certificate in a PEM file."""
+    with open(path) as f:
+        pem = f.read()
+    start = pem.index("-----BEGIN CERTIFICATE-----")
+    end = pem.index("-----END CERTIFICATE-----", start) + len("-----END CERTIFICATE-----")
+    return ssl.PEM_cert_to_DER_cert(pem[start:end])
+
+
+def sha256_colon(der):
+    """SHA-256 as the daemon logs it: upper-case hex pairs joined by colons."""
+    return ":".join("%02X" % b for b in _hashlib.sha256(der).digest())
+
+
+def cert_fingerprint(path):
+    return sha256_colon(cert_der(path))
+
+
+class TestCA:
+    """A small certificate authority run with `openssl ca` in its own directory:
+    issues EC P-256 leaf certificates with chosen validity dates, revokes them
+    and publishes a CRL."""
+
+    def __init__(self, directory, name="miscomm test CA"):
+        self.dir = directory
+        os.makedirs(os.path.join(directory, "newcerts"), exist_ok=True)
+        open(os.path.join(directory, "index.txt"), "w").close()
+        with open(os.path.join(directory, "serial"), "w") as f:
+            f.write("1000\n")
+        with open(os.path.join(directory, "crlnumber"), "w") as f:
+            f.write("1000\n")
+        self.conf = os.path.join(directory, "ca.cnf")
+        with open(self.conf, "w") as f:
+            f.write(_OPENSSL_CONF.format(dir=directory))
+        self.cert = os.path.join(directory, "ca.crt")
+        self.key = os.path.join(directory, "ca.key")
+        openssl("req", "-config", self.conf, "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-nodes", "-keyout", self.key, "-out", self.cert,
+                "-days", 3650, "-subj", "/CN=%s" % name, "-extensions", "v3_ca")
+
+    def issue(self, name, startdate=None, enddate=None, days=None):
+        """(cert, key) paths of a new leaf certificate for CN=name. Dates are
+        YYYYMMDDHHMMSSZ strings (or datetime objects, taken as UTC)."""
+        def fmt(d):
+            return d if isinstance(d, str) else d.strftime("%Y%m%d%H%M%SZ")
+        cert = os.path.join(self.dir, name + ".crt")
+        key = os.path.join(self.dir, name + ".key")
+        csr = os.path.join(self.dir, name + ".csr")
+        openssl("req", "-config", self.conf, "-new", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr,
+                "-subj", "/CN=%s" % name)
+        args = ["ca", "-batch", "-config", self.conf, "-notext", "-in", csr, "-out", cert]
+        if startdate is not None:
+            args += ["-startdate", fmt(startdate)]
+        if enddate is not None:
+            args += ["-enddate", fmt(enddate)]
+        if days is not None:
+            args += ["-days", days]
+        openssl(*args)
+        return cert, key
+
+    def revoke(self, cert):
+        openssl("ca", "-batch", "-config", self.conf, "-revoke", cert)
+
+    def gencrl(self, path=None):
+        path = path or os.path.join(self.dir, "ca.crl")
+        openssl("ca", "-batch", "-config", self.conf, "-gencrl", "-out", path)
+        return path
+
+
+def make_data_dir(gw):
+    """Create the gateway's data_dir (data/ beside the ini) so the daemon can
+    write its pid file there (misctl reload reads it). Call before gw.start()."""
+    path = os.path.join(gw.dir, "data")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def count_log(gw, pattern):
+    """How many times pattern (a regex) appears in the gateway's log so far."""
+    return len(re.findall(pattern, gw.log()))
+
+
+def run_miscli(port, *args, password="correct horse battery", pwdir=None, timeout=60):
+    """miscli with only --port and --password-file added (no trust option: the
+    caller gives --psk-file, --fingerprint, --cafile ...)."""
+    pwdir = pwdir or tempfile.mkdtemp(prefix="miscomm-cli-")
+    pwfile = os.path.join(pwdir, "client.password")
+    with open(pwfile, "w") as f:
+        f.write(password + "\n")
+    cmd = [MISCLI, "--port", str(port), "--password-file", pwfile] + [str(a) for a in args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def restart(gw, timeout=30):
+    """Stop gw's daemon (SIGTERM, must exit 0) and start it again with the same
+    configuration and port; waits for the new process's event=ready (start()
+    alone would see the old one in the appended log)."""
+    code = gw.stop()
+    if code != 0:
+        raise AssertionError("miscommd exited %s on SIGTERM" % code)
+    ready = count_log(gw, r"event=ready")
+    gw.start(timeout=timeout)
+    gw.wait_log(r"event=ready", timeout=timeout, count=ready + 1)
