@@ -380,7 +380,8 @@ int server_reload(struct server *srv)
         secret_wipe(psks, srv->nlisteners * PSK_KEY_SIZE);
         free(psks);
         config_free(&cfg);
-        log_error("event=reload result=failed reason=\"certificate, key, PSK file or TLS settings refused\" "
+        log_error("event=reload result=failed reason=\"certificate, key, PSK file or TLS settings "
+                  "refused\" "
                   "action=\"kept the running configuration and certificate\"");
         return rc;
     }
