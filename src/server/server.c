@@ -351,69 +351,134 @@ static void reload_listener(struct listener *lst, const struct mc_config *cfg,
         memcpy(lst->conf.psk_file, keep.psk_file, sizeof keep.psk_file);
 }
 
-int server_reload(struct server *srv)
-{
-    log_info("event=reload_requested config=%s", srv->config_path);
+/*
+ * A reload reads files and builds TLS contexts (key parsing, perhaps
+ * PKCS#12 decryption): that runs on the worker pool, and only the swap
+ * happens on the loop thread. Listeners are never added or removed after
+ * start, so the worker may read their names and encryption modes.
+ */
+struct reload_job {
+    uv_work_t req;
+    struct server *srv;
     struct mc_config cfg;
-    int rc = config_load(srv->config_path, &cfg, log_config_error, NULL);
-    if (rc < 0) {
-        log_error("event=reload result=failed reason=\"invalid configuration\" "
-                  "action=\"kept the running configuration and certificate\"");
-        return rc;
+    WOLFSSL_CTX *tls, *psk;
+    uint8_t (*psks)[PSK_KEY_SIZE];
+    int rc;
+    const char *why;
+};
+
+static void reload_work(uv_work_t *req)
+{
+    struct reload_job *job = req->data;
+    struct server *srv = job->srv;
+    job->rc = config_load(srv->config_path, &job->cfg, log_config_error, NULL);
+    if (job->rc < 0) {
+        job->why = "invalid configuration";
+        return;
     }
+    job->why = "certificate, key, PSK file or TLS settings refused";
     /* Key files of aes256 connections are read again: a reload is how a
      * leaked key is replaced. */
-    uint8_t(*psks)[PSK_KEY_SIZE] = calloc(srv->nlisteners ? srv->nlisteners : 1, PSK_KEY_SIZE);
-    if (!psks) {
-        config_free(&cfg);
-        return MC_ERR_NOMEM;
+    job->psks = calloc(srv->nlisteners ? srv->nlisteners : 1, PSK_KEY_SIZE);
+    if (!job->psks) {
+        job->rc = MC_ERR_NOMEM;
+        return;
     }
-    for (size_t i = 0; i < srv->nlisteners && rc == 0; i++)
-        for (size_t j = 0; j < cfg.nconns; j++)
-            if (strcmp(cfg.conns[j].name, srv->listeners[i].conf.name) == 0 &&
+    for (size_t i = 0; i < srv->nlisteners && job->rc == 0; i++)
+        for (size_t j = 0; j < job->cfg.nconns; j++)
+            if (strcmp(job->cfg.conns[j].name, srv->listeners[i].conf.name) == 0 &&
                 srv->listeners[i].conf.encryption == CFG_ENC_AES256)
-                rc = listener_load_psk(psks[i], &cfg.conns[j]);
-    WOLFSSL_CTX *tls = NULL, *psk = NULL;
-    if (rc == 0)
-        rc = server_tls_load(srv, &cfg, &tls, &psk);
-    if (rc < 0) {
-        secret_wipe(psks, srv->nlisteners * PSK_KEY_SIZE);
-        free(psks);
-        config_free(&cfg);
-        log_error("event=reload result=failed reason=\"certificate, key, PSK file or TLS settings "
-                  "refused\" "
-                  "action=\"kept the running configuration and certificate\"");
-        return rc;
+                job->rc = listener_load_psk(job->psks[i], &job->cfg.conns[j]);
+    if (job->rc == 0)
+        job->rc = server_tls_load(srv, &job->cfg, &job->tls, &job->psk);
+}
+
+static void reload_job_free(struct reload_job *job, size_t nlisteners)
+{
+    if (job->psks) {
+        secret_wipe(job->psks, (nlisteners ? nlisteners : 1) * PSK_KEY_SIZE);
+        free(job->psks);
     }
-    /* From here nothing can fail. Live connections keep their WOLFSSL
-     * objects, which hold a reference to the context they started with. */
+    config_free(&job->cfg);
+    free(job);
+}
+
+static void reload_apply(struct server *srv, struct reload_job *job)
+{
+    struct mc_config *cfg = &job->cfg;
+    /* Live connections keep their WOLFSSL objects, which hold a reference
+     * to the context they started with. */
     tls_ctx_free(srv->tls_ctx);
     tls_ctx_free(srv->psk_ctx);
-    srv->tls_ctx = tls;
-    srv->psk_ctx = psk;
+    srv->tls_ctx = job->tls;
+    srv->psk_ctx = job->psk;
     for (size_t i = 0; i < srv->nlisteners; i++)
-        reload_listener(&srv->listeners[i], &cfg, psks[i]);
-    secret_wipe(psks, srv->nlisteners * PSK_KEY_SIZE);
-    free(psks);
-    for (size_t i = 0; i < cfg.nconns; i++) {
+        reload_listener(&srv->listeners[i], cfg, job->psks[i]);
+    for (size_t i = 0; i < cfg->nconns; i++) {
         int known = 0;
         for (size_t j = 0; j < srv->nlisteners; j++)
-            known |= strcmp(srv->listeners[j].conf.name, cfg.conns[i].name) == 0;
-        if (!known && cfg.conns[i].active)
+            known |= strcmp(srv->listeners[j].conf.name, cfg->conns[i].name) == 0;
+        if (!known && cfg->conns[i].active)
             log_warn("event=reload connection=%s note=\"new connection: starts listening at the "
                      "next restart\"",
-                     cfg.conns[i].name);
+                     cfg->conns[i].name);
     }
     /* The log target, pid file and worker pool stay as started. */
-    log_current_level = (enum log_level)cfg.log_level;
-    memcpy(cfg.pid_file, srv->cfg.pid_file, sizeof cfg.pid_file);
-    memcpy(cfg.log_file, srv->cfg.log_file, sizeof cfg.log_file);
-    cfg.log_target = srv->cfg.log_target;
-    cfg.worker_threads = srv->cfg.worker_threads;
-    config_free(&srv->cfg);
-    srv->cfg = cfg;
+    log_current_level = (enum log_level)cfg->log_level;
+    memcpy(cfg->pid_file, srv->cfg.pid_file, sizeof cfg->pid_file);
+    memcpy(cfg->log_file, srv->cfg.log_file, sizeof cfg->log_file);
+    cfg->log_target = srv->cfg.log_target;
+    cfg->worker_threads = srv->cfg.worker_threads;
+    struct mc_config old = srv->cfg;
+    srv->cfg = *cfg;
+    *cfg = old; /* freed with the job */
     log_info("event=reload result=ok connections=%u certificate=%s", srv->nconns,
              srv->cfg.certificate);
+}
+
+static void reload_done(uv_work_t *req, int status)
+{
+    struct reload_job *job = req->data;
+    struct server *srv = job->srv;
+    srv->reloading = 0;
+    if (status == 0 && job->rc == 0 && !srv->draining) {
+        reload_apply(srv, job);
+    } else {
+        tls_ctx_free(job->tls);
+        tls_ctx_free(job->psk);
+        if (!srv->draining)
+            log_error("event=reload result=failed reason=\"%s\" "
+                      "action=\"kept the running configuration and certificate\"",
+                      status == 0 ? job->why : "cancelled");
+    }
+    reload_job_free(job, srv->nlisteners);
+    if (srv->reload_again && !srv->draining) {
+        srv->reload_again = 0;
+        (void)server_reload(srv);
+    }
+}
+
+int server_reload(struct server *srv)
+{
+    if (srv->reloading) {
+        /* Files may have changed after the running reload read them. */
+        srv->reload_again = 1;
+        log_info("event=reload_requested config=%s note=\"queued behind the running reload\"",
+                 srv->config_path);
+        return 0;
+    }
+    log_info("event=reload_requested config=%s", srv->config_path);
+    struct reload_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return MC_ERR_NOMEM;
+    job->req.data = job;
+    job->srv = srv;
+    if (uv_queue_work(srv->loop, &job->req, reload_work, reload_done) != 0) {
+        free(job);
+        log_error("event=reload result=failed reason=\"cannot queue the reload\"");
+        return MC_ERR_INTERNAL;
+    }
+    srv->reloading = 1;
     return 0;
 }
 

@@ -42,6 +42,8 @@ struct server {
     unsigned nrefused;  /* connections being refused (limit error pending) */
     uint64_t next_conn_id;
     int draining;
+    int reloading;    /* a reload is running on the worker pool */
+    int reload_again; /* SIGHUP arrived during it: reload once more after */
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_timer_t grace_timer;
     uv_timer_t ticket_timer; /* ticket-key rotation */
@@ -50,7 +52,10 @@ struct server {
 };
 
 __attribute__((warn_unused_result)) int server_init(struct server *srv, const char *config_path);
-/* Reload certificate, key and configuration; on any error keep the running ones. */
+/*
+ * Reload certificate, key and configuration (on the worker pool); on any
+ * error keep the running ones. The result is logged as event=reload.
+ */
 int server_reload(struct server *srv);
 /* Run the loop until the drain after SIGINT/SIGTERM finishes; returns the exit code. */
 int server_run(struct server *srv);
