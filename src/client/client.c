@@ -35,7 +35,11 @@ struct mc_client {
     WOLFSSL *ssl;
     WOLFSSL_SESSION *session; /* for resumption on reconnect */
     uint8_t psk[PSK_KEY_SIZE];
-    int ready; /* transport up */
+    int ready;        /* transport up and usable */
+    int verified;     /* this connection's server passed verification */
+    int server_error; /* the last failure was an ERROR frame, not the transport */
+    /* Copies of the caller's option strings (it may free its own). */
+    char *cafile, *fingerprint, *psk_file, *client_cert, *client_key;
     int timed_out;
     uint32_t next_id;
     char errmsg[MC_MAX_ERROR_MESSAGE + 64];
@@ -115,6 +119,24 @@ int mc_client_new(mc_client **out, const struct mc_client_options *opt)
     c->next_id = 1;
     snprintf(c->host, sizeof c->host, "%s", opt->host && opt->host[0] ? opt->host : "127.0.0.1");
     c->opt.host = c->host;
+    struct {
+        const char **opt;
+        char **copy;
+    } strs[] = {{&c->opt.cafile, &c->cafile},
+                {&c->opt.fingerprint, &c->fingerprint},
+                {&c->opt.psk_file, &c->psk_file},
+                {&c->opt.client_cert, &c->client_cert},
+                {&c->opt.client_key, &c->client_key}};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        if (!*strs[i].opt)
+            continue;
+        *strs[i].copy = strdup(*strs[i].opt);
+        if (!*strs[i].copy) {
+            *out = c;
+            return fail(c, MC_ERR_NOMEM, "out of memory");
+        }
+        *strs[i].opt = *strs[i].copy;
+    }
     if (!c->opt.port)
         c->opt.port = MC_DEFAULT_PORT;
     if (!c->opt.timeout_ms)
@@ -243,7 +265,10 @@ static int tls_setup(mc_client *c)
         if (wolfSSL_CTX_set_cipher_list(c->ctx, "TLS13-AES256-GCM-SHA384") != WOLFSSL_SUCCESS)
             return fail(c, MC_ERR_TLS, "this wolfSSL build lacks TLS13-AES256-GCM-SHA384");
         wolfSSL_CTX_set_psk_client_tls13_callback(c->ctx, psk_client_cb);
-        wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_NONE, NULL);
+        /* The key authenticates the server. A server that declines the PSK
+         * and sends a certificate instead must fail: with no trusted CA
+         * loaded, every certificate does. */
+        wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
     } else if (c->opt.cafile) {
         if (wolfSSL_CTX_load_verify_locations(c->ctx, c->opt.cafile, NULL) != WOLFSSL_SUCCESS)
             return fail(c, MC_ERR_CERT_VERIFY, "cannot load CA file %s", c->opt.cafile);
@@ -260,8 +285,13 @@ static int tls_setup(mc_client *c)
 static int tls_connect(mc_client *c)
 {
     int rc;
-    if (!c->ctx && (rc = tls_setup(c)) < 0)
+    if (!c->ctx && (rc = tls_setup(c)) < 0) {
+        /* Never keep a half-configured context: the next try starts over. */
+        if (c->ctx)
+            wolfSSL_CTX_free(c->ctx);
+        c->ctx = NULL;
         return rc;
+    }
     c->ssl = wolfSSL_new(c->ctx);
     if (!c->ssl)
         return fail(c, MC_ERR_NOMEM, "cannot create the TLS session");
@@ -277,17 +307,25 @@ static int tls_connect(mc_client *c)
     int ret = wolfSSL_connect(c->ssl);
     if (ret != WOLFSSL_SUCCESS)
         return tls_fail(c, ret, "TLS handshake");
-    /* A resumed session was first established with a server that passed
-     * the pin check; only it holds the ticket key that let us resume. */
-    if (c->opt.fingerprint && !wolfSSL_session_reused(c->ssl))
-        return verify_pin(c);
+    if (c->opt.psk_file) {
+        WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(c->ssl);
+        if (x) {
+            wolfSSL_X509_free(x);
+            return fail(c, MC_ERR_CERT_VERIFY, "the server did not use the pre-shared key");
+        }
+    }
+    /* A resumed session can only come from c->session, which save_session()
+     * takes only from a connection that passed the pin check: only that
+     * server holds the ticket key that let us resume. */
+    if (c->opt.fingerprint && !wolfSSL_session_reused(c->ssl) && (rc = verify_pin(c)) < 0)
+        return rc;
     return 0;
 }
 
 /* Keep the newest session (with its ticket) for the next reconnect. */
 static void save_session(mc_client *c)
 {
-    if (!c->ssl || c->opt.psk_file)
+    if (!c->ssl || !c->verified || c->opt.psk_file)
         return;
     WOLFSSL_SESSION *s = wolfSSL_get1_session(c->ssl);
     if (!s)
@@ -297,15 +335,27 @@ static void save_session(mc_client *c)
     c->session = s;
 }
 
+static void disconnect(mc_client *c);
+
 int mc_connect(mc_client *c)
 {
     if (c->fd >= 0)
         return fail(c, MC_ERR_INVALID_ARG, "already connected");
+    c->timed_out = 0;
     int rc = tcp_connect(c);
-    if (rc < 0)
+    if (rc == 0 && !c->opt.plaintext)
+        rc = tls_connect(c);
+    if (rc < 0) {
+        /* A server that failed verification must leave nothing behind: no
+         * socket to send on, no session to resume. */
+        disconnect(c);
+        if (rc == MC_ERR_CERT_VERIFY && c->session) {
+            wolfSSL_SESSION_free(c->session);
+            c->session = NULL;
+        }
         return rc;
-    if (!c->opt.plaintext && (rc = tls_connect(c)) < 0)
-        return rc;
+    }
+    c->verified = 1;
     c->ready = 1;
     return 0;
 }
@@ -397,9 +447,17 @@ static int recv_response(mc_client *c, uint32_t id, struct frame *out)
                 return fail(c, MC_ERR_BAD_PAYLOAD, "malformed ERROR frame from the server");
             char text[MC_MAX_ERROR_MESSAGE + 1];
             wire_str_copy(text, sizeof text, msg);
+            /* The text goes to terminals and logs: no control characters. */
+            for (char *t = text; *t; t++)
+                if ((unsigned char)*t < 0x20 || *t == 0x7F)
+                    *t = '?';
             fail(c, -(int)code, "%s", text);
-            if (f.request_id == id || f.request_id == 0)
+            if (f.request_id == 0)
+                c->ready = 0; /* the server closes after an error with id 0 */
+            if (f.request_id == id || f.request_id == 0) {
+                c->server_error = 1;
                 return code ? -(int)code : MC_ERR_INTERNAL;
+            }
             continue;
         }
         if (f.request_id != id)
@@ -417,11 +475,19 @@ static int request(mc_client *c, uint8_t type, const uint8_t *payload, size_t le
     uint32_t id = c->next_id++;
     if (c->next_id == 0)
         c->next_id = 1;
+    c->timed_out = 0;
+    c->server_error = 0;
     int rc = send_frame(c, type, id, payload, len);
-    if (rc < 0)
+    if (rc == 0)
+        rc = recv_response(c, id, out);
+    if (rc < 0) {
+        /* After a transport failure or a timeout the stream may be cut in
+         * the middle of a frame: only a reconnect makes it usable again.
+         * An ERROR frame from the server leaves the connection usable. */
+        if (!c->server_error)
+            c->ready = 0;
         return rc;
-    if ((rc = recv_response(c, id, out)) < 0)
-        return rc;
+    }
     if (out->type != expect)
         return fail(c, MC_ERR_BAD_TYPE, "unexpected answer %s to %s", frame_type_name(out->type),
                     frame_type_name(type));
@@ -522,6 +588,7 @@ static void disconnect(mc_client *c)
             wolfSSL_shutdown(c->ssl);
     }
     c->ready = 0;
+    c->verified = 0;
     if (c->ssl)
         wolfSSL_free(c->ssl);
     c->ssl = NULL;
@@ -553,6 +620,11 @@ void mc_close(mc_client *c)
     if (c->ctx)
         wolfSSL_CTX_free(c->ctx);
     secret_wipe(c->psk, sizeof c->psk);
+    free(c->cafile);
+    free(c->fingerprint);
+    free(c->psk_file);
+    free(c->client_cert);
+    free(c->client_key);
     free(c->rx);
     free(c);
 }
