@@ -24,6 +24,12 @@ struct buf {
 void buf_init(struct buf *b, size_t limit);
 void buf_free(struct buf *b);
 __attribute__((warn_unused_result)) int buf_append(struct buf *b, const void *p, size_t n);
+/*
+ * Writable space for up to want more bytes (less near the limit): fill it,
+ * then buf_commit() what was written. NULL when the queue is full.
+ */
+uint8_t *buf_tail(struct buf *b, size_t want, size_t *avail);
+void buf_commit(struct buf *b, size_t n);
 void buf_consume(struct buf *b, size_t n);
 static inline size_t buf_len(const struct buf *b)
 {

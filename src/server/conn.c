@@ -10,8 +10,9 @@
 #include "transport.h"
 #include "wire.h"
 
-#define CONN_NET_IN_LIMIT    (256u * 1024u)
-#define CONN_IN_LIMIT        (MC_FRAME_HEADER_SIZE + MC_MAX_PAYLOAD + 16384u)
+#define CONN_NET_IN_LIMIT (4u * SERVER_READ_SIZE)
+/* Room for one whole read after the largest unfinished frame: reading never stalls on it. */
+#define CONN_IN_LIMIT        (MC_FRAME_HEADER_SIZE + MC_MAX_PAYLOAD + SERVER_READ_SIZE)
 #define CONN_OUT_LIMIT       (4u * 1024u * 1024u) /* stop reading while more is queued */
 #define CONN_CLOSE_LINGER_MS 2000u
 
@@ -170,13 +171,18 @@ static void on_write(uv_write_t *req, int status)
 {
     struct write_req *w = (struct write_req *)req;
     struct conn *c = w->c;
-    c->out_queued -= w->len;
+    int was_full = c->out_queued >= CONN_OUT_LIMIT;
+    c->out_queued -= sizeof *w + w->len;
     free(w);
     if (status < 0 && status != UV_ECANCELED) {
         conn_close(c, uv_strerror(status));
         return;
     }
-    conn_update_reading(c);
+    /* A client that stopped reading made us stop parsing; it reads again. */
+    if (was_full && c->out_queued < CONN_OUT_LIMIT && c->state != CONN_ST_CLOSING)
+        conn_process(c);
+    else
+        conn_update_reading(c);
 }
 
 int conn_write_raw(struct conn *c, const uint8_t *p, size_t n)
@@ -194,7 +200,8 @@ int conn_write_raw(struct conn *c, const uint8_t *p, size_t n)
         free(w);
         return MC_ERR_IO;
     }
-    c->out_queued += n;
+    /* Count what the queue really costs, not only the payload. */
+    c->out_queued += sizeof *w + n;
     conn_update_reading(c);
     return 0;
 }
@@ -216,6 +223,10 @@ int conn_send(struct conn *c, uint8_t type, uint32_t id, const void *payload, si
     int rc = c->ops->send(c, frame, len + MC_FRAME_HEADER_SIZE);
     if (frame != small)
         free(frame);
+    /* The transport is broken (wolfSSL in a fatal state, socket gone): no
+     * later answer could reach the client either. */
+    if (rc < 0)
+        conn_close(c, "cannot send");
     return rc;
 }
 
@@ -262,8 +273,10 @@ void conn_transport_ready(struct conn *c)
 
 static void conn_update_reading(struct conn *c)
 {
+    /* Read only when a whole read (SERVER_READ_SIZE) fits where it goes. */
     int want = c->state != CONN_ST_CLOSING && c->out_queued < CONN_OUT_LIMIT &&
-               buf_len(&c->net_in) < CONN_NET_IN_LIMIT / 2 && buf_len(&c->in) < c->in.limit;
+               buf_len(&c->net_in) + SERVER_READ_SIZE <= c->net_in.limit &&
+               buf_len(&c->in) + SERVER_READ_SIZE <= c->in.limit;
     if (want == c->reading || uv_is_closing((uv_handle_t *)&c->tcp))
         return;
     c->reading = want;
@@ -273,12 +286,22 @@ static void conn_update_reading(struct conn *c)
         uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
+/* Parse no more while a request is in progress or the client is not reading its answers. */
+static int conn_can_parse(const struct conn *c)
+{
+    return !c->busy && c->out_queued < CONN_OUT_LIMIT &&
+           (c->state == CONN_ST_HELLO || c->state == CONN_ST_READY);
+}
+
 static void conn_process(struct conn *c)
 {
-    /* Each turn takes decrypted bytes, then as many whole frames as are there. */
+    /*
+     * Each turn parses the whole frames already in c->in, then asks the
+     * transport for more plaintext: bytes still waiting in net_in, or
+     * records wolfSSL decrypted but could not hand over while c->in was full.
+     */
     for (int turns = 0; turns < 64; turns++) {
-        int progressed = 0;
-        while (!c->busy && (c->state == CONN_ST_HELLO || c->state == CONN_ST_READY)) {
+        while (conn_can_parse(c)) {
             struct frame f;
             long n = frame_parse(buf_head(&c->in), buf_len(&c->in), MC_MAX_PAYLOAD, &f);
             if (n == 0)
@@ -292,15 +315,17 @@ static void conn_process(struct conn *c)
                 arm_timer(c, (uint64_t)c->lst->cfg->timeout * 1000u);
             dispatch_frame(c, &f);
             buf_consume(&c->in, (size_t)n);
-            progressed = 1;
         }
-        if (!progressed || c->busy || buf_len(&c->net_in) == 0 || c->state == CONN_ST_CLOSING)
+        if (!conn_can_parse(c) || !c->ops->pending(c))
             break;
+        size_t before = buf_len(&c->in);
         int rc = c->ops->feed(c, NULL, 0);
         if (rc < 0) {
             conn_close(c, mc_strerror(rc));
             return;
         }
+        if (buf_len(&c->in) == before)
+            break;
     }
     conn_update_reading(c);
 }

@@ -18,7 +18,7 @@
 /* Connections beyond the limit still get an error frame, up to this many at once. */
 #define SERVER_REFUSE_SLOTS 64u
 
-static char read_buf[65536];
+static char read_buf[SERVER_READ_SIZE];
 
 void server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {

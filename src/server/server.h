@@ -61,6 +61,9 @@ int server_reload(struct server *srv);
 int server_run(struct server *srv);
 void server_free(struct server *srv);
 
+/* The size of one socket read. */
+#define SERVER_READ_SIZE 65536u
+
 /* The read buffer for every connection (the loop thread consumes it at once). */
 void server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 /* Called by conn.c when a connection has been freed. */

@@ -464,15 +464,15 @@ static int tls_feed(struct conn *c, const uint8_t *data, size_t len)
         conn_transport_ready(c);
     }
     /* Decrypt as much as fits in the plaintext queue. */
-    uint8_t tmp[16384];
+    /* Decrypt straight into the plaintext queue: no copies of it elsewhere. */
     while (c->state != CONN_ST_CLOSING) {
-        size_t room = c->in.limit - buf_len(&c->in);
-        if (room == 0)
+        size_t room;
+        uint8_t *dst = buf_tail(&c->in, 16384, &room);
+        if (!dst)
             break;
-        int n = wolfSSL_read(c->ssl, tmp, (int)(room < sizeof tmp ? room : sizeof tmp));
+        int n = wolfSSL_read(c->ssl, dst, (int)(room < 16384 ? room : 16384));
         if (n > 0) {
-            if (buf_append(&c->in, tmp, (size_t)n) < 0)
-                return MC_ERR_BUSY;
+            buf_commit(&c->in, (size_t)n);
             continue;
         }
         int err = wolfSSL_get_error(c->ssl, n);
@@ -496,6 +496,11 @@ static int tls_send(struct conn *c, const uint8_t *data, size_t len)
     return 0;
 }
 
+static int tls_pending(const struct conn *c)
+{
+    return buf_len(&c->net_in) > 0 || (c->ssl && wolfSSL_pending(c->ssl) > 0);
+}
+
 static void tls_shutdown(struct conn *c)
 {
     if (c->ssl && c->transport_up)
@@ -514,6 +519,7 @@ const struct transport_ops transport_tls = {
     .start = tls_start,
     .feed = tls_feed,
     .send = tls_send,
+    .pending = tls_pending,
     .shutdown = tls_shutdown,
     .release = tls_release,
 };

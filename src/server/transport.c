@@ -20,6 +20,12 @@ static int plain_send(struct conn *c, const uint8_t *data, size_t len)
     return conn_write_raw(c, data, len);
 }
 
+static int plain_pending(const struct conn *c)
+{
+    (void)c;
+    return 0;
+}
+
 static void plain_shutdown(struct conn *c)
 {
     (void)c;
@@ -35,6 +41,7 @@ const struct transport_ops transport_plain = {
     .start = plain_start,
     .feed = plain_feed,
     .send = plain_send,
+    .pending = plain_pending,
     .shutdown = plain_shutdown,
     .release = plain_release,
 };

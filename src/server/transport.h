@@ -19,6 +19,8 @@ struct transport_ops {
     int (*start)(struct conn *c);
     int (*feed)(struct conn *c, const uint8_t *data, size_t len);
     int (*send)(struct conn *c, const uint8_t *data, size_t len);
+    /* 1 if feed(c, NULL, 0) may produce more plaintext without new socket bytes. */
+    int (*pending)(const struct conn *c);
     void (*shutdown)(struct conn *c);
     void (*release)(struct conn *c);
 };
