@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <iniparser/iniparser.h>
@@ -132,12 +133,52 @@ static int set_string(char *dst, size_t size, const char *v)
     return 0;
 }
 
+/*
+ * Remove "." segments and fold "dir/.." lexically, so that paths read well
+ * in logs ("conf/../certs/x" becomes "certs/x"). Leading ".." segments of a
+ * relative path stay.
+ */
+static void tidy_path(char *p)
+{
+    char *seg[PATH_MAX / 2];
+    size_t n = 0;
+    int absolute = p[0] == '/';
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", p);
+    for (char *save, *t = strtok_r(tmp, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+        if (strcmp(t, ".") == 0)
+            continue;
+        if (strcmp(t, "..") == 0 && n > 0 && strcmp(seg[n - 1], "..") != 0) {
+            n--;
+            continue;
+        }
+        if (strcmp(t, "..") == 0 && absolute)
+            continue;
+        seg[n++] = t;
+    }
+    char out[PATH_MAX];
+    size_t len = 0;
+    out[0] = 0;
+    if (absolute)
+        out[len++] = '/';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", i ? "/" : "", seg[i]);
+    if (len == 0)
+        snprintf(out, sizeof out, ".");
+    else
+        out[len] = 0;
+    memcpy(p, out, strlen(out) + 1);
+}
+
 static int resolve_path(struct loader *ld, char *dst, size_t size, const char *v)
 {
     if (v[0] == 0 || v[0] == '/')
         return set_string(dst, size, v);
     int n = snprintf(dst, size, "%s/%s", ld->base_dir, v);
-    return n < 0 || (size_t)n >= size ? MC_ERR_INVALID_ARG : 0;
+    if (n < 0 || (size_t)n >= size)
+        return MC_ERR_INVALID_ARG;
+    tidy_path(dst);
+    return 0;
 }
 
 static int is_argon2id(const char *v)
@@ -245,6 +286,41 @@ static void apply_key(struct loader *ld, const char *section, const struct key_s
     }
 }
 
+/* Edit distance, capped: enough to suggest "max_connections" for "max_conections". */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 99;
+    size_t prev[64], cur[64];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            cur[j] = del < ins ? (del < sub ? del : sub) : (ins < sub ? ins : sub);
+        }
+        memcpy(prev, cur, sizeof prev);
+    }
+    return prev[lb];
+}
+
+static const char *closest_key(const struct key_spec *keys, const char *key)
+{
+    const char *best = NULL;
+    size_t best_d = 3; /* suggest only close matches */
+    for (const struct key_spec *k = keys; k->name; k++) {
+        size_t d = edit_distance(k->name, key);
+        if (d < best_d) {
+            best_d = d;
+            best = k->name;
+        }
+    }
+    return best;
+}
+
 /*
  * Apply the defaults, then every key present in the section; keys that are
  * not in the table are errors.
@@ -273,12 +349,70 @@ static void load_section(struct loader *ld, dictionary *d, const char *sec, cons
         const struct key_spec *k = keys;
         while (k->name && strcmp(k->name, key) != 0)
             k++;
-        if (!k->name)
-            report(ld, label, key, "unknown key");
-        else
+        if (!k->name) {
+            const char *hint = closest_key(keys, key);
+            if (hint)
+                report(ld, label, key, "unknown key (did you mean '%s'?)", hint);
+            else
+                report(ld, label, key, "unknown key");
+        } else
             apply_key(ld, label, k, obj, v);
     }
     free(names);
+}
+
+/*
+ * iniparser folds case and lets a later section or key silently replace an
+ * earlier one. Both are mistakes an administrator wants to hear about, so
+ * the file is scanned once for them before iniparser reads it.
+ */
+static void scan_duplicates(struct loader *ld, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    enum { MAX_NAMES = 512 };
+    static char secs[MAX_NAMES][CFG_NAME_MAX + 16], keys[MAX_NAMES][64];
+    size_t nsec = 0, nkey = 0;
+    char cur[CFG_NAME_MAX + 16] = "";
+    char line[2048];
+    while (fgets(line, sizeof line, f)) {
+        char *p = line + strspn(line, " \t");
+        if (*p == ';' || *p == '#' || *p == '\n' || *p == '\r' || *p == 0)
+            continue;
+        if (*p == '[') {
+            char *end = strchr(p, ']');
+            if (!end)
+                continue;
+            *end = 0;
+            snprintf(cur, sizeof cur, "%s", p + 1);
+            for (char *q = cur; *q; q++)
+                *q = (char)tolower((unsigned char)*q);
+            for (size_t i = 0; i < nsec; i++)
+                if (strcmp(secs[i], cur) == 0)
+                    report(ld, cur, "", "section appears twice (names are not case-sensitive)");
+            if (nsec < MAX_NAMES)
+                snprintf(secs[nsec++], sizeof secs[0], "%s", cur);
+            nkey = 0;
+            continue;
+        }
+        char *eq = strchr(p, '=');
+        if (!eq)
+            continue;
+        size_t len = (size_t)(eq - p);
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", (int)(len < 63 ? len : 63), p);
+        for (char *q = key; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        for (size_t i = 0; i < nkey; i++)
+            if (strcmp(keys[i], key) == 0)
+                report(ld, cur, key, "key appears twice in this section");
+        if (nkey < MAX_NAMES)
+            snprintf(keys[nkey++], sizeof keys[0], "%s", key);
+    }
+    fclose(f);
 }
 
 static char ini_error[512];
@@ -295,9 +429,37 @@ static int ini_error_cb(const char *fmt, ...)
     return n;
 }
 
+/*
+ * An explicit cipher list may only name suites with forward secrecy and an
+ * AEAD or SHA-2 MAC (DESIGN.md): TLS 1.3 suites, or ECDHE/DHE suites with
+ * GCM, ChaCha20-Poly1305 or a SHA-256/384 MAC.
+ */
+static void check_ciphers(struct loader *ld, const char *list)
+{
+    char copy[1024];
+    snprintf(copy, sizeof copy, "%s", list);
+    for (char *save, *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
+        size_t n = strlen(t);
+        int tls13 = strncmp(t, "TLS13-", 6) == 0 || strncmp(t, "TLS_", 4) == 0;
+        int fs = strncmp(t, "ECDHE-", 6) == 0 || strncmp(t, "DHE-", 4) == 0;
+        int mac =
+            strstr(t, "GCM") || strstr(t, "CHACHA20-POLY1305") ||
+            (n > 7 && (strcmp(t + n - 7, "-SHA256") == 0 || strcmp(t + n - 7, "-SHA384") == 0));
+        if (!tls13 && !(fs && mac))
+            report(ld, "tls", "ciphers",
+                   "'%s' is refused: only TLS 1.3 suites and ECDHE/DHE suites with GCM, "
+                   "ChaCha20-Poly1305 or SHA-256/384 are allowed",
+                   t);
+    }
+}
+
 static void check_connection(struct loader *ld, const char *label, struct cfg_connection *c,
                              const struct mc_config *cfg)
 {
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, c->bind, addr) != 1 && inet_pton(AF_INET6, c->bind, addr) != 1)
+        report(ld, label, "bind", "must be an IPv4 or IPv6 address, e.g. 0.0.0.0 or :: (got '%s')",
+               c->bind);
     if (c->password_keys == 0)
         report(ld, label, "password",
                "missing: set password (an Argon2id hash from 'misctl passwd') or password_file");
@@ -339,6 +501,7 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
         return MC_ERR_CONFIG;
     }
     fclose(probe);
+    scan_duplicates(&ld, path);
     ini_error[0] = 0;
     iniparser_set_error_callback(ini_error_cb);
     dictionary *d = iniparser_load(path);
@@ -387,8 +550,10 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
 
     if (cfg->log_target == LOG_TO_FILE && cfg->log_file[0] == 0)
         report(&ld, "server", "log_file", "required when log_target = file");
-    if (cfg->ciphers[0])
+    if (cfg->ciphers[0]) {
         cfg->cipher_policy = CFG_POLICY_EXPLICIT;
+        check_ciphers(&ld, cfg->ciphers);
+    }
     if (cfg->require_client_cert && cfg->client_ca[0] == 0)
         report(&ld, "tls", "client_ca", "required when require_client_cert = yes");
     if (cfg->crl[0] && !cfg->require_client_cert)

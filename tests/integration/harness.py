@@ -73,10 +73,12 @@ class Gateway:
 
     # -- configuration --------------------------------------------------
     def write_config(self):
-        lines = ["[server]", "data_dir = data"]
-        lines += ["%s = %s" % kv for kv in self.server.items()]
-        lines += ["", "[tls]", "certificate = certs/miscomm.crt", "key = certs/miscomm.key"]
-        lines += ["%s = %s" % kv for kv in self.tls.items()]
+        server = {"data_dir": "data"}
+        server.update(self.server)
+        lines = ["[server]"] + ["%s = %s" % kv for kv in server.items()]
+        tls = {"certificate": "certs/miscomm.crt", "key": "certs/miscomm.key"}
+        tls.update(self.tls)  # a key given twice is a configuration error
+        lines += ["", "[tls]"] + ["%s = %s" % kv for kv in tls.items()]
         for c in self.conns:
             lines += ["", "[connection %s]" % c["name"]]
             for k, v in c.items():
