@@ -142,7 +142,12 @@ int auth_hello(struct conn *c, const struct frame *f)
     int rc = wire_reader_done(&r);
     if (rc < 0) {
         conn_log(LOG_LVL_WARN, c, "event=hello result=BAD_PAYLOAD reason=\"malformed HELLO\"");
-        return rc;
+        return op_error(
+            c, f, rc,
+            "malformed HELLO: expected u16 min, u16 max, then client name (<= %u bytes), "
+            "client version (<= %u), device id (<= %u) and password (<= %u) as "
+            "length-prefixed strings, and nothing after",
+            MC_MAX_CLIENT_NAME, MC_MAX_CLIENT_VERSION, MC_MAX_DEVICE_ID, MC_MAX_PASSWORD);
     }
     wire_str_copy(c->device_id, sizeof c->device_id, device);
     for (char *p = c->device_id; *p; p++)
@@ -162,11 +167,11 @@ int auth_hello(struct conn *c, const struct frame *f)
                  MC_PROTO_VERSION);
         conn_log(LOG_LVL_WARN, c, "event=hello result=PROTO_VERSION reason=\"%s\"", why);
         conn_fail(c, f->request_id, MC_ERR_PROTO_VERSION, why);
-        return 0;
+        return MC_ERR_PROTO_VERSION; /* answered and closing: logged, not answered twice */
     }
     struct auth_work *w = calloc(1, sizeof *w);
     if (!w)
-        return MC_ERR_NOMEM;
+        return op_error(c, f, MC_ERR_NOMEM, "hello: out of memory");
     w->req.data = w;
     w->c = c;
     w->request_id = f->request_id;
@@ -180,7 +185,7 @@ int auth_hello(struct conn *c, const struct frame *f)
     if (uv_queue_work(c->srv->loop, &w->req, auth_work_cb, auth_after_cb) != 0) {
         secret_wipe(w, sizeof *w);
         free(w);
-        return MC_ERR_INTERNAL;
+        return op_error(c, f, MC_ERR_INTERNAL, "hello: cannot queue the password check");
     }
     c->pending_work++;
     c->busy = 1;

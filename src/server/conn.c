@@ -249,7 +249,9 @@ void conn_fail(struct conn *c, uint32_t request_id, int code, const char *reason
 {
     if (c->state == CONN_ST_CLOSING)
         return;
-    if (c->transport_up)
+    if (c->transport_up && strcmp(reason, mc_strerror(code)) == 0)
+        (void)conn_send_error(c, request_id, code, "%s", reason);
+    else if (c->transport_up)
         (void)conn_send_error(c, request_id, code, "%s: %s", mc_strerror(code), reason);
     conn_close(c, reason);
 }

@@ -1,5 +1,8 @@
 #include "dispatch.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "miscomm/error.h"
 
 enum { IN_HELLO = 1 << CONN_ST_HELLO, IN_READY = 1 << CONN_ST_READY };
@@ -11,6 +14,17 @@ struct op_entry {
     unsigned states;
     int (*handler)(struct conn *c, const struct frame *f);
 };
+
+int op_error(struct conn *c, const struct frame *f, int code, const char *fmt, ...)
+{
+    char msg[MC_MAX_ERROR_MESSAGE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    (void)conn_send_error(c, f->request_id, code, "%s", msg);
+    return code;
+}
 
 static int op_noop(struct conn *c, const struct frame *f)
 {
@@ -73,9 +87,12 @@ void dispatch_frame(struct conn *c, const struct frame *f)
     }
     if (!(op->states & (1u << c->state))) {
         rc = MC_ERR_UNEXPECTED;
-        (void)conn_send_error(c, f->request_id, rc, "%s is not allowed %s",
-                              frame_type_name(f->type),
-                              c->state == CONN_ST_HELLO ? "before HELLO" : "after HELLO");
+        if (c->state == CONN_ST_HELLO)
+            (void)conn_send_error(c, f->request_id, rc, "%s is not allowed before HELLO",
+                                  frame_type_name(f->type));
+        else
+            (void)conn_send_error(c, f->request_id, rc, "%s is not allowed: already logged in",
+                                  frame_type_name(f->type));
         dispatch_log_request(c, op->name, f->request_id, rc, f->length, start);
         return;
     }
@@ -93,8 +110,7 @@ void dispatch_frame(struct conn *c, const struct frame *f)
     if (rc == DISPATCH_ASYNC)
         return;
     c->requests++;
-    if (rc < 0)
-        (void)conn_send_error(c, f->request_id, rc, "%s: %s", op->name, mc_strerror(rc));
+
     if (f->type != MC_MSG_NOOP || rc < 0)
         dispatch_log_request(c, op->name, f->request_id, rc, f->length, start);
     if (f->type == MC_MSG_BYE)

@@ -7,8 +7,10 @@
 
 int op_ping(struct conn *c, const struct frame *f)
 {
-    if (f->length > MC_MAX_PING_DATA)
-        return MC_ERR_BAD_PAYLOAD;
+    if (f->length > MC_MAX_PING_DATA) {
+        return op_error(c, f, MC_ERR_BAD_PAYLOAD, "PING carries at most %u bytes of data (got %u)",
+                        MC_MAX_PING_DATA, f->length);
+    }
     struct timeval tv;
     gettimeofday(&tv, NULL);
     uint8_t payload[8 + MC_MAX_PING_DATA];
