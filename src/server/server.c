@@ -9,6 +9,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
+#include "cert.h"
 #include "conn.h"
 #include "secret.h"
 #include "log.h"
@@ -123,11 +124,40 @@ static void on_ticket_timer(uv_timer_t *t)
     ticket_keys_rotate(&((struct server *)t->data)->tickets);
 }
 
+/* The daily expiry check reads (and may decrypt) the certificate: worker pool. */
+struct expiry_job {
+    uv_work_t req;
+    struct mc_config cfg; /* a copy: a reload may replace srv->cfg meanwhile */
+};
+
+static void expiry_work(uv_work_t *req)
+{
+    struct expiry_job *job = req->data;
+    (void)tls_check_expiry(&job->cfg);
+}
+
+static void expiry_done(uv_work_t *req, int status)
+{
+    (void)status;
+    struct expiry_job *job = req->data;
+    secret_wipe(job, sizeof *job);
+    free(job);
+}
+
 static void on_expiry_timer(uv_timer_t *t)
 {
     struct server *srv = t->data;
-    if (srv->tls_ctx)
-        (void)tls_check_expiry(&srv->cfg);
+    if (!srv->tls_ctx)
+        return;
+    struct expiry_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return;
+    job->req.data = job;
+    job->cfg = srv->cfg;
+    job->cfg.conns = NULL; /* not needed, not owned */
+    job->cfg.nconns = 0;
+    if (uv_queue_work(srv->loop, &job->req, expiry_work, expiry_done) != 0)
+        free(job);
 }
 
 /* Load the TLS contexts a configuration needs; nothing is changed on failure. */
@@ -142,9 +172,25 @@ static int server_tls_load(struct server *srv, const struct mc_config *cfg, WOLF
         need_tls |= cfg->conns[i].encryption == CFG_ENC_TLS;
         need_psk |= cfg->conns[i].encryption == CFG_ENC_AES256;
     }
+    /* Running listeners keep their encryption until a restart, whatever
+     * the reloaded file says: they need their context too. */
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        need_tls |= srv->listeners[i].conf.encryption == CFG_ENC_TLS;
+        need_psk |= srv->listeners[i].conf.encryption == CFG_ENC_AES256;
+    }
     if (need_tls) {
-        if ((rc = tls_log_certificate(cfg)) < 0)
+        struct cert_info info;
+        if ((rc = tls_log_certificate(cfg, &info)) < 0)
             return rc;
+        if (cfg->cipher_policy == CFG_POLICY_REFERENTIAL && !info.key_is_rsa) {
+            log_error(
+                "event=config_error section=tls key=cipher_policy reason=\"referential "
+                "allows only RSA suites for TLS 1.2 but %s holds another key type; make an RSA "
+                "certificate (misctl cert create --key rsa-3072) or use cipher_policy = "
+                "modern\"",
+                cfg->certificate);
+            return MC_ERR_CONFIG;
+        }
         if ((rc = tls_ctx_create(cfg, &srv->tickets, tls)) < 0)
             return rc;
     }
@@ -412,6 +458,13 @@ static void reload_apply(struct server *srv, struct reload_job *job)
     tls_ctx_free(srv->psk_ctx);
     srv->tls_ctx = job->tls;
     srv->psk_ctx = job->psk;
+    /* A resumed session skips the client certificate check. When client
+     * certificates are (or were) required, the new CA or CRL must apply to
+     * every device, so tickets sealed before the reload stop working. */
+    if (cfg->require_client_cert || srv->cfg.require_client_cert) {
+        ticket_keys_init(&srv->tickets);
+        log_info("event=ticket_keys_renewed reason=\"client certificate settings reloaded\"");
+    }
     for (size_t i = 0; i < srv->nlisteners; i++)
         reload_listener(&srv->listeners[i], cfg, job->psks[i]);
     for (size_t i = 0; i < cfg->nconns; i++) {

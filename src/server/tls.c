@@ -186,6 +186,9 @@ static int tls_client_auth(WOLFSSL_CTX *ctx, const struct mc_config *cfg)
         return MC_ERR_CONFIG;
     }
     wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    /* Resumption would skip the certificate check: sessions are only
+     * resumed from tickets, whose keys a reload renews (server.c). */
+    wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
     if (cfg->crl[0] &&
         (wolfSSL_CTX_EnableCRL(ctx, WOLFSSL_CRL_CHECKALL) != WOLFSSL_SUCCESS ||
          wolfSSL_CTX_LoadCRLFile(ctx, cfg->crl, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)) {
@@ -276,7 +279,7 @@ void tls_ctx_free(WOLFSSL_CTX *ctx)
     wolfSSL_CTX_free(ctx);
 }
 
-int tls_log_certificate(const struct mc_config *cfg)
+int tls_log_certificate(const struct mc_config *cfg, struct cert_info *out)
 {
     uint8_t *der;
     size_t len;
@@ -306,6 +309,7 @@ int tls_log_certificate(const struct mc_config *cfg)
              "not_after=%s days_left=%ld",
              path, hex, spki_hex, pin, until, days);
     tls_check_expiry_at(path, info.not_after, cfg->cert_warn_days);
+    *out = info;
     return 0;
 }
 
@@ -357,10 +361,18 @@ int tls_ensure_certificate(const struct mc_config *cfg)
     }
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
-    const char *dns[] = {host, "localhost", NULL};
-    if (strcmp(host, "localhost") == 0)
-        dns[1] = NULL;
-    const char *ips[] = {"127.0.0.1", "::1", NULL};
+    /* Phones often reach the gateway by IP: name every address of the host. */
+    static struct cert_names names;
+    const char *dns[CERT_MAX_SAN + 1] = {host, "localhost", NULL};
+    const char *ips[CERT_MAX_SAN + 1] = {"127.0.0.1", "::1", NULL};
+    if (cert_host_names(&names) == 0) {
+        for (size_t i = 0; i < names.n_dns; i++)
+            dns[i] = names.dns[i];
+        dns[names.n_dns] = NULL;
+        for (size_t i = 0; i < names.n_ip; i++)
+            ips[i] = names.ip[i];
+        ips[names.n_ip] = NULL;
+    }
     struct cert_request req = {
         .cn = host,
         .o = "miscomm",

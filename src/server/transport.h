@@ -38,7 +38,9 @@ tls_ctx_create(const struct mc_config *cfg, struct ticket_keys *tickets, WOLFSSL
 __attribute__((warn_unused_result)) int tls_psk_ctx_create(WOLFSSL_CTX **out);
 void tls_ctx_free(WOLFSSL_CTX *ctx);
 /* Log the certificate's fingerprints and expiry; fails if it cannot be read. */
-__attribute__((warn_unused_result)) int tls_log_certificate(const struct mc_config *cfg);
+struct cert_info;
+__attribute__((warn_unused_result)) int tls_log_certificate(const struct mc_config *cfg,
+                                                            struct cert_info *info);
 /* Warn when the certificate is within cert_warn_days of expiry, error once expired. */
 int tls_check_expiry(const struct mc_config *cfg);
 void tls_check_expiry_at(const char *path, time_t not_after, unsigned warn_days);
