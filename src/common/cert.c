@@ -279,6 +279,90 @@ int cert_parse_hex(const char *s, uint8_t out[32])
     return n == 32 && half < 0 ? 0 : MC_ERR_INVALID_ARG;
 }
 
+int cert_parse_pin(const char *s, uint8_t out[32])
+{
+    if (strncasecmp(s, "sha256/", 7) == 0) {
+        s += 7;
+    } else if (strlen(s) != 44) {
+        return cert_parse_hex(s, out);
+    }
+    /* 32 bytes are 44 base64 characters, the last one '='. */
+    uint8_t raw[33];
+    word32 n = sizeof raw;
+    if (strlen(s) != 44 || s[43] != '=' || Base64_Decode((const byte *)s, 44, raw, &n) != 0 ||
+        n != 32)
+        return MC_ERR_INVALID_ARG;
+    memcpy(out, raw, 32);
+    return 0;
+}
+
+int cert_is_host_name(const char *s)
+{
+    size_t n = strlen(s), label = 0;
+    if (n == 0 || n > 253)
+        return 0;
+    if (strncmp(s, "*.", 2) == 0 && s[2])
+        s += 2; /* a wildcard only as the whole first label */
+    for (const char *p = s; *p; p++) {
+        if (*p == '.') {
+            if (label == 0 || p[-1] == '-')
+                return 0;
+            label = 0;
+        } else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                   (*p >= '0' && *p <= '9') || (*p == '-' && label > 0)) {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return label > 0 && s[strlen(s) - 1] != '-';
+}
+
+/*
+ * Validity as explicit dates rather than wolfSSL's daysValid, which counts
+ * from now after backdating notBefore a day, so that the certificate spans
+ * one more day than asked. notBefore keeps a day's margin for clients whose
+ * clocks are behind (half the span for a one-day certificate, so that it is
+ * valid at all); notAfter is exactly days later. UTCTime through 2049 and
+ * GeneralizedTime from 2050 (RFC 5280 section 4.1.2.5).
+ */
+static int set_date(uint8_t *out, int *out_len, time_t t)
+{
+    struct tm tm;
+    char text[20];
+    if (!gmtime_r(&t, &tm))
+        return MC_ERR_INVALID_ARG;
+    int year = tm.tm_year + 1900;
+    size_t n;
+    if (year >= 1950 && year < 2050) {
+        out[0] = ASN_UTC_TIME;
+        n = strftime(text, sizeof text, "%y%m%d%H%M%SZ", &tm);
+    } else {
+        out[0] = ASN_GENERALIZED_TIME;
+        n = strftime(text, sizeof text, "%Y%m%d%H%M%SZ", &tm);
+    }
+    if (n != (out[0] == ASN_UTC_TIME ? 13u : 15u))
+        return MC_ERR_INVALID_ARG;
+    out[1] = (uint8_t)n;
+    memcpy(out + 2, text, n);
+    *out_len = (int)n + 2;
+    return 0;
+}
+
+static int set_validity(Cert *cert, time_t now, int days)
+{
+    time_t span = (time_t)days * 86400;
+    time_t margin = span >= 2 * 86400 ? 86400 : span / 2;
+    time_t before = now - margin;
+    int rc = set_date(cert->beforeDate, &cert->beforeDateSz, before);
+    if (rc == 0)
+        rc = set_date(cert->afterDate, &cert->afterDateSz, before + span);
+    /* Also right should a wolfSSL build ignore the explicit dates. */
+    cert->daysValid = days - (int)(margin / 86400);
+    return rc;
+}
+
 /* GeneralNames for subjectAltName: [2] dNSName and [7] iPAddress entries. */
 static int build_alt_names(const struct cert_request *req, uint8_t *out, size_t cap)
 {
@@ -702,7 +786,10 @@ int cert_generate_ex(const struct cert_request *req, const char *password, int w
     copy_name(cert->subject.state, req->st);
     copy_name(cert->subject.org, req->o);
     copy_name(cert->subject.unit, req->ou);
-    cert->daysValid = req->days;
+    rc = set_validity(cert, time(NULL), req->days);
+    if (rc < 0)
+        goto out;
+    rc = MC_ERR_CRYPTO;
     cert->isCA = 0;
     /* Write basicConstraints CA:FALSE explicitly rather than leaving it out. */
     cert->basicConstSet = 1;
@@ -892,7 +979,8 @@ int cert_describe(const uint8_t *der, size_t len, struct cert_details *out)
         snprintf(out->key_type, sizeof out->key_type, "unknown");
     alt = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
     int n = alt ? wolfSSL_sk_GENERAL_NAME_num(alt) : 0;
-    for (int i = 0; i < n; i++) {
+    /* wolfSSL 5.5.4 pushes each name at the front: walk back for the certificate's order. */
+    for (int i = n - 1; i >= 0; i--) {
         WOLFSSL_GENERAL_NAME *g = wolfSSL_sk_GENERAL_NAME_value(alt, i);
         if (!g)
             continue;
@@ -968,4 +1056,47 @@ int cert_host_names(struct cert_names *out)
     for (size_t i = 0; i < nips; i++)
         snprintf(out->ip[out->n_ip++], sizeof out->ip[0], "%s", ips[i]);
     return 0;
+}
+
+int cert_default_sans(const char *cn, struct cert_sans *out)
+{
+    struct cert_names *host = malloc(sizeof *host);
+    if (!host)
+        return MC_ERR_NOMEM;
+    memset(out, 0, sizeof *out);
+    struct cert_names *names = &out->names;
+    int rc = cert_host_names(host);
+    if (rc < 0)
+        goto out;
+    /* The common name first: clients match names against the SANs only. */
+    if (cn && cn[0]) {
+        uint8_t addr[16];
+        char text[INET6_ADDRSTRLEN];
+        if (inet_pton(AF_INET, cn, addr) == 1)
+            inet_ntop(AF_INET, addr, text, sizeof text);
+        else if (inet_pton(AF_INET6, cn, addr) == 1)
+            inet_ntop(AF_INET6, addr, text, sizeof text);
+        else
+            text[0] = 0;
+        if (text[0])
+            snprintf(names->ip[names->n_ip++], sizeof names->ip[0], "%s", text);
+        else if (cert_is_host_name(cn))
+            (void)names_add(names->dns, &names->n_dns, cn);
+    }
+    for (size_t i = 0; i < host->n_dns; i++)
+        (void)names_add(names->dns, &names->n_dns, host->dns[i]);
+    for (size_t i = 0; i < host->n_ip && names->n_ip < CERT_MAX_SAN; i++) {
+        int seen = 0;
+        for (size_t j = 0; j < names->n_ip; j++)
+            seen |= strcasecmp(names->ip[j], host->ip[i]) == 0;
+        if (!seen)
+            snprintf(names->ip[names->n_ip++], sizeof names->ip[0], "%s", host->ip[i]);
+    }
+    for (size_t i = 0; i < names->n_dns; i++)
+        out->dns[i] = names->dns[i];
+    for (size_t i = 0; i < names->n_ip; i++)
+        out->ips[i] = names->ip[i];
+out:
+    free(host);
+    return rc;
 }

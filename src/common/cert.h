@@ -26,6 +26,11 @@ struct cert_info {
 
 struct cert_request {
     const char *cn, *c, *l, *st, *o, *ou;
+    /*
+     * notAfter - notBefore, in days: notBefore is a day before now (for
+     * clients whose clocks are behind), so the certificate is valid for
+     * days - 1 days from now (half a day for days = 1).
+     */
     int days;
     enum cert_key_type key_type;
     const char *const *dns; /* NULL-terminated, may be NULL */
@@ -60,6 +65,17 @@ void cert_hex_colon(const uint8_t sha[32], char out[96]);
 void cert_base64(const uint8_t sha[32], char out[48]);
 /* Parse 64 hex digits, with or without ':' separators. */
 __attribute__((warn_unused_result)) int cert_parse_hex(const char *s, uint8_t out[32]);
+/*
+ * Parse a SHA-256 fingerprint in any form miscomm prints: 64 hex digits with
+ * or without ':' separators, or the base64 pin "sha256/BASE64=" (the
+ * "sha256/" may be left out) that miscommd logs as spki_pin=.
+ */
+__attribute__((warn_unused_result)) int cert_parse_pin(const char *s, uint8_t out[32]);
+/*
+ * 1 when s can be a dNSName: labels of 1 to 63 letters, digits and inner
+ * hyphens, 253 characters at most, "*." allowed as the first label.
+ */
+int cert_is_host_name(const char *s);
 
 /*
  * Everything misctl shows about a certificate. Names are in the
@@ -122,8 +138,40 @@ __attribute__((warn_unused_result)) int cert_encrypt_key(const uint8_t *key_der,
 /* Subject, issuer, serial, validity, key, SANs and fingerprints of a DER certificate. */
 __attribute__((warn_unused_result)) int cert_describe(const uint8_t *der, size_t len,
                                                       struct cert_details *out);
-/* The host's name, "localhost", and every non-link-local address plus 127.0.0.1 and ::1. */
+/*
+ * The names and addresses that reach this host, for the SANs of a generated
+ * certificate: DNS names the host name (gethostname(), left out when it is
+ * empty) and "localhost"; IP addresses 127.0.0.1, ::1 and then every address
+ * of every interface (getifaddrs()) except the link-local ones (169.254.0.0/16
+ * and fe80::/10), in textual form (inet_ntop). No duplicates (compared
+ * without case), at most CERT_MAX_SAN of each; addresses beyond that are left
+ * out. When the interfaces cannot be listed the result still holds the fixed
+ * names and loopback addresses. Returns 0.
+ */
 __attribute__((warn_unused_result)) int cert_host_names(struct cert_names *out);
+
+/*
+ * The SAN lists cert_generate() should get when the user gave none, ready for
+ * struct cert_request's dns and ips: the common name first (as a DNS name
+ * when cert_is_host_name() accepts it, as an IP address when it is one, else
+ * left out), then everything cert_host_names() lists. dns and ips are
+ * NULL-terminated and point into names, so the structure must not be copied;
+ * it is about 20 KB: allocate it rather than putting it on a thread's stack.
+ * 0, or MC_ERR_NOMEM.
+ *
+ *     struct cert_sans *sans = malloc(sizeof *sans);
+ *     if (!sans || cert_default_sans(req.cn, sans) < 0) ... ;
+ *     req.dns = sans->dns;
+ *     req.ips = sans->ips;
+ *     rc = cert_generate(&req, &cert_pem, &key_pem);
+ *     free(sans);
+ */
+struct cert_sans {
+    struct cert_names names;
+    const char *dns[CERT_MAX_SAN + 1];
+    const char *ips[CERT_MAX_SAN + 1];
+};
+__attribute__((warn_unused_result)) int cert_default_sans(const char *cn, struct cert_sans *out);
 /*
  * Write len bytes to path (temporary file, fsync, then rename, or link when
  * replace is 0 so that an existing file is never replaced: MC_ERR_EXISTS).

@@ -15,34 +15,59 @@ void secret_wipe(void *p, size_t n)
     sodium_memzero(p, n);
 }
 
-static int read_line(FILE *f, char *buf, size_t cap)
+/*
+ * The first line of f without its CR/LF. MC_ERR_INVALID_ARG when there is no
+ * line at all or it does not fit; *why (when not NULL) says which.
+ */
+static int read_line(FILE *f, char *buf, size_t cap, const char **why)
 {
-    if (!fgets(buf, (int)cap, f))
-        return ferror(f) ? MC_ERR_IO : MC_ERR_INVALID_ARG;
-    size_t n = strcspn(buf, "\r\n");
-    if (buf[n] == 0 && n == cap - 1) {
+    const char *reason = NULL;
+    int rc = 0;
+    if (!fgets(buf, (int)cap, f)) {
+        rc = ferror(f) ? MC_ERR_IO : MC_ERR_INVALID_ARG;
+        reason = ferror(f) ? strerror(errno) : "empty input";
         secret_wipe(buf, cap);
-        return MC_ERR_INVALID_ARG; /* longer than the buffer */
+    } else {
+        size_t n = strcspn(buf, "\r\n");
+        if (buf[n] == 0 && n == cap - 1) {
+            secret_wipe(buf, cap);
+            rc = MC_ERR_INVALID_ARG;
+            reason = "the line is too long";
+        } else {
+            buf[n] = 0;
+        }
     }
-    buf[n] = 0;
-    return 0;
+    if (why)
+        *why = reason;
+    return rc;
+}
+
+int secret_read_line(const char *path, char *buf, size_t cap, const char **why)
+{
+    if (!path)
+        return read_line(stdin, buf, cap, why);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int err = errno;
+        if (why)
+            *why = err == ENOENT ? "not found" : strerror(err);
+        return err == ENOENT ? MC_ERR_NOT_FOUND : MC_ERR_IO;
+    }
+    int rc = read_line(f, buf, cap, why);
+    fclose(f);
+    return rc;
 }
 
 int secret_read_file(const char *path, char *buf, size_t cap)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return errno == ENOENT ? MC_ERR_NOT_FOUND : MC_ERR_IO;
-    int rc = read_line(f, buf, cap);
-    fclose(f);
-    return rc;
+    return secret_read_line(path, buf, cap, NULL);
 }
 
 int secret_read_prompt(const char *prompt, char *buf, size_t cap)
 {
     FILE *tty = isatty(STDIN_FILENO) ? fopen("/dev/tty", "r+") : NULL;
     if (!tty)
-        return read_line(stdin, buf, cap);
+        return read_line(stdin, buf, cap, NULL);
     struct termios old, quiet;
     int have_term = tcgetattr(fileno(tty), &old) == 0;
     if (have_term) {
@@ -52,7 +77,7 @@ int secret_read_prompt(const char *prompt, char *buf, size_t cap)
     }
     fputs(prompt, tty);
     fflush(tty);
-    int rc = read_line(tty, buf, cap);
+    int rc = read_line(tty, buf, cap, NULL);
     if (have_term)
         tcsetattr(fileno(tty), TCSAFLUSH, &old);
     fputs("\n", tty);

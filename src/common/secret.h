@@ -9,8 +9,20 @@
 
 #define SECRET_MAX 1024
 
-/* Read a secret from the first line of a file (trailing CR/LF removed). */
+/*
+ * Read a secret from the first line of a file (trailing CR/LF removed; an
+ * empty first line gives ""). MC_ERR_NOT_FOUND or MC_ERR_IO when the file
+ * cannot be opened or read, MC_ERR_INVALID_ARG when it is empty or the line
+ * does not fit in cap bytes.
+ */
 __attribute__((warn_unused_result)) int secret_read_file(const char *path, char *buf, size_t cap);
+/*
+ * Like secret_read_file(), from standard input when path is NULL, and on
+ * failure *why (when not NULL) is a reason for a message: "not found",
+ * strerror()'s text, "empty input" or "the line is too long".
+ */
+__attribute__((warn_unused_result)) int secret_read_line(const char *path, char *buf, size_t cap,
+                                                         const char **why);
 /*
  * Read a secret from the terminal without echo (prompting on it), or from
  * standard input when it is not a terminal.

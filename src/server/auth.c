@@ -20,6 +20,8 @@
 
 #define AUTH_BASE_DELAY_MS 250u
 #define AUTH_MAX_DELAY_MS  4000u
+/* Password checks queued at once, per worker thread: beyond it, BUSY. */
+#define AUTH_QUEUE_PER_THREAD 8u
 
 struct auth_work {
     uv_work_t req;
@@ -83,6 +85,11 @@ static void auth_after_cb(uv_work_t *req, int status)
     struct auth_work *w = req->data;
     struct conn *c = w->c;
     int result = status == UV_ECANCELED ? MC_ERR_SHUTTING_DOWN : w->result;
+    c->srv->auth_pending--;
+    if (result == 0)
+        throttle_success(&c->srv->login_failures, c->limit_key);
+    else if (result == MC_ERR_AUTH)
+        throttle_failure(&c->srv->login_failures, c->limit_key, conn_now_ms(c));
     if (c->state != CONN_ST_AUTH)
         goto out; /* closed while we were hashing */
 
@@ -169,6 +176,22 @@ int auth_hello(struct conn *c, const struct frame *f)
         conn_fail(c, f->request_id, MC_ERR_PROTO_VERSION, why);
         return MC_ERR_PROTO_VERSION; /* answered and closing: logged, not answered twice */
     }
+    unsigned recent = throttle_blocked(&c->srv->login_failures, c->limit_key, conn_now_ms(c));
+    if (recent) {
+        char why[128];
+        snprintf(why, sizeof why, "%u failed logins from this address in the last %u s", recent,
+                 THROTTLE_WINDOW_MS / 1000u);
+        conn_log(LOG_LVL_WARN, c, "event=hello result=TOO_MANY_TRIES connection=%s reason=\"%s\"",
+                 c->lst->cfg->name, why);
+        secret_wipe((void *)(uintptr_t)pw.ptr, pw.len);
+        conn_fail(c, f->request_id, MC_ERR_TOO_MANY_TRIES, why);
+        return MC_ERR_TOO_MANY_TRIES;
+    }
+    if (c->srv->auth_pending >= c->srv->cfg.worker_threads * AUTH_QUEUE_PER_THREAD) {
+        secret_wipe((void *)(uintptr_t)pw.ptr, pw.len);
+        conn_log(LOG_LVL_WARN, c, "event=hello result=BUSY pending=%u", c->srv->auth_pending);
+        return op_error(c, f, MC_ERR_BUSY, "too many logins in progress; try again in a moment");
+    }
     struct auth_work *w = calloc(1, sizeof *w);
     if (!w)
         return op_error(c, f, MC_ERR_NOMEM, "hello: out of memory");
@@ -188,6 +211,7 @@ int auth_hello(struct conn *c, const struct frame *f)
         return op_error(c, f, MC_ERR_INTERNAL, "hello: cannot queue the password check");
     }
     c->pending_work++;
+    c->srv->auth_pending++;
     c->busy = 1;
     conn_set_state(c, CONN_ST_AUTH);
     return DISPATCH_ASYNC;

@@ -379,11 +379,24 @@ static void peer_name(struct conn *c)
         uv_ip6_name(a, c->peer_ip, sizeof c->peer_ip);
         port = ntohs(a->sin6_port);
         snprintf(c->peer, sizeof c->peer, "[%s]:%d", c->peer_ip, port);
+        /* One IPv6 host usually owns a whole /64: limits count per /64,
+         * except for IPv4-mapped addresses, which are one IPv4 host. */
+        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+        if (memcmp(a->sin6_addr.s6_addr, v4mapped, sizeof v4mapped) == 0) {
+            snprintf(c->limit_key, sizeof c->limit_key, "%s", c->peer_ip);
+        } else {
+            struct sockaddr_in6 net = *a;
+            memset(net.sin6_addr.s6_addr + 8, 0, 8);
+            char prefix[48];
+            uv_ip6_name(&net, prefix, sizeof prefix);
+            snprintf(c->limit_key, sizeof c->limit_key, "%s/64", prefix);
+        }
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         uv_ip4_name(a, c->peer_ip, sizeof c->peer_ip);
         port = ntohs(a->sin_port);
         snprintf(c->peer, sizeof c->peer, "%s:%d", c->peer_ip, port);
+        snprintf(c->limit_key, sizeof c->limit_key, "%s", c->peer_ip);
     }
 }
 
@@ -420,8 +433,22 @@ void conn_accept(struct listener *lst, int refuse_code)
         return;
     }
     peer_name(c);
-    if (!refuse_code && server_count_ip(srv, c->peer_ip) >= srv->cfg.max_connections_per_ip)
+    unsigned refused_here = 0;
+    unsigned from_here = server_count_ip(srv, c->limit_key, &refused_here);
+    if (!refuse_code && from_here >= srv->cfg.max_connections_per_ip)
         refuse_code = MC_ERR_CONN_LIMIT;
+    /* A refusal costs a TLS handshake to deliver: only a few at a time,
+     * and fewer still per address, or refusing becomes the attack. */
+    if (refuse_code &&
+        (srv->nrefused >= SERVER_REFUSE_SLOTS || refused_here >= SERVER_REFUSE_SLOTS_PER_IP)) {
+        conn_log(LOG_LVL_WARN, c,
+                 "event=connection_dropped connection=%s reason=\"connection limit; too many "
+                 "refusals in progress\"",
+                 lst->cfg->name);
+        c->state = CONN_ST_CLOSING;
+        conn_close_handles(c);
+        return;
+    }
     if (refuse_code) {
         c->refuse_code = refuse_code;
         srv->nrefused++;

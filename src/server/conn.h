@@ -44,8 +44,9 @@ struct conn {
     struct conn *prev, *next;
 
     uint64_t id;
-    char peer[64];    /* "ip:port" or "[ip]:port" */
-    char peer_ip[48]; /* address only, for the per-address limit */
+    char peer[64];      /* "ip:port" or "[ip]:port" */
+    char peer_ip[48];   /* address only */
+    char limit_key[56]; /* what per-address limits count: the IPv4 address or the IPv6 /64 */
     enum conn_state state;
     int refuse_code; /* nonzero: answer this error after the handshake, then close */
     int counted;     /* counted in srv->nconns */

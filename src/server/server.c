@@ -16,9 +16,6 @@
 #include "miscomm/error.h"
 #include "transport.h"
 
-/* Connections beyond the limit still get an error frame, up to this many at once. */
-#define SERVER_REFUSE_SLOTS 64u
-
 static char read_buf[SERVER_READ_SIZE];
 
 void server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -28,11 +25,16 @@ void server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(read_buf, sizeof read_buf);
 }
 
-unsigned server_count_ip(const struct server *srv, const char *ip)
+unsigned server_count_ip(const struct server *srv, const char *key, unsigned *refused)
 {
-    unsigned n = 0;
-    for (const struct conn *c = srv->conns; c; c = c->next)
-        n += c->counted && strcmp(c->peer_ip, ip) == 0;
+    unsigned n = 0, r = 0;
+    for (const struct conn *c = srv->conns; c; c = c->next) {
+        if (c->state == CONN_ST_CLOSING || strcmp(c->limit_key, key) != 0)
+            continue;
+        n += c->counted != 0;
+        r += c->refuse_code != 0;
+    }
+    *refused = r;
     return n;
 }
 
@@ -245,21 +247,7 @@ static void on_connection(uv_stream_t *stream, int status)
                  uv_strerror(status));
         return;
     }
-    int refuse = 0;
-    if (srv->nconns >= srv->cfg.max_connections) {
-        if (srv->nrefused >= SERVER_REFUSE_SLOTS) {
-            /* Too many even to refuse politely: drop at once. */
-            uv_tcp_t *t = malloc(sizeof *t);
-            if (t && uv_tcp_init(srv->loop, t) == 0 && uv_accept(stream, (uv_stream_t *)t) == 0)
-                log_warn("event=connection_dropped connection=%s reason=\"connection limit\"",
-                         lst->cfg->name);
-            if (t)
-                uv_close((uv_handle_t *)t, (uv_close_cb)free);
-            return;
-        }
-        refuse = MC_ERR_CONN_LIMIT;
-    }
-    conn_accept(lst, refuse);
+    conn_accept(lst, srv->nconns >= srv->cfg.max_connections ? MC_ERR_CONN_LIMIT : 0);
 }
 
 static int server_listen(struct server *srv, struct listener *lst)

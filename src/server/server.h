@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "psk.h"
+#include "throttle.h"
 #include "ticket.h"
 
 struct conn;
@@ -33,6 +34,8 @@ struct server {
     WOLFSSL_CTX *tls_ctx; /* certificate connections; swapped by a reload */
     WOLFSSL_CTX *psk_ctx; /* encryption = aes256 connections */
     struct ticket_keys tickets;
+    struct throttle login_failures; /* per address, across connections */
+    unsigned auth_pending;          /* password checks queued or running */
     char config_path[PATH_MAX];
     int pid_written;
     struct listener *listeners;
@@ -68,7 +71,14 @@ void server_free(struct server *srv);
 void server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 /* Called by conn.c when a connection has been freed. */
 void server_conn_gone(struct server *srv);
-/* Count live connections from one address (for max_connections_per_ip). */
-unsigned server_count_ip(const struct server *srv, const char *ip);
+/* Connections beyond a limit still get an error frame, up to this many at once. */
+#define SERVER_REFUSE_SLOTS        64u
+#define SERVER_REFUSE_SLOTS_PER_IP 4u
+
+/*
+ * Live connections counted against the limits from one address (IPv4) or
+ * /64 (IPv6), and how many from there are being refused.
+ */
+unsigned server_count_ip(const struct server *srv, const char *key, unsigned *refused);
 
 #endif

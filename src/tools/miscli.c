@@ -1,4 +1,5 @@
 /* miscli: command-line client on libmiscomm. Argument parsing and output only. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cert.h"
 #include "miscomm/client.h"
 #include "secret.h"
 
@@ -38,12 +40,15 @@ static void usage(FILE *out)
         "                                      --reconnect: a new connection (resuming\n"
         "                                      the TLS session) for every request\n"
         "  hello                               log in and print the session\n"
+        "'miscli COMMAND --help' describes each command.\n"
         "\n"
-        "Options:\n"
+        "Options (before the command):\n"
         "  -H, --host HOST           server (default 127.0.0.1)\n"
         "  -p, --port PORT           port (default 9000)\n"
-        "      --fingerprint HEX     trust the server whose certificate or public key\n"
-        "                            (SPKI) has this SHA-256 fingerprint\n"
+        "      --fingerprint FP      trust the server whose certificate or public key\n"
+        "                            (SPKI) has this SHA-256 fingerprint: 64 hex digits\n"
+        "                            (colons allowed) or the pin sha256/BASE64= that\n"
+        "                            miscommd logs as spki_pin=\n"
         "      --cafile FILE         trust certificates signed by these CAs (PEM)\n"
         "      --insecure            trust any certificate (prints a warning)\n"
         "      --plaintext           no TLS (for connections with encryption = none)\n"
@@ -108,14 +113,18 @@ static mc_client *cli_login(struct cli *cli, struct mc_session *s)
         return NULL;
     }
     char pw[SECRET_MAX];
-    if (cli->password_file)
-        rc = secret_read_file(cli->password_file, pw, sizeof pw);
+    const char *why = NULL;
+    const char *from = cli->password_file;
+    if (from || !isatty(STDIN_FILENO))
+        rc = secret_read_line(from, pw, sizeof pw, &why);
     else
         rc = secret_read_prompt("Connection password: ", pw, sizeof pw);
     if (rc < 0) {
-        fprintf(stderr, "miscli: cannot read the password%s%s: %s\n",
-                cli->password_file ? " from " : "", cli->password_file ? cli->password_file : "",
-                mc_strerror(rc));
+        fprintf(stderr, "miscli: cannot read the password%s%s: %s\n", from || why ? " from " : "",
+                from  ? from
+                : why ? "standard input"
+                      : "",
+                why ? why : mc_strerror(rc));
         mc_close(c);
         return NULL;
     }
@@ -241,52 +250,201 @@ static int cmd_hello(struct cli *cli)
     return 0;
 }
 
-int main(int argc, char **argv)
+enum {
+    O_FP = 256,
+    O_CA,
+    O_INSECURE,
+    O_PLAIN,
+    O_TLS,
+    O_PWFILE,
+    O_DEVICE,
+    O_TIMEOUT,
+    O_PSK,
+    O_CERT,
+    O_KEY
+};
+
+static const struct option global_opts[] = {
+    {"host", required_argument, NULL, 'H'},
+    {"port", required_argument, NULL, 'p'},
+    {"fingerprint", required_argument, NULL, O_FP},
+    {"cafile", required_argument, NULL, O_CA},
+    {"insecure", no_argument, NULL, O_INSECURE},
+    {"plaintext", no_argument, NULL, O_PLAIN},
+    {"psk-file", required_argument, NULL, O_PSK},
+    {"cert", required_argument, NULL, O_CERT},
+    {"key", required_argument, NULL, O_KEY},
+    {"tls", required_argument, NULL, O_TLS},
+    {"password-file", required_argument, NULL, O_PWFILE},
+    {"device", required_argument, NULL, O_DEVICE},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The global option arg names ("--tls", "--tls=1.3", "-H", "-Hhost"), or NULL. */
+static const struct option *global_option(const char *arg)
 {
-    enum {
-        O_FP = 256,
-        O_CA,
-        O_INSECURE,
-        O_PLAIN,
-        O_TLS,
-        O_PWFILE,
-        O_DEVICE,
-        O_TIMEOUT,
-        O_PSK,
-        O_CERT,
-        O_KEY
-    };
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},
-        {"port", required_argument, NULL, 'p'},
-        {"fingerprint", required_argument, NULL, O_FP},
-        {"cafile", required_argument, NULL, O_CA},
-        {"insecure", no_argument, NULL, O_INSECURE},
-        {"plaintext", no_argument, NULL, O_PLAIN},
-        {"psk-file", required_argument, NULL, O_PSK},
-        {"cert", required_argument, NULL, O_CERT},
-        {"key", required_argument, NULL, O_KEY},
-        {"tls", required_argument, NULL, O_TLS},
-        {"password-file", required_argument, NULL, O_PWFILE},
-        {"device", required_argument, NULL, O_DEVICE},
-        {"timeout", required_argument, NULL, O_TIMEOUT},
+    if (arg[0] == '-' && arg[1] && arg[1] != '-') {
+        for (const struct option *o = global_opts; o->name; o++)
+            if (o->val == arg[1] && o->val != 'h')
+                return o;
+        return NULL;
+    }
+    if (strncmp(arg, "--", 2) != 0 || !arg[2])
+        return NULL;
+    size_t n = strcspn(arg + 2, "=");
+    for (const struct option *o = global_opts; o->name; o++)
+        if (strlen(o->name) == n && strncmp(o->name, arg + 2, n) == 0 && o->val != 'h')
+            return o;
+    return NULL;
+}
+
+/*
+ * Report the argument a command's getopt_long() refused (opterr = 0): a
+ * global option given after the command gets the right order spelled out.
+ */
+static void sub_option_error(const char *cmd, int argc, char **argv)
+{
+    const char *arg = optind - 1 < argc && optind > 1 ? argv[optind - 1] : "?";
+    const struct option *g = global_option(arg);
+    if (!g) {
+        if (optopt && strncmp(arg, "--", 2) != 0)
+            fprintf(stderr,
+                    "miscli: %s: unknown option or missing value: -%c (try miscli %s --help)\n",
+                    cmd, optopt, cmd);
+        else
+            fprintf(stderr,
+                    "miscli: %s: unknown option or missing value: '%s' (try miscli %s --help)\n",
+                    cmd, arg, cmd);
+        return;
+    }
+    /* Spell the option as given, with its value when it takes one. */
+    char spelled[512];
+    const char *value = "";
+    int inline_value = strchr(arg, '=') != NULL || (arg[1] != '-' && arg[2]);
+    if (g->has_arg == required_argument && !inline_value && optind < argc)
+        value = argv[optind];
+    snprintf(spelled, sizeof spelled, "%s%s%s", arg, value[0] ? " " : "", value);
+    char name[64];
+    if (arg[1] == '-')
+        snprintf(name, sizeof name, "--%s", g->name);
+    else
+        snprintf(name, sizeof name, "-%c", g->val);
+    fprintf(stderr,
+            "miscli: %s: unknown option '%s' (global options go before the command: miscli %s "
+            "%s)\n",
+            cmd, name, spelled, cmd);
+}
+
+/* --fingerprint: 64 hex digits (colons allowed) or sha256/BASE64, as hex for the library. */
+static int parse_fingerprint(const char *s, char out[96])
+{
+    uint8_t sha[32];
+    if (cert_parse_pin(s, sha) < 0) {
+        fprintf(stderr,
+                "miscli: --fingerprint '%s': give the SHA-256 as 64 hex digits (colons "
+                "allowed: AB:CD:...) or as the base64 pin sha256/BASE64= that miscommd logs "
+                "(spki_pin=)\n",
+                s);
+        return MC_ERR_INVALID_ARG;
+    }
+    cert_hex_colon(sha, out);
+    return 0;
+}
+
+static const char ping_help[] =
+    "Usage: miscli [OPTIONS] ping [--count N] [--interval SEC] [--reconnect]\n"
+    "Logs in, then sends PING requests and prints the round trips like ping(8).\n"
+    "  -r, --reconnect     reconnect (resuming the TLS session) before each\n"
+    "                      request after the first, and count resumptions\n"
+    "  -c, --count N       requests to send (default 4, 0 = until Ctrl-C)\n"
+    "  -i, --interval SEC  pause between requests (default 1)\n"
+    "  -h, --help          print this help\n"
+    "Global options (miscli --help) go before 'ping'.\n";
+
+static const char hello_help[] =
+    "Usage: miscli [OPTIONS] hello\n"
+    "Logs in and prints the session: server, TLS version and suite, connection,\n"
+    "session id, permissions, idle timeout and maximum payload.\n"
+    "  -h, --help   print this help\n"
+    "Global options (miscli --help) go before 'hello'.\n";
+
+/*
+ * The command's own options, from argv[0] (the command). 0 to go on, or an
+ * exit status: 0 after --help is stored in *done.
+ */
+static int parse_command(struct cli *cli, const char *cmd, int argc, char **argv, int *done)
+{
+    static const struct option popts[] = {
+        {"count", required_argument, NULL, 'c'},
+        {"interval", required_argument, NULL, 'i'},
+        {"reconnect", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    static const struct option hopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int is_ping = strcmp(cmd, "ping") == 0;
+    char *end;
+    int opt;
+    *done = 0;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, is_ping ? "+c:i:rh" : "+h", is_ping ? popts : hopts,
+                              NULL)) != -1) {
+        if (opt == 'c') {
+            errno = 0;
+            cli->count = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || cli->count < 0) {
+                fprintf(stderr, "miscli: ping: --count must be 0 (forever) or more\n");
+                return EXIT_USAGE;
+            }
+        } else if (opt == 'i') {
+            cli->interval = strtod(optarg, &end);
+            if (end == optarg || *end || cli->interval < 0 || cli->interval > 3600) {
+                fprintf(stderr, "miscli: ping: --interval must be 0-3600 seconds\n");
+                return EXIT_USAGE;
+            }
+        } else if (opt == 'r') {
+            cli->reconnect = 1;
+        } else if (opt == 'h') {
+            fputs(is_ping ? ping_help : hello_help, stdout);
+            *done = 1;
+            return 0;
+        } else {
+            sub_option_error(cmd, argc, argv);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "miscli: %s: unexpected argument '%s' (try miscli %s --help)\n", cmd,
+                argv[optind], cmd);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
     struct cli cli = {.count = 4, .interval = 1.0};
     cli.opt.host = "127.0.0.1";
     cli.opt.port = 9000;
     int opt;
     char *end;
     /* '+': stop at the command, so its own options are parsed below. */
-    while ((opt = getopt_long(argc, argv, "+H:p:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "+H:p:h", global_opts, NULL)) != -1) {
         switch (opt) {
         case 'H':
             cli.opt.host = optarg;
             break;
         case 'p': {
+            errno = 0;
             long p = strtol(optarg, &end, 10);
-            if (*end || p < 1 || p > 65535) {
+            if (errno || end == optarg || *end || p < 1 || p > 65535) {
                 fprintf(stderr, "miscli: --port must be 1-65535\n");
                 return EXIT_USAGE;
             }
@@ -294,7 +452,9 @@ int main(int argc, char **argv)
             break;
         }
         case O_FP:
-            cli.opt.fingerprint = optarg;
+            if (parse_fingerprint(optarg, cli.fingerprint) < 0)
+                return EXIT_USAGE;
+            cli.opt.fingerprint = cli.fingerprint;
             break;
         case O_CA:
             cli.opt.cafile = optarg;
@@ -332,7 +492,7 @@ int main(int argc, char **argv)
             break;
         case O_TIMEOUT: {
             double t = strtod(optarg, &end);
-            if (*end || t <= 0 || t > 3600) {
+            if (end == optarg || *end || t <= 0 || t > 3600) {
                 fprintf(stderr, "miscli: --timeout must be 0-3600 seconds\n");
                 return EXIT_USAGE;
             }
@@ -342,9 +502,16 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
-        default:
-            usage(stderr);
+        default: {
+            const char *arg = optind > 1 && optind - 1 < argc ? argv[optind - 1] : "?";
+            if (optopt && strncmp(arg, "--", 2) != 0)
+                fprintf(stderr, "miscli: unknown option or missing value: -%c (try --help)\n",
+                        optopt);
+            else
+                fprintf(stderr, "miscli: unknown option or missing value: '%s' (try --help)\n",
+                        arg);
             return EXIT_USAGE;
+        }
         }
     }
     if (optind >= argc) {
@@ -356,6 +523,14 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (strcmp(cmd, "ping") != 0 && strcmp(cmd, "hello") != 0) {
+        fprintf(stderr, "miscli: unknown command '%s' (try --help)\n", cmd);
+        return EXIT_USAGE;
+    }
+    int done, rc = parse_command(&cli, cmd, argc - optind, argv + optind, &done);
+    if (rc != 0 || done)
+        return rc;
+
     int modes = !!cli.opt.fingerprint + !!cli.opt.cafile + cli.opt.insecure + cli.opt.plaintext +
                 !!cli.opt.psk_file;
     if (modes > 1) {
@@ -364,7 +539,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (modes == 0) {
-        int rc = mc_cert_file_fingerprint(DEFAULT_CERT, cli.fingerprint);
+        rc = mc_cert_file_fingerprint(DEFAULT_CERT, cli.fingerprint);
         if (rc < 0) {
             fprintf(stderr,
                     "miscli: no way to trust the server: give --fingerprint, --cafile or "
@@ -379,53 +554,7 @@ int main(int argc, char **argv)
     if (!cli.password_file && access(DEFAULT_PASSWORD, R_OK) == 0)
         cli.password_file = DEFAULT_PASSWORD;
 
-    if (strcmp(cmd, "ping") == 0) {
-        static const struct option popts[] = {
-            {"count", required_argument, NULL, 'c'},
-            {"interval", required_argument, NULL, 'i'},
-            {"reconnect", no_argument, NULL, 'r'},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-        };
-        optind++;
-        int sub_argc = argc - optind + 1;
-        char **sub_argv = argv + optind - 1;
-        optind = 1;
-        while ((opt = getopt_long(sub_argc, sub_argv, "c:i:rh", popts, NULL)) != -1) {
-            if (opt == 'c') {
-                cli.count = strtol(optarg, &end, 10);
-                if (*end || cli.count < 0) {
-                    fprintf(stderr, "miscli: ping: --count must be 0 (forever) or more\n");
-                    return EXIT_USAGE;
-                }
-            } else if (opt == 'i') {
-                cli.interval = strtod(optarg, &end);
-                if (*end || cli.interval < 0 || cli.interval > 3600) {
-                    fprintf(stderr, "miscli: ping: --interval must be 0-3600 seconds\n");
-                    return EXIT_USAGE;
-                }
-            } else if (opt == 'r') {
-                cli.reconnect = 1;
-            } else if (opt == 'h') {
-                printf("Usage: miscli [OPTIONS] ping [--count N] [--interval SEC] [--reconnect]\n"
-                       "  -r, --reconnect     reconnect (resuming the TLS session) before each\n"
-                       "                      request after the first, and count resumptions\n"
-                       "  -c, --count N       requests to send (default 4, 0 = until Ctrl-C)\n"
-                       "  -i, --interval SEC  pause between requests (default 1)\n");
-                return 0;
-            } else {
-                return EXIT_USAGE;
-            }
-        }
-        int rc = cmd_ping(&cli);
-        secret_wipe(cli.password, sizeof cli.password);
-        return rc;
-    }
-    if (strcmp(cmd, "hello") == 0) {
-        int rc = cmd_hello(&cli);
-        secret_wipe(cli.password, sizeof cli.password);
-        return rc;
-    }
-    fprintf(stderr, "miscli: unknown command '%s' (try --help)\n", cmd);
-    return EXIT_USAGE;
+    rc = strcmp(cmd, "ping") == 0 ? cmd_ping(&cli) : cmd_hello(&cli);
+    secret_wipe(cli.password, sizeof cli.password);
+    return rc;
 }

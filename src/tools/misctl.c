@@ -27,7 +27,8 @@ static void usage(FILE *out)
                  "The miscomm administrator's tool.\n"
                  "\n"
                  "Commands:\n"
-                 "  passwd [--password-file FILE]   read a connection password (terminal without\n"
+                 "  passwd [--password-file FILE | --password-stdin | --password-prompt]\n"
+                 "                                  read a connection password (terminal without\n"
                  "                                  echo, FILE, or standard input) and print its\n"
                  "                                  Argon2id hash for the ini's password key\n"
                  "  check-config FILE               validate a configuration file\n"
@@ -42,61 +43,6 @@ static void usage(FILE *out)
                  "\n"
                  "Exit status: 0 success; 1 failure; 64 usage error; 78 invalid configuration\n"
                  "('cert check' exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).\n");
-}
-
-static int cmd_passwd(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"password-file", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *file = NULL;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
-        if (opt == 'f') {
-            file = optarg;
-        } else if (opt == 'h') {
-            printf("Usage: misctl passwd [--password-file FILE]\n"
-                   "Prints the Argon2id hash of a password for [connection NAME] password.\n"
-                   "The password is read from FILE, else from the terminal without echo\n"
-                   "(twice), else from the first line of standard input.\n");
-            return 0;
-        } else {
-            return EXIT_USAGE;
-        }
-    }
-    char pw[SECRET_MAX], again[SECRET_MAX];
-    int rc = file ? secret_read_file(file, pw, sizeof pw)
-                  : secret_read_prompt("New connection password: ", pw, sizeof pw);
-    if (rc < 0) {
-        fprintf(stderr, "misctl: passwd: cannot read the password: %s\n", mc_strerror(rc));
-        return EXIT_FAIL;
-    }
-    if (!file && isatty(0)) {
-        rc = secret_read_prompt("Again: ", again, sizeof again);
-        int same = rc == 0 && strcmp(pw, again) == 0;
-        secret_wipe(again, sizeof again);
-        if (!same) {
-            secret_wipe(pw, sizeof pw);
-            fprintf(stderr, "misctl: passwd: the passwords differ\n");
-            return EXIT_FAIL;
-        }
-    }
-    if (strlen(pw) < 8) {
-        secret_wipe(pw, sizeof pw);
-        fprintf(stderr, "misctl: passwd: a password needs at least 8 characters\n");
-        return EXIT_FAIL;
-    }
-    char hash[128];
-    rc = secret_hash(pw, strlen(pw), hash);
-    secret_wipe(pw, sizeof pw);
-    if (rc < 0) {
-        fprintf(stderr, "misctl: passwd: %s\n", mc_strerror(rc));
-        return EXIT_FAIL;
-    }
-    printf("%s\n", hash);
-    return 0;
 }
 
 static int cmd_check_config(int argc, char **argv)
@@ -150,43 +96,38 @@ static int refuse_argv_password(const char *who, int argc, char **argv)
     return 0;
 }
 
-/*
- * Read the password from the one source given. Returns 1 when no source was
- * given, 0 with the password in pw, or a negative MC_ERR_* (already reported).
- */
-static int password_read(const char *who, const struct pw_source *src, int twice, char *pw,
-                         size_t cap)
+/* How many password sources were given; more than one is reported. */
+static int password_sources(const char *who, const struct pw_source *src)
 {
-    int nsrc = (src->file != NULL) + src->from_stdin + src->prompt;
-    int rc;
-    if (nsrc == 0)
-        return 1;
-    if (nsrc > 1) {
+    int n = (src->file != NULL) + src->from_stdin + src->prompt;
+    if (n > 1)
         fprintf(stderr,
                 "misctl: %s: give only one of --password-file, --password-stdin, "
                 "--password-prompt\n",
                 who);
+    return n;
+}
+
+/*
+ * Read the password from the one source given, asking with prompt on the
+ * terminal (and "Again: " when twice is set). Returns 1 when no source was
+ * given, 0 with the password in pw, or a negative MC_ERR_* (already reported).
+ */
+static int password_read(const char *who, const struct pw_source *src, int twice,
+                         const char *prompt, char *pw, size_t cap)
+{
+    int nsrc = password_sources(who, src);
+    const char *why = NULL;
+    int rc;
+    if (nsrc == 0)
+        return 1;
+    if (nsrc > 1)
         return MC_ERR_INVALID_ARG;
-    }
-    if (src->file) {
-        rc = secret_read_file(src->file, pw, cap);
+    if (src->file || src->from_stdin) {
+        rc = secret_read_line(src->file, pw, cap, &why);
         if (rc < 0)
-            fprintf(stderr, "misctl: %s: cannot read the password from %s: %s\n", who, src->file,
-                    rc == MC_ERR_INVALID_ARG ? "empty or too long" : mc_strerror(rc));
-    } else if (src->from_stdin) {
-        rc = 0;
-        if (!fgets(pw, (int)cap, stdin)) {
-            rc = MC_ERR_IO;
-        } else {
-            size_t n = strcspn(pw, "\r\n");
-            if (pw[n] == 0 && n == cap - 1)
-                rc = MC_ERR_INVALID_ARG;
-            pw[n] = 0;
-        }
-        if (rc < 0) {
-            secret_wipe(pw, cap);
-            fprintf(stderr, "misctl: %s: cannot read the password from standard input\n", who);
-        }
+            fprintf(stderr, "misctl: %s: cannot read the password from %s: %s\n", who,
+                    src->file ? src->file : "standard input", why ? why : mc_strerror(rc));
     } else {
         if (!isatty(STDIN_FILENO)) {
             fprintf(stderr,
@@ -195,25 +136,27 @@ static int password_read(const char *who, const struct pw_source *src, int twice
                     who);
             return MC_ERR_INVALID_ARG;
         }
-        rc = secret_read_prompt("Password: ", pw, cap);
+        rc = secret_read_prompt(prompt, pw, cap);
+        if (rc < 0)
+            fprintf(stderr, "misctl: %s: cannot read the password: %s\n", who, mc_strerror(rc));
         if (rc == 0 && twice) {
             char again[SECRET_MAX];
             rc = secret_read_prompt("Again: ", again, sizeof again);
-            if (rc == 0 && strcmp(pw, again) != 0) {
+            if (rc < 0)
+                fprintf(stderr, "misctl: %s: cannot read the password: %s\n", who, mc_strerror(rc));
+            else if (strcmp(pw, again) != 0) {
                 fprintf(stderr, "misctl: %s: the passwords differ\n", who);
                 rc = MC_ERR_INVALID_ARG;
             }
             secret_wipe(again, sizeof again);
-        } else if (rc < 0) {
-            fprintf(stderr, "misctl: %s: cannot read the password: %s\n", who, mc_strerror(rc));
         }
-        if (rc < 0)
-            secret_wipe(pw, cap);
     }
     if (rc == 0 && pw[0] == 0) {
         fprintf(stderr, "misctl: %s: the password is empty\n", who);
         rc = MC_ERR_INVALID_ARG;
     }
+    if (rc < 0)
+        secret_wipe(pw, cap);
     return rc;
 }
 
@@ -227,6 +170,91 @@ static void unknown_option(const char *who, int argc, char **argv)
         fprintf(stderr, "misctl: %s: unknown option or missing value: %s (try --help)\n", who, arg);
 }
 
+/* --- passwd --- */
+
+static int cmd_passwd(int argc, char **argv)
+{
+    enum { O_PWFILE = 256, O_PWSTDIN, O_PWPROMPT };
+    static const struct option opts[] = {
+        {"password-file", required_argument, NULL, O_PWFILE},
+        {"password-stdin", no_argument, NULL, O_PWSTDIN},
+        {"password-prompt", no_argument, NULL, O_PWPROMPT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *who = "passwd";
+    struct pw_source pws = {0};
+    int opt;
+    if (refuse_argv_password(who, argc, argv))
+        return EXIT_USAGE;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
+        case O_PWFILE:
+            pws.file = optarg;
+            break;
+        case O_PWSTDIN:
+            pws.from_stdin = 1;
+            break;
+        case O_PWPROMPT:
+            pws.prompt = 1;
+            break;
+        case 'h':
+            printf("Usage: misctl passwd [--password-file FILE | --password-stdin |\n"
+                   "                      --password-prompt]\n"
+                   "Prints the Argon2id hash of a connection password, for the password key of\n"
+                   "a [connection NAME] section (or the file its password_file names).\n"
+                   "  --password-file FILE  the first line of FILE\n"
+                   "  --password-stdin      the first line of standard input\n"
+                   "  --password-prompt     ask twice on the terminal, without echo\n"
+                   "  -h, --help            print this help\n"
+                   "Without one of them: the terminal (twice) when standard input is one, else\n"
+                   "the first line of standard input. A password has at least 8 characters.\n"
+                   "\n"
+                   "Exit status: 0 success; 1 failure (unreadable, too short, the two\n"
+                   "entries differ); 64 usage error.\n");
+            return 0;
+        default:
+            unknown_option(who, argc, argv);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr,
+                "misctl: %s: unexpected argument '%s': the password is never taken from the "
+                "command line (try --help)\n",
+                who, argv[optind]);
+        return EXIT_USAGE;
+    }
+    int nsrc = password_sources(who, &pws);
+    if (nsrc > 1)
+        return EXIT_USAGE;
+    if (nsrc == 0) {
+        if (isatty(STDIN_FILENO))
+            pws.prompt = 1;
+        else
+            pws.from_stdin = 1;
+    }
+    char pw[SECRET_MAX];
+    int rc = password_read(who, &pws, 1, "New connection password: ", pw, sizeof pw);
+    if (rc < 0)
+        return EXIT_FAIL;
+    if (strlen(pw) < 8) {
+        secret_wipe(pw, sizeof pw);
+        fprintf(stderr, "misctl: %s: a password needs at least 8 characters\n", who);
+        return EXIT_FAIL;
+    }
+    char hash[128];
+    rc = secret_hash(pw, strlen(pw), hash);
+    secret_wipe(pw, sizeof pw);
+    if (rc < 0) {
+        fprintf(stderr, "misctl: %s: %s\n", who, mc_strerror(rc));
+        return EXIT_FAIL;
+    }
+    printf("%s\n", hash);
+    return 0;
+}
+
 static void iso_time(time_t t, char out[32])
 {
     struct tm tm;
@@ -234,11 +262,14 @@ static void iso_time(time_t t, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Whole days left, rounded up; negative (rounded down) once expired. */
+/*
+ * Whole days left, rounded down (negative once expired), as miscommd logs
+ * days_left: 23 hours left is 0 days.
+ */
 static long days_left(time_t not_after, time_t now)
 {
     long s = (long)(not_after - now);
-    return s >= 0 ? (s + 86399) / 86400 : -((-s + 86399) / 86400);
+    return s >= 0 ? s / 86400 : -((-s + 86399) / 86400);
 }
 
 /* "ECDSA P-256" or "RSA 3072". */
@@ -259,18 +290,6 @@ struct san_list {
     char *ips[SAN_MAX + 1];
     size_t n_dns, n_ip;
 };
-
-static int valid_dns_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 253)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '.' || (*p == '*' && p == s)))
-            return 0;
-    return 1;
-}
 
 /* One --san value: names and addresses, comma-separated, "DNS:" and "IP:" optional. */
 static int san_add(struct san_list *l, const char *value)
@@ -302,7 +321,7 @@ static int san_add(struct san_list *l, const char *value)
             rc = MC_ERR_INVALID_ARG;
             break;
         }
-        if (!is_ip && !valid_dns_name(item)) {
+        if (!is_ip && !cert_is_host_name(item)) {
             fprintf(stderr,
                     "misctl: cert create: --san: '%s' is neither a DNS name nor an IP "
                     "address\n",
@@ -350,10 +369,13 @@ static void cert_create_usage(FILE *out)
             "                      the other subject fields (optional)\n"
             "  --san LIST          DNS names and IP addresses the devices use to reach the\n"
             "                      gateway; repeatable or comma-separated (\"DNS:\" and \"IP:\"\n"
-            "                      prefixes allowed). Default: this host's name, localhost,\n"
+            "                      prefixes allowed). Default: the CN (when it is a host\n"
+            "                      name or an IP address), this host's name, localhost,\n"
             "                      127.0.0.1, ::1 and every non-link-local address it has\n"
             "Certificate:\n"
-            "  --days N            validity in days (default 825)\n"
+            "  --days N            validity in days (default 825): notAfter is N days after\n"
+            "                      notBefore, which is a day in the past for clients whose\n"
+            "                      clock is behind\n"
             "  --key TYPE          ecdsa-p256 (default), rsa-2048, rsa-3072 or rsa-4096\n"
             "                      (cipher_policy = referential needs an RSA key)\n"
             "Output:\n"
@@ -461,7 +483,7 @@ static int cmd_cert_create(int argc, char **argv)
     const char *out = "certs/miscomm.crt", *key_out = "certs/miscomm.key", *p12 = NULL;
     struct pw_source pws = {0};
     struct san_list sans;
-    struct cert_names *host = NULL;
+    struct cert_sans *host = NULL;
     struct cert_output made = {0};
     char pw[SECRET_MAX];
     int have_pw = 0, force = 0, opt, ret = EXIT_USAGE;
@@ -560,6 +582,8 @@ static int cmd_cert_create(int argc, char **argv)
         fprintf(stderr, "misctl: %s: --out, --key-out and --p12 must be different files\n", who);
         goto out;
     }
+    if (password_sources(who, &pws) > 1)
+        goto out;
     ret = EXIT_FAIL;
     /* Refuse before the slow part: nothing is written unless every file can be. */
     const char *files[] = {out, key_out, p12};
@@ -570,7 +594,7 @@ static int cmd_cert_create(int argc, char **argv)
             goto out;
         }
     }
-    int rc = password_read(who, &pws, 1, pw, sizeof pw);
+    int rc = password_read(who, &pws, 1, "Key password: ", pw, sizeof pw);
     if (rc < 0) {
         goto out;
     }
@@ -588,21 +612,19 @@ static int cmd_cert_create(int argc, char **argv)
         goto out;
     }
     if (sans.n_dns == 0 && sans.n_ip == 0) {
+        /* The CN, then this host's names and addresses. */
         host = malloc(sizeof *host);
-        if (!host || cert_host_names(host) < 0) {
+        if (!host || cert_default_sans(req.cn, host) < 0) {
             fprintf(stderr, "misctl: %s: cannot list this host's names and addresses\n", who);
             goto out;
         }
-        for (size_t i = 0; i < host->n_dns && i < SAN_MAX; i++)
-            sans.dns[i] = host->dns[i];
-        for (size_t i = 0; i < host->n_ip && i < SAN_MAX; i++)
-            sans.ips[i] = host->ip[i];
+        req.dns = host->dns;
+        req.ips = host->ips;
+    } else {
+        req.dns = (const char *const *)sans.dns;
+        req.ips = (const char *const *)sans.ips;
     }
-    req.dns = (const char *const *)sans.dns;
-    req.ips = (const char *const *)sans.ips;
     rc = cert_generate_ex(&req, have_pw ? pw : NULL, p12 != NULL, &made);
-    if (host)
-        memset(&sans, 0, sizeof sans); /* the strings belong to host */
     if (rc < 0) {
         fprintf(stderr, "misctl: %s: cannot create the certificate: %s\n", who, mc_strerror(rc));
         goto out;
@@ -618,13 +640,14 @@ static int cmd_cert_create(int argc, char **argv)
     size_t der_len = 0;
     struct cert_details *d = malloc(sizeof *d);
     if (d && cert_load_pem_file(out, &der, &der_len) == 0 && cert_describe(der, der_len, d) == 0) {
-        char until[32], hex[96], pin[48], kd[48];
+        char since[32], until[32], hex[96], pin[48], kd[48];
+        iso_time(d->not_before, since);
         iso_time(d->not_after, until);
         cert_hex_colon(d->info.cert_sha256, hex);
         cert_base64(d->info.spki_sha256, pin);
         key_desc(d, kd, sizeof kd);
-        printf("created %s: %s, subject %s, valid until %s (%d days)\n", out, kd, d->subject, until,
-               req.days);
+        printf("created %s: %s, subject %s, valid from %s until %s (%d day%s)\n", out, kd,
+               d->subject, since, until, req.days, req.days == 1 ? "" : "s");
         printf("  names: ");
         for (size_t i = 0; i < d->n_dns; i++)
             printf("%sDNS:%s", i ? ", " : "", d->dns[i]);
@@ -672,7 +695,7 @@ static int load_details(const char *prefix, const char *path, const struct pw_so
         struct pw_source src = *pws;
         if (!src.file && !src.from_stdin && !src.prompt && isatty(STDIN_FILENO))
             src.prompt = 1;
-        rc = password_read("cert", &src, 0, pw, sizeof pw);
+        rc = password_read("cert", &src, 0, "Password: ", pw, sizeof pw);
         if (rc == 1) {
             printf("%s%s is a PKCS#12 file: give its password with --password-file, "
                    "--password-stdin or --password-prompt\n",
@@ -869,12 +892,14 @@ static int cmd_cert_show_check(int argc, char **argv, int check)
                        "prints one line, for cron or a monitoring system (Nagios plugin\n"
                        "convention):\n"
                        "  OK: CN=host expires 2029-02-26T10:17:17Z (825 days left)\n"
-                       "  --warn-days N   WARNING when fewer than N days are left (default 30)\n"
-                       "  --crit-days N   CRITICAL when fewer than N days are left, or expired,\n"
-                       "                  or not yet valid (default 7)\n"
+                       "  --warn-days N   WARNING when N or fewer days are left (default 30)\n"
+                       "  --crit-days N   CRITICAL when N or fewer days are left, or expired, or\n"
+                       "                  not yet valid (default 7); N <= --warn-days\n"
+                       "Days left are whole days, rounded down (23 hours left is 0 days), as\n"
+                       "miscommd logs days_left.\n"
                        "\n"
                        "Exit status: 0 OK; 1 WARNING; 2 CRITICAL; 3 UNKNOWN (unreadable file,\n"
-                       "wrong password, usage error).\n");
+                       "wrong password, usage error); 64 --warn-days smaller than --crit-days.\n");
             else
                 printf("Usage: misctl cert show [--json] FILE\n"
                        "Prints the subject, issuer, serial, validity, key, names (SANs) and\n"
@@ -893,6 +918,12 @@ static int cmd_cert_show_check(int argc, char **argv, int check)
     if (optind != argc - 1) {
         fprintf(stderr, "Usage: misctl %s [OPTIONS] FILE (try --help)\n", who);
         return usage_exit;
+    }
+    if (warn < crit) {
+        fprintf(stderr,
+                "misctl: %s: --warn-days (%ld) must not be smaller than --crit-days (%ld)\n", who,
+                warn, crit);
+        return EXIT_USAGE;
     }
     const char *path = argv[optind];
     struct cert_details *d = malloc(sizeof *d);
@@ -930,15 +961,16 @@ static int cmd_cert_show_check(int argc, char **argv, int check)
     const char *name = d->cn[0] ? "CN=" : "";
     const char *cn = d->cn[0] ? d->cn : d->subject;
     if (d->not_after <= now) {
-        printf("CRITICAL: %s%s expired %s (%ld day%s ago)\n", name, cn, after, -days,
-               days == -1 ? "" : "s");
+        /* Whole days since, rounded down, as miscommd logs days_ago. */
+        long ago = (long)((now - d->not_after) / 86400);
+        printf("CRITICAL: %s%s expired %s (%ld day%s ago)\n", name, cn, after, ago,
+               ago == 1 ? "" : "s");
         ret = 2;
     } else if (d->not_before > now) {
         printf("CRITICAL: %s%s is not valid before %s\n", name, cn, before);
         ret = 2;
     } else {
-        long left = (long)(d->not_after - now);
-        ret = left < crit * 86400 ? 2 : left < warn * 86400 ? 1 : 0;
+        ret = days <= crit ? 2 : days <= warn ? 1 : 0;
         printf("%s: %s%s expires %s (%ld day%s left)\n",
                ret == 2   ? "CRITICAL"
                : ret == 1 ? "WARNING"

@@ -27,6 +27,14 @@ class BackpressureTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.gw.stop()
 
+    def run(self, result=None):
+        # On failure, show what the gateway said about it.
+        res = super().run(result)
+        if result is not None and (result.failures or result.errors):
+            print("---- miscommd log (last lines) ----")
+            print("\n".join(self.gw.log().splitlines()[-30:]))
+        return res
+
     def login(self):
         c = Client(self.gw.port, timeout=30)
         _, (mtype, _, _) = c.hello(self.gw.password)

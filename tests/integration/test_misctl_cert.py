@@ -2,6 +2,7 @@
 openssl command-line tool as an independent peer, and the files it writes
 loaded by the real miscommd."""
 import base64
+import calendar
 import hashlib
 import json
 import os
@@ -44,6 +45,19 @@ class Dir:
 
     def file(self, name):
         return os.path.join(self.path, name)
+
+
+def validity(crt):
+    """(notBefore, notAfter) of a PEM certificate as read by openssl, in Unix time."""
+    out = openssl("x509", "-in", crt, "-noout", "-startdate", "-enddate").decode()
+    dates = dict(line.split("=", 1) for line in out.strip().splitlines())
+    return tuple(calendar.timegm(time.strptime(dates[k], "%b %d %H:%M:%S %Y %Z"))
+                 for k in ("notBefore", "notAfter"))
+
+
+def days_left(crt):
+    """Whole days left, rounded down, as miscommd logs days_left (whole seconds)."""
+    return (validity(crt)[1] - int(time.time())) // 86400
 
 
 def create(d, *args, name="gw", password=True, p12=False):
@@ -91,10 +105,10 @@ class CertCreateTest(unittest.TestCase):
         self.assertIn("prime256v1", text)
 
     def test_validity_days(self):
-        end = openssl("x509", "-in", self.crt, "-noout", "-enddate").decode().strip()
-        not_after = time.mktime(time.strptime(end.split("=", 1)[1], "%b %d %H:%M:%S %Y %Z"))
-        days = (not_after - time.mktime(time.gmtime())) / 86400
-        self.assertAlmostEqual(days, 400, delta=1)
+        # --days 400 is notAfter - notBefore, notBefore a day back for slow clocks.
+        not_before, not_after = validity(self.crt)
+        self.assertEqual(not_after - not_before, 400 * 86400)
+        self.assertAlmostEqual(not_before, time.time() - 86400, delta=600)
 
     def test_random_serials(self):
         d = Dir()
@@ -186,7 +200,7 @@ class CertCreateTest(unittest.TestCase):
         self.assertEqual(j["key_bits"], 256)
         self.assertEqual(sorted(j["san_dns"]), ["gw.example.com", "gw.internal"])
         self.assertEqual(sorted(j["san_ip"]), ["192.0.2.10", "2001:db8::10"])
-        self.assertIn(j["days_left"], (399, 400))
+        self.assertIn(j["days_left"], (398, 399))  # notAfter is 399 days from creation
         self.assertRegex(j["not_after"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
         der = openssl("x509", "-in", self.crt, "-outform", "DER")
         self.assertEqual(base64.b64decode(j["sha256_b64"]), hashlib.sha256(der).digest())
@@ -256,6 +270,59 @@ class CertOptionsTest(unittest.TestCase):
         for ip in j["san_ip"]:
             self.assertFalse(ip.startswith("169.254.") or ip.lower().startswith("fe80"), ip)
 
+    def san(self, crt):
+        return openssl("x509", "-in", crt, "-noout", "-ext", "subjectAltName").decode()
+
+    def test_default_sans_include_the_cn(self):
+        d = Dir()
+        out, crt, _, _ = create(d, "--cn", "gw.example.com", password=False)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        text = self.san(crt)
+        self.assertRegex(text, r"Alternative Name: \n\s+DNS:gw\.example\.com, ")
+        for name in ("DNS:localhost", "DNS:" + os.uname().nodename, "IP Address:127.0.0.1"):
+            self.assertIn(name, text)
+        self.assertIn("DNS:gw.example.com", out.stdout)
+        # An address as CN goes into an IP SAN, not a DNS one.
+        out, crt, _, _ = create(d, "--cn", "192.0.2.7", name="ip", password=False)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        text = self.san(crt)
+        self.assertIn("IP Address:192.0.2.7", text)
+        self.assertNotIn("DNS:192.0.2.7", text)
+        out, crt, _, _ = create(d, "--cn", "2001:DB8::7", name="ip6", password=False)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("IP Address:2001:DB8:0:0:0:0:0:7", self.san(crt))
+        # A CN that is no host name stays out of the SANs; the host's names remain.
+        out, crt, _, _ = create(d, "--cn", "Acme gateway", name="free", password=False)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        text = self.san(crt)
+        self.assertNotIn("Acme", text)
+        self.assertIn("DNS:localhost", text)
+        # --san replaces the defaults, the CN included.
+        out, crt, _, _ = create(d, "--cn", "gw.example.com", "--san", "other.example",
+                                name="given", password=False)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertNotIn("gw.example.com", self.san(crt))
+
+    def test_validity_span_is_days(self):
+        d = Dir()
+        for days in (825, 30, 2):
+            out, crt, _, _ = create(d, "--cn", "span", "--days", str(days), name="d%d" % days,
+                                    password=False)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            not_before, not_after = validity(crt)
+            self.assertEqual(not_after - not_before, days * 86400, days)
+            self.assertAlmostEqual(not_before, time.time() - 86400, delta=600)
+            self.assertIn("(%d days)" % days, out.stdout)
+        # One day: still valid now, half a day of margin each side.
+        out, crt, _, _ = create(d, "--cn", "span", "--days", "1", name="d1", password=False)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        not_before, not_after = validity(crt)
+        self.assertEqual(not_after - not_before, 86400)
+        self.assertLess(not_before, time.time() - 3600)
+        self.assertGreater(not_after, time.time() + 3600)
+        self.assertEqual(misctl("cert", "check", "--crit-days", "0", "--warn-days", "0",
+                                crt).returncode, 2)  # 0 days left is <= 0
+
     def test_unencrypted_key_without_password(self):
         d = Dir()
         out, crt, key, _ = create(d, "--cn", "plain", password=False)
@@ -304,18 +371,74 @@ class CertCheckTest(unittest.TestCase):
                                    password=False)
         _, short_crt, _, _ = create(d, "--cn", "short.example", "--days", "5", name="short",
                                     password=False)
+        # notAfter is 399 days after creation: 399 whole days left in the same
+        # second, 398 after (rounded down).
         out = misctl("cert", "check", long_crt)
         self.assertEqual(out.returncode, 0, out.stdout)
         self.assertRegex(out.stdout, r"^OK: CN=long\.example expires \d{4}-\d\d-\d\dT"
-                                     r"\d\d:\d\d:\d\dZ \((399|400) days left\)\n$")
-        out = misctl("cert", "check", "--warn-days", "30", "--crit-days", "3", short_crt)
+                                     r"\d\d:\d\d:\d\dZ \((398|399) days left\)\n$")
+        out = misctl("cert", "check", "--warn-days", "30", "--crit-days", "2", short_crt)
         self.assertEqual(out.returncode, 1, out.stdout)
-        self.assertRegex(out.stdout, r"^WARNING: CN=short\.example expires .* \(5 days left\)")
+        self.assertRegex(out.stdout, r"^WARNING: CN=short\.example expires .* \((3|4) days left\)")
         out = misctl("cert", "check", "--warn-days", "30", "--crit-days", "7", short_crt)
         self.assertEqual(out.returncode, 2, out.stdout)
         self.assertTrue(out.stdout.startswith("CRITICAL:"), out.stdout)
         out = misctl("cert", "check", "--warn-days", "1000", "--crit-days", "900", long_crt)
         self.assertEqual(out.returncode, 2, out.stdout)
+
+    def test_days_left_rounded_down_like_the_daemon(self):
+        d = Dir()
+        _, crt, _, _ = create(d, "--cn", "round.example", "--days", "10", password=False)
+        time.sleep(1.1)  # notAfter is now 9 days less a second or more away
+        before = days_left(crt)
+        out = misctl("cert", "check", crt)
+        show = json.loads(misctl("cert", "show", "--json", crt).stdout)
+        after = days_left(crt)
+        self.assertEqual(before, 8)
+        shown = re.search(r"\((\d+) days left\)", out.stdout)
+        self.assertTrue(shown, out.stdout)
+        self.assertIn(int(shown.group(1)), (before, after))
+        self.assertIn(show["days_left"], (before, after))
+        text = misctl("cert", "show", crt).stdout
+        self.assertRegex(text, r"days left:\s+(%d|%d)\n" % (before, after))
+        # The daemon logs the same number for the same certificate.
+        gw = harness.Gateway(start=False)
+        with gw:
+            shutil.copy(crt, gw.cert)
+            shutil.copy(d.file("gw.key"), os.path.join(gw.dir, "certs", "miscomm.key"))
+            gw.start()
+            logged = int(gw.wait_log(r"event=certificate file=\S+ [^\n]*days_left=(-?\d+)")[0])
+            self.assertIn(logged, (before, after))
+            self.assertEqual(gw.stop(), 0)
+
+    def test_thresholds_are_inclusive(self):
+        # WARNING when days left <= --warn-days, CRITICAL when <= --crit-days.
+        d = Dir()
+        _, crt, _, _ = create(d, "--cn", "edge.example", "--days", "10", password=False)
+        time.sleep(1.1)
+        left = days_left(crt)
+        self.assertEqual(left, 8)
+        out = misctl("cert", "check", "--warn-days", str(left), "--crit-days", "1", crt)
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertTrue(out.stdout.startswith("WARNING:"), out.stdout)
+        out = misctl("cert", "check", "--warn-days", str(left - 1), "--crit-days", "1", crt)
+        self.assertEqual(out.returncode, 0, out.stdout)
+        out = misctl("cert", "check", "--warn-days", "30", "--crit-days", str(left), crt)
+        self.assertEqual(out.returncode, 2, out.stdout)
+        self.assertTrue(out.stdout.startswith("CRITICAL:"), out.stdout)
+
+    def test_warn_days_below_crit_days(self):
+        d = Dir()
+        _, crt, _, _ = create(d, "--cn", "order.example", password=False)
+        out = misctl("cert", "check", "--warn-days", "3", "--crit-days", "7", crt)
+        self.assertEqual(out.returncode, 64, out.stdout + out.stderr)
+        self.assertIn("--warn-days", out.stderr)
+        self.assertIn("--crit-days", out.stderr)
+        self.assertEqual(out.stdout, "")
+        out = misctl("cert", "check", "--crit-days", "40", crt)  # default --warn-days 30
+        self.assertEqual(out.returncode, 64, out.stdout + out.stderr)
+        out = misctl("cert", "check", "--warn-days", "7", "--crit-days", "7", crt)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
 
     def test_expired_certificate_made_by_openssl(self):
         # OpenSSL 3.0 has neither -not_after nor -days 0; openssl ca takes explicit dates.

@@ -1,0 +1,63 @@
+"""Login throttling across connections: a guesser who reconnects to reset
+the per-connection delay is refused, without a password check, once the
+address has failed too often; the refusal is logged with its reason."""
+import re
+import socket
+import unittest
+
+from harness import Gateway, Client, ERROR, ERR
+
+MAX_FAILURES = 20  # THROTTLE_MAX_FAILURES in src/server/throttle.h
+
+
+def error_code(payload):
+    return int.from_bytes(payload[:2], "big")
+
+
+class ThrottleTest(unittest.TestCase):
+    def test_reconnecting_guesser_is_refused(self):
+        with Gateway(conns=[{"name": "psdmobile", "tries": 100}]) as gw:
+            for i in range(MAX_FAILURES):
+                # Two guesses per connection keep the delay short (250, 500 ms).
+                if i % 2 == 0:
+                    c = Client(gw.port, timeout=30)
+                _, (mtype, _, payload) = c.hello("wrong password %d" % i)
+                self.assertEqual((mtype, error_code(payload)), (ERROR, ERR["AUTH"]))
+                if i % 2 == 1:
+                    c.close()
+            self.assertEqual(gw.log().count("event=hello result=AUTH"), MAX_FAILURES)
+            # Now even the right password is refused from this address, at
+            # once and without a password check, and the connection closes.
+            with Client(gw.port) as c:
+                _, (mtype, _, payload) = c.hello(gw.password)
+                self.assertEqual((mtype, error_code(payload)), (ERROR, ERR["TOO_MANY_TRIES"]))
+                self.assertIn(b"failed logins from this address", payload)
+                self.assertTrue(c.closed_by_server())
+            gw.wait_log(r'event=hello result=TOO_MANY_TRIES connection=psdmobile '
+                        r'reason="%d failed logins from this address in the last 60 s"'
+                        % MAX_FAILURES)
+            self.assertEqual(gw.log().count("event=hello result=AUTH"), MAX_FAILURES)
+            self.assertNotIn("event=hello result=OK", gw.log())
+            gw.stop()
+
+
+class RefusalSlotsTest(unittest.TestCase):
+    def test_refusals_from_one_address_are_capped(self):
+        with Gateway(server={"max_connections_per_ip": 1}) as gw:
+            with Client(gw.port) as first:
+                _, (mtype, _, _) = first.hello(gw.password)
+                # Twenty more sockets that never start TLS: at most four of
+                # them may hold a refusal handshake; the rest are dropped at once.
+                socks = [socket.create_connection(("127.0.0.1", gw.port)) for _ in range(20)]
+                gw.wait_log(r"event=connection_dropped", count=16)
+                self.assertEqual(len(re.findall(r"refused=connection_limit", gw.log())), 4)
+                for s in socks:
+                    s.close()
+                # The first client is unaffected.
+                _, (mtype, _, _) = first.ping()
+                self.assertEqual(mtype, 0x04)
+            gw.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
