@@ -362,16 +362,11 @@ int tls_ensure_certificate(const struct mc_config *cfg)
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
     /* Phones often reach the gateway by IP: name every address of the host. */
-    static struct cert_names names;
-    const char *dns[CERT_MAX_SAN + 1] = {host, "localhost", NULL};
-    const char *ips[CERT_MAX_SAN + 1] = {"127.0.0.1", "::1", NULL};
-    if (cert_host_names(&names) == 0) {
-        for (size_t i = 0; i < names.n_dns; i++)
-            dns[i] = names.dns[i];
-        dns[names.n_dns] = NULL;
-        for (size_t i = 0; i < names.n_ip; i++)
-            ips[i] = names.ip[i];
-        ips[names.n_ip] = NULL;
+    struct cert_sans *sans = malloc(sizeof *sans);
+    if (!sans || cert_default_sans(host, sans) < 0) {
+        free(sans);
+        log_error("event=certificate error=\"cannot list the host's names and addresses\"");
+        return MC_ERR_NOMEM;
     }
     struct cert_request req = {
         .cn = host,
@@ -381,11 +376,12 @@ int tls_ensure_certificate(const struct mc_config *cfg)
         /* The referential policy's suites all need an RSA certificate. */
         .key_type =
             cfg->cipher_policy == CFG_POLICY_REFERENTIAL ? CERT_KEY_RSA_3072 : CERT_KEY_ECDSA_P256,
-        .dns = dns,
-        .ips = ips,
+        .dns = sans->dns,
+        .ips = sans->ips,
     };
     char *cert_pem, *key_pem;
     int rc = cert_generate(&req, &cert_pem, &key_pem);
+    free(sans);
     if (rc < 0) {
         log_error("event=certificate error=\"cannot generate a certificate: %s\"", mc_strerror(rc));
         return rc;
