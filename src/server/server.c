@@ -14,6 +14,7 @@
 #include "secret.h"
 #include "log.h"
 #include "miscomm/error.h"
+#include "srvcert.h"
 #include "transport.h"
 
 static char read_buf[SERVER_READ_SIZE];
@@ -135,7 +136,7 @@ struct expiry_job {
 static void expiry_work(uv_work_t *req)
 {
     struct expiry_job *job = req->data;
-    (void)tls_check_expiry(&job->cfg);
+    (void)srvcert_check_expiry(&job->cfg);
 }
 
 static void expiry_done(uv_work_t *req, int status)
@@ -182,7 +183,7 @@ static int server_tls_load(struct server *srv, const struct mc_config *cfg, WOLF
     }
     if (need_tls) {
         struct cert_info info;
-        if ((rc = tls_log_certificate(cfg, &info)) < 0)
+        if ((rc = srvcert_log(cfg, &info)) < 0)
             return rc;
         if (cfg->cipher_policy == CFG_POLICY_REFERENTIAL && !info.key_is_rsa) {
             log_error(
@@ -314,7 +315,7 @@ int server_init(struct server *srv, const char *config_path)
     int need_tls = 0;
     for (size_t i = 0; i < srv->cfg.nconns; i++)
         need_tls |= srv->cfg.conns[i].active && srv->cfg.conns[i].encryption == CFG_ENC_TLS;
-    if (need_tls && (rc = tls_ensure_certificate(&srv->cfg)) < 0)
+    if (need_tls && (rc = srvcert_ensure(&srv->cfg)) < 0)
         return rc;
     if ((rc = server_tls_load(srv, &srv->cfg, &srv->tls_ctx, &srv->psk_ctx)) < 0)
         return rc;

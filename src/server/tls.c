@@ -3,6 +3,10 @@
  * ciphertext from c->net_in (filled by the libuv read callback) and write
  * ciphertext through conn_write_raw(). The handshake is therefore
  * non-blocking: wolfSSL_accept() returns WANT_READ until more bytes arrive.
+ *
+ * Also here: the server's TLS contexts (cipher policy, identity, client
+ * certificates, tickets, the PSK context). The certificate files themselves
+ * are srvcert.c's business.
  */
 #include "transport.h"
 
@@ -23,6 +27,7 @@
 #include "log.h"
 #include "psk.h"
 #include "secret.h"
+#include "srvcert.h"
 #include "ticket.h"
 #include "miscomm/error.h"
 
@@ -62,34 +67,6 @@ static int tls_io_send(WOLFSSL *ssl, char *data, int sz, void *ctx)
     return sz;
 }
 
-/*
- * The password of an encrypted key or a PKCS#12 file, from [tls]
- * password_file or password_env; "" when neither is set.
- */
-static int tls_read_password(const struct mc_config *cfg, char *pw, size_t cap)
-{
-    pw[0] = 0;
-    if (cfg->password_file[0]) {
-        int rc = secret_read_file(cfg->password_file, pw, cap);
-        if (rc < 0)
-            log_error("event=tls_config error=\"cannot read password_file %s: %s\"",
-                      cfg->password_file, mc_strerror(rc));
-        return rc;
-    }
-    if (cfg->password_env[0]) {
-        const char *v = getenv(cfg->password_env);
-        if (!v) {
-            log_error("event=tls_config error=\"environment variable %s is not set\"",
-                      cfg->password_env);
-            return MC_ERR_CONFIG;
-        }
-        if (strlen(v) >= cap)
-            return MC_ERR_CONFIG;
-        memcpy(pw, v, strlen(v) + 1);
-    }
-    return 0;
-}
-
 static int tls_passwd_cb(char *buf, int size, int rw, void *ud)
 {
     (void)rw;
@@ -101,27 +78,10 @@ static int tls_passwd_cb(char *buf, int size, int rw, void *ud)
     return n;
 }
 
-/* The server certificate's DER (PEM file or PKCS#12), for fingerprints and expiry. */
-static int tls_load_cert_der(const struct mc_config *cfg, uint8_t **der, size_t *len)
-{
-    if (!cert_is_pkcs12(cfg->certificate))
-        return cert_load_pem_file(cfg->certificate, der, len);
-    char pw[SECRET_MAX];
-    uint8_t *key;
-    size_t key_len;
-    int rc = tls_read_password(cfg, pw, sizeof pw);
-    if (rc == 0)
-        rc = cert_load_pkcs12(cfg->certificate, pw, der, len, &key, &key_len);
-    secret_wipe(pw, sizeof pw);
-    if (rc == 0)
-        cert_free_key(key, key_len);
-    return rc;
-}
-
 static int tls_load_identity(WOLFSSL_CTX *ctx, const struct mc_config *cfg)
 {
     char pw[SECRET_MAX];
-    int rc = tls_read_password(cfg, pw, sizeof pw);
+    int rc = srvcert_read_password(cfg, pw, sizeof pw);
     if (rc < 0)
         return MC_ERR_CONFIG;
     if (cert_is_pkcs12(cfg->certificate)) {
@@ -277,129 +237,6 @@ int tls_psk_ctx_create(WOLFSSL_CTX **out)
 void tls_ctx_free(WOLFSSL_CTX *ctx)
 {
     wolfSSL_CTX_free(ctx);
-}
-
-int tls_log_certificate(const struct mc_config *cfg, struct cert_info *out)
-{
-    uint8_t *der;
-    size_t len;
-    struct cert_info info;
-    const char *path = cfg->certificate;
-    int rc = tls_load_cert_der(cfg, &der, &len);
-    if (rc < 0) {
-        log_error("event=certificate file=%s error=\"%s\"", path, mc_strerror(rc));
-        return rc;
-    }
-    rc = cert_inspect(der, len, &info);
-    free(der);
-    if (rc < 0) {
-        log_error("event=certificate file=%s error=\"cannot parse certificate\"", path);
-        return rc;
-    }
-    char hex[96], spki_hex[96], pin[48], until[32];
-    cert_hex_colon(info.cert_sha256, hex);
-    cert_hex_colon(info.spki_sha256, spki_hex);
-    cert_base64(info.spki_sha256, pin);
-    struct tm tm;
-    gmtime_r(&info.not_after, &tm);
-    strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    time_t now = time(NULL);
-    long days = (long)((info.not_after - now) / 86400);
-    log_info("event=certificate file=%s sha256=%s spki_sha256=%s spki_pin=sha256/%s "
-             "not_after=%s days_left=%ld",
-             path, hex, spki_hex, pin, until, days);
-    tls_check_expiry_at(path, info.not_after, cfg->cert_warn_days);
-    *out = info;
-    return 0;
-}
-
-void tls_check_expiry_at(const char *path, time_t not_after, unsigned warn_days)
-{
-    char until[32];
-    struct tm tm;
-    gmtime_r(&not_after, &tm);
-    strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    time_t now = time(NULL);
-    if (not_after < now)
-        log_error("event=certificate_expired file=%s not_after=%s days_ago=%ld "
-                  "action=\"renew it: misctl cert create, then misctl reload\"",
-                  path, until, (long)((now - not_after) / 86400));
-    else if (not_after - now < (time_t)warn_days * 86400)
-        log_warn("event=certificate_expiring file=%s not_after=%s days_left=%ld warn_days=%u "
-                 "action=\"renew it: misctl cert create, then misctl reload\"",
-                 path, until, (long)((not_after - now) / 86400), warn_days);
-}
-
-int tls_check_expiry(const struct mc_config *cfg)
-{
-    uint8_t *der;
-    size_t len;
-    struct cert_info info;
-    int rc = tls_load_cert_der(cfg, &der, &len);
-    if (rc < 0)
-        return rc;
-    rc = cert_inspect(der, len, &info);
-    free(der);
-    if (rc == 0)
-        tls_check_expiry_at(cfg->certificate, info.not_after, cfg->cert_warn_days);
-    return rc;
-}
-
-int tls_ensure_certificate(const struct mc_config *cfg)
-{
-    /* A PKCS#12 bundle carries its own key; there is nothing to generate. */
-    if (cert_is_pkcs12(cfg->certificate))
-        return 0;
-    int have_cert = access(cfg->certificate, F_OK) == 0;
-    int have_key = access(cfg->key, F_OK) == 0;
-    if (have_cert && have_key)
-        return 0;
-    if (have_cert != have_key) {
-        log_error("event=certificate error=\"%s exists but %s does not; refusing to overwrite\"",
-                  have_cert ? cfg->certificate : cfg->key, have_cert ? cfg->key : cfg->certificate);
-        return MC_ERR_CONFIG;
-    }
-    char host[256] = "localhost";
-    gethostname(host, sizeof host - 1);
-    /* Phones often reach the gateway by IP: name every address of the host. */
-    struct cert_sans *sans = malloc(sizeof *sans);
-    if (!sans || cert_default_sans(host, sans) < 0) {
-        free(sans);
-        log_error("event=certificate error=\"cannot list the host's names and addresses\"");
-        return MC_ERR_NOMEM;
-    }
-    struct cert_request req = {
-        .cn = host,
-        .o = "miscomm",
-        .ou = "self-signed gateway certificate",
-        .days = 825,
-        /* The referential policy's suites all need an RSA certificate. */
-        .key_type =
-            cfg->cipher_policy == CFG_POLICY_REFERENTIAL ? CERT_KEY_RSA_3072 : CERT_KEY_ECDSA_P256,
-        .dns = sans->dns,
-        .ips = sans->ips,
-    };
-    char *cert_pem, *key_pem;
-    int rc = cert_generate(&req, &cert_pem, &key_pem);
-    free(sans);
-    if (rc < 0) {
-        log_error("event=certificate error=\"cannot generate a certificate: %s\"", mc_strerror(rc));
-        return rc;
-    }
-    rc = cert_write_file(cfg->key, key_pem, 0600);
-    if (rc == 0)
-        rc = cert_write_file(cfg->certificate, cert_pem, 0644);
-    secret_wipe(key_pem, strlen(key_pem));
-    free(key_pem);
-    free(cert_pem);
-    if (rc < 0) {
-        log_error("event=certificate error=\"cannot write %s or %s\"", cfg->certificate, cfg->key);
-        return rc;
-    }
-    log_info("event=certificate_generated file=%s key=%s type=%s cn=%s days=%d", cfg->certificate,
-             cfg->key, req.key_type == CERT_KEY_ECDSA_P256 ? "ecdsa-p256" : "rsa-3072", host,
-             req.days);
-    return 0;
 }
 
 /* --- the per-connection transport --- */

@@ -37,15 +37,6 @@ tls_ctx_create(const struct mc_config *cfg, struct ticket_keys *tickets, WOLFSSL
 /* The context of encryption = aes256 connections: TLS 1.3 with an external PSK. */
 __attribute__((warn_unused_result)) int tls_psk_ctx_create(WOLFSSL_CTX **out);
 void tls_ctx_free(WOLFSSL_CTX *ctx);
-/* Log the certificate's fingerprints and expiry; fails if it cannot be read. */
-struct cert_info;
-__attribute__((warn_unused_result)) int tls_log_certificate(const struct mc_config *cfg,
-                                                            struct cert_info *info);
-/* Warn when the certificate is within cert_warn_days of expiry, error once expired. */
-int tls_check_expiry(const struct mc_config *cfg);
-void tls_check_expiry_at(const char *path, time_t not_after, unsigned warn_days);
-/* Generate a self-signed certificate and key on first start when both are missing. */
-__attribute__((warn_unused_result)) int tls_ensure_certificate(const struct mc_config *cfg);
 /* Cipher list that a policy stands for. */
 const char *tls_policy_ciphers(int policy);
 
