@@ -329,6 +329,11 @@ static void conn_process(struct conn *c)
         if (buf_len(&c->in) == before)
             break;
     }
+    /* Most connections sit idle between requests: give their queues back. */
+    if (buf_len(&c->in) == 0)
+        buf_free(&c->in);
+    if (buf_len(&c->net_in) == 0)
+        buf_free(&c->net_in);
     conn_update_reading(c);
 }
 
