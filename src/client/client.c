@@ -384,6 +384,8 @@ static int raw_read(mc_client *c, uint8_t *p, size_t n)
             got = wolfSSL_read(c->ssl, p + off, (int)(n - off));
             if (got <= 0) {
                 int err = wolfSSL_get_error(c->ssl, got);
+                if (c->timed_out)
+                    return fail(c, MC_ERR_TIMEOUT, "no answer within %u ms", c->opt.timeout_ms);
                 if (err == WOLFSSL_ERROR_ZERO_RETURN || err == SOCKET_PEER_CLOSED_E ||
                     err == SOCKET_ERROR_E)
                     return fail(c, MC_ERR_CLOSED, "the server closed the connection");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "miscomm/error.h"
 #include "miscomm/proto.h"
@@ -134,29 +135,40 @@ static int set_string(char *dst, size_t size, const char *v)
 }
 
 /*
- * Remove "." segments and fold "dir/.." lexically, so that paths read well
- * in logs ("conf/../certs/x" becomes "certs/x"). Leading ".." segments of a
- * relative path stay.
+ * Remove "." segments and fold "dir/.." so that paths read well in logs
+ * ("conf/../certs/x" becomes "certs/x"). The kernel resolves a symlink
+ * before its "..", so a segment is only folded when it is a real directory;
+ * otherwise the path is left as written.
  */
 static void tidy_path(char *p)
 {
     char *seg[PATH_MAX / 2];
     size_t n = 0;
     int absolute = p[0] == '/';
-    char tmp[PATH_MAX];
+    char tmp[PATH_MAX], out[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s", p);
     for (char *save, *t = strtok_r(tmp, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
         if (strcmp(t, ".") == 0)
             continue;
         if (strcmp(t, "..") == 0 && n > 0 && strcmp(seg[n - 1], "..") != 0) {
+            /* The directory being folded away, as written so far. */
+            size_t len = 0;
+            out[0] = 0;
+            if (absolute)
+                out[len++] = '/';
+            for (size_t i = 0; i < n; i++)
+                len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", i ? "/" : "", seg[i]);
+            out[len] = 0;
+            struct stat st;
+            if (lstat(out, &st) != 0 || !S_ISDIR(st.st_mode))
+                return; /* a symlink or nothing: keep the path as written */
             n--;
             continue;
         }
-        if (strcmp(t, "..") == 0 && absolute)
+        if (strcmp(t, "..") == 0 && absolute && n == 0)
             continue;
         seg[n++] = t;
     }
-    char out[PATH_MAX];
     size_t len = 0;
     out[0] = 0;
     if (absolute)
@@ -375,8 +387,9 @@ static void scan_duplicates(struct loader *ld, const char *path)
     static char secs[MAX_NAMES][CFG_NAME_MAX + 16], keys[MAX_NAMES][64];
     size_t nsec = 0, nkey = 0;
     char cur[CFG_NAME_MAX + 16] = "";
-    char line[2048];
-    while (fgets(line, sizeof line, f)) {
+    char *line = NULL;
+    size_t line_cap = 0;
+    while (getline(&line, &line_cap, f) >= 0) {
         char *p = line + strspn(line, " \t");
         if (*p == ';' || *p == '#' || *p == '\n' || *p == '\r' || *p == 0)
             continue;
@@ -385,7 +398,13 @@ static void scan_duplicates(struct loader *ld, const char *path)
             if (!end)
                 continue;
             *end = 0;
-            snprintf(cur, sizeof cur, "%s", p + 1);
+            /* iniparser strips blanks inside the brackets: "[ tls ]" is [tls]. */
+            char *name = p + 1;
+            name += strspn(name, " \t");
+            size_t nl = strlen(name);
+            while (nl && (name[nl - 1] == ' ' || name[nl - 1] == '\t'))
+                name[--nl] = 0;
+            snprintf(cur, sizeof cur, "%s", name);
             for (char *q = cur; *q; q++)
                 *q = (char)tolower((unsigned char)*q);
             for (size_t i = 0; i < nsec; i++)
@@ -412,6 +431,7 @@ static void scan_duplicates(struct loader *ld, const char *path)
         if (nkey < MAX_NAMES)
             snprintf(keys[nkey++], sizeof keys[0], "%s", key);
     }
+    free(line);
     fclose(f);
 }
 
@@ -439,12 +459,17 @@ static void check_ciphers(struct loader *ld, const char *list)
     char copy[1024];
     snprintf(copy, sizeof copy, "%s", list);
     for (char *save, *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
+        /* Both wolfSSL's names (ECDHE-RSA-AES128-GCM-SHA256, TLS13-...) and
+         * IANA names (TLS_ECDHE_RSA_WITH_..., TLS_AES_128_GCM_SHA256). */
         size_t n = strlen(t);
-        int tls13 = strncmp(t, "TLS13-", 6) == 0 || strncmp(t, "TLS_", 4) == 0;
-        int fs = strncmp(t, "ECDHE-", 6) == 0 || strncmp(t, "DHE-", 4) == 0;
+        int tls13 = strncmp(t, "TLS13-", 6) == 0 || strncmp(t, "TLS_AES_", 8) == 0 ||
+                    strncmp(t, "TLS_CHACHA20_", 13) == 0;
+        int fs = strncmp(t, "ECDHE-", 6) == 0 || strncmp(t, "DHE-", 4) == 0 ||
+                 strncmp(t, "TLS_ECDHE_", 10) == 0 || strncmp(t, "TLS_DHE_", 8) == 0;
         int mac =
-            strstr(t, "GCM") || strstr(t, "CHACHA20-POLY1305") ||
-            (n > 7 && (strcmp(t + n - 7, "-SHA256") == 0 || strcmp(t + n - 7, "-SHA384") == 0));
+            strstr(t, "GCM") || strstr(t, "CHACHA20-POLY1305") || strstr(t, "CHACHA20_POLY1305") ||
+            (n > 7 && (strcmp(t + n - 7, "-SHA256") == 0 || strcmp(t + n - 7, "-SHA384") == 0 ||
+                       strcmp(t + n - 7, "_SHA256") == 0 || strcmp(t + n - 7, "_SHA384") == 0));
         if (!tls13 && !(fs && mac))
             report(ld, "tls", "ciphers",
                    "'%s' is refused: only TLS 1.3 suites and ECDHE/DHE suites with GCM, "

@@ -22,6 +22,8 @@
 #define AUTH_MAX_DELAY_MS  4000u
 /* Password checks queued at once, per worker thread: beyond it, BUSY. */
 #define AUTH_QUEUE_PER_THREAD 8u
+/* Password checks in flight from one address (IPv4) or /64 (IPv6). */
+#define AUTH_INFLIGHT_PER_ADDRESS 2u
 
 struct auth_work {
     uv_work_t req;
@@ -86,9 +88,7 @@ static void auth_after_cb(uv_work_t *req, int status)
     struct conn *c = w->c;
     int result = status == UV_ECANCELED ? MC_ERR_SHUTTING_DOWN : w->result;
     c->srv->auth_pending--;
-    if (result == 0)
-        throttle_success(&c->srv->login_failures, c->limit_key);
-    else if (result == MC_ERR_AUTH)
+    if (result == MC_ERR_AUTH)
         throttle_failure(&c->srv->login_failures, c->limit_key, conn_now_ms(c));
     if (c->state != CONN_ST_AUTH)
         goto out; /* closed while we were hashing */
@@ -186,6 +186,15 @@ int auth_hello(struct conn *c, const struct frame *f)
         secret_wipe((void *)(uintptr_t)pw.ptr, pw.len);
         conn_fail(c, f->request_id, MC_ERR_TOO_MANY_TRIES, why);
         return MC_ERR_TOO_MANY_TRIES;
+    }
+    unsigned here = 0;
+    for (const struct conn *o = c->srv->conns; o; o = o->next)
+        here += o->state == CONN_ST_AUTH && strcmp(o->limit_key, c->limit_key) == 0;
+    if (here >= AUTH_INFLIGHT_PER_ADDRESS) {
+        secret_wipe((void *)(uintptr_t)pw.ptr, pw.len);
+        conn_log(LOG_LVL_WARN, c, "event=hello result=BUSY in_flight_here=%u", here);
+        return op_error(c, f, MC_ERR_BUSY,
+                        "another login from this address is being checked; try again in a moment");
     }
     if (c->srv->auth_pending >= c->srv->cfg.worker_threads * AUTH_QUEUE_PER_THREAD) {
         secret_wipe((void *)(uintptr_t)pw.ptr, pw.len);

@@ -14,7 +14,8 @@
 /* Room for one whole read after the largest unfinished frame: reading never stalls on it. */
 #define CONN_IN_LIMIT        (MC_FRAME_HEADER_SIZE + MC_MAX_PAYLOAD + SERVER_READ_SIZE)
 #define CONN_OUT_LIMIT       (4u * 1024u * 1024u) /* stop reading while more is queued */
-#define CONN_CLOSE_LINGER_MS 2000u
+#define CONN_CLOSE_LINGER_MS 2000u                /* without progress in writing our last bytes */
+#define CONN_CLOSE_MAX_MS    10000u               /* in all, however slowly the peer reads */
 
 struct write_req {
     uv_write_t req;
@@ -151,6 +152,7 @@ void conn_close(struct conn *c, const char *reason)
              "event=disconnect reason=\"%s\" state=%s duration_ms=%llu requests=%llu", reason,
              state_names[c->state], (unsigned long long)dur, (unsigned long long)c->requests);
     c->ops->shutdown(c);
+    c->closing_since_ms = conn_now_ms(c);
     conn_set_state(c, CONN_ST_CLOSING);
     uv_timer_stop(&c->delay_timer);
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -178,11 +180,20 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c, uv_strerror(status));
         return;
     }
+    /* A slow reader still gets its final ERROR frame, within limits. */
+    if (c->state == CONN_ST_CLOSING && status == 0 &&
+        conn_now_ms(c) - c->closing_since_ms < CONN_CLOSE_MAX_MS &&
+        !uv_is_closing((uv_handle_t *)&c->tcp))
+        arm_timer(c, CONN_CLOSE_LINGER_MS);
     /* A client that stopped reading made us stop parsing; it reads again. */
-    if (was_full && c->out_queued < CONN_OUT_LIMIT && c->state != CONN_ST_CLOSING)
+    if (was_full && c->out_queued < CONN_OUT_LIMIT && c->state != CONN_ST_CLOSING) {
+        if (c->output_paused)
+            conn_log(LOG_LVL_DEBUG, c, "event=output_resumed queued_bytes=%zu", c->out_queued);
+        c->output_paused = 0;
         conn_process(c);
-    else
+    } else {
         conn_update_reading(c);
+    }
 }
 
 int conn_write_raw(struct conn *c, const uint8_t *p, size_t n)
@@ -329,11 +340,18 @@ static void conn_process(struct conn *c)
         if (buf_len(&c->in) == before)
             break;
     }
-    /* Most connections sit idle between requests: give their queues back. */
-    if (buf_len(&c->in) == 0)
+    /* Give back large queues a burst left behind; small ones are reused. */
+    if (buf_len(&c->in) == 0 && c->in.alloc > SERVER_READ_SIZE)
         buf_free(&c->in);
-    if (buf_len(&c->net_in) == 0)
+    if (buf_len(&c->net_in) == 0 && c->net_in.alloc > SERVER_READ_SIZE)
         buf_free(&c->net_in);
+    if (c->out_queued >= CONN_OUT_LIMIT && !c->output_paused) {
+        c->output_paused = 1;
+        conn_log(LOG_LVL_INFO, c,
+                 "event=output_paused queued_bytes=%zu reason=\"client is not reading its "
+                 "answers\"",
+                 c->out_queued);
+    }
     conn_update_reading(c);
 }
 

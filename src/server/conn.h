@@ -51,6 +51,7 @@ struct conn {
     int refuse_code; /* nonzero: answer this error after the handshake, then close */
     int counted;     /* counted in srv->nconns */
     uint64_t started_ms;
+    uint64_t closing_since_ms;
 
     const struct transport_ops *ops;
     WOLFSSL *ssl;
@@ -58,8 +59,8 @@ struct conn {
     struct buf in;     /* plaintext frames not yet parsed */
     size_t out_queued; /* bytes handed to uv_write and not yet written */
     int reading;
-    int transport_up;     /* TLS handshake done (or plain connection accepted) */
-    int want_flush_close; /* close once queued output is written */
+    int transport_up;  /* TLS handshake done (or plain connection accepted) */
+    int output_paused; /* parsing paused: the client left too many answers unread */
 
     int busy;         /* a request is being handled; parse nothing more */
     int pending_work; /* worker-pool requests that still point here */

@@ -312,6 +312,7 @@ int server_init(struct server *srv, const char *config_path)
              (long)getpid());
 
     ticket_keys_init(&srv->tickets);
+    throttle_init(&srv->login_failures);
     int need_tls = 0;
     for (size_t i = 0; i < srv->cfg.nconns; i++)
         need_tls |= srv->cfg.conns[i].active && srv->cfg.conns[i].encryption == CFG_ENC_TLS;

@@ -3,16 +3,21 @@
  * wrong passwords, but a guesser simply reconnects; this table remembers
  * failures per address (IPv4) or /64 (IPv6) for a window, and once an
  * address has failed THROTTLE_MAX_FAILURES times within it, its HELLOs are
- * refused without spending a password check on them. A fixed table: an
- * attacker with many addresses evicts entries rather than growing memory.
- * Loop thread only.
+ * refused without spending a password check on them.
+ *
+ * A fixed table of small buckets, indexed by a keyed hash (an attacker
+ * cannot choose addresses that collide), in which an address that is
+ * blocked or still inside its window is never evicted. A successful login
+ * does not clear the count: one known password must not buy guesses at
+ * another. Loop thread only.
  */
 #ifndef MC_THROTTLE_H
 #define MC_THROTTLE_H
 
 #include <stdint.h>
 
-#define THROTTLE_SLOTS        1024u
+#define THROTTLE_BUCKETS      256u
+#define THROTTLE_WAYS         4u
 #define THROTTLE_WINDOW_MS    60000u
 #define THROTTLE_MAX_FAILURES 20u
 
@@ -23,12 +28,13 @@ struct throttle_entry {
 };
 
 struct throttle {
-    struct throttle_entry slot[THROTTLE_SLOTS];
+    uint8_t hash_key[16];
+    struct throttle_entry slot[THROTTLE_BUCKETS][THROTTLE_WAYS];
 };
 
+void throttle_init(struct throttle *t);
 /* Failures from key in the current window when it is blocked, else 0. */
 unsigned throttle_blocked(const struct throttle *t, const char *key, uint64_t now_ms);
 void throttle_failure(struct throttle *t, const char *key, uint64_t now_ms);
-void throttle_success(struct throttle *t, const char *key);
 
 #endif

@@ -10,6 +10,13 @@ from harness import Gateway, Client, ERROR, ERR
 MAX_FAILURES = 20  # THROTTLE_MAX_FAILURES in src/server/throttle.h
 
 
+def hello_payload(password):
+    def s(x):
+        b = x.encode()
+        return len(b).to_bytes(2, "big") + b
+    return (1).to_bytes(2, "big") * 2 + s("pytest") + s("1.0") + s("dev") + s(password)
+
+
 def error_code(payload):
     return int.from_bytes(payload[:2], "big")
 
@@ -17,7 +24,7 @@ def error_code(payload):
 class ThrottleTest(unittest.TestCase):
     def test_reconnecting_guesser_is_refused(self):
         with Gateway(conns=[{"name": "psdmobile", "tries": 100}]) as gw:
-            for i in range(MAX_FAILURES):
+            for i in range(MAX_FAILURES - 1):
                 # Two guesses per connection keep the delay short (250, 500 ms).
                 if i % 2 == 0:
                     c = Client(gw.port, timeout=30)
@@ -25,6 +32,14 @@ class ThrottleTest(unittest.TestCase):
                 self.assertEqual((mtype, error_code(payload)), (ERROR, ERR["AUTH"]))
                 if i % 2 == 1:
                     c.close()
+            self.assertEqual(gw.log().count("event=hello result=AUTH"), MAX_FAILURES - 1)
+            # A correct login in between does not wipe the count.
+            with Client(gw.port) as c:
+                _, (mtype, _, _) = c.hello(gw.password)
+                self.assertEqual(mtype, 0x02)
+            with Client(gw.port) as c:
+                _, (mtype, _, payload) = c.hello("one more wrong password")
+                self.assertEqual((mtype, error_code(payload)), (ERROR, ERR["AUTH"]))
             self.assertEqual(gw.log().count("event=hello result=AUTH"), MAX_FAILURES)
             # Now even the right password is refused from this address, at
             # once and without a password check, and the connection closes.
@@ -37,7 +52,25 @@ class ThrottleTest(unittest.TestCase):
                         r'reason="%d failed logins from this address in the last 60 s"'
                         % MAX_FAILURES)
             self.assertEqual(gw.log().count("event=hello result=AUTH"), MAX_FAILURES)
-            self.assertNotIn("event=hello result=OK", gw.log())
+            gw.stop()
+
+
+class InFlightTest(unittest.TestCase):
+    def test_one_address_cannot_take_every_password_check(self):
+        with Gateway() as gw:
+            clients = [Client(gw.port) for _ in range(6)]
+            for c in clients:  # six HELLOs at once, before any answer
+                c.send(0x01, hello_payload("wrong password"))
+            codes = []
+            for c in clients:
+                mtype, _, payload = c.recv()
+                codes.append(error_code(payload) if mtype == ERROR else None)
+                c.close()
+            # At most two are checked at a time from one address; the others
+            # are told to retry (BUSY) instead of queueing behind them.
+            self.assertGreaterEqual(codes.count(ERR["BUSY"]), 1, codes)
+            self.assertLessEqual(gw.log().count("event=hello result=AUTH"), 6 - codes.count(ERR["BUSY"]))
+            gw.wait_log(r"event=hello result=BUSY in_flight_here=2")
             gw.stop()
 
 

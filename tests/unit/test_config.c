@@ -82,6 +82,21 @@ static void test_defaults(void)
     CHECK_EQ_INT(c->perms, MC_PERM_PING);
     CHECK(strcmp(c->password_hash, HASH) == 0);
     config_free(&cfg);
+
+    /* A symlinked directory is not folded: the kernel would follow the link first. */
+    char link[600], real[600], ini[700];
+    snprintf(real, sizeof real, "%s/real/etc", dir);
+    snprintf(link, sizeof link, "%s/etc", dir);
+    snprintf(ini, sizeof ini, "mkdir -p '%s' && ln -sfn '%s' '%s'", real, real, link);
+    CHECK(system(ini) == 0);
+    snprintf(ini, sizeof ini, "%s/miscomm.ini", link);
+    FILE *f = fopen(ini, "w");
+    fputs(CONN, f);
+    fclose(f);
+    CHECK_EQ_INT(config_load(ini, &cfg, on_error, NULL), 0);
+    snprintf(expect, sizeof expect, "%s/../certs/miscomm.crt", link);
+    CHECK(strcmp(cfg.certificate, expect) == 0);
+    config_free(&cfg);
 }
 
 static void test_values(void)
@@ -202,6 +217,12 @@ static void test_errors(void)
                  "ciphers: 'AES128-GCM-SHA256' is refused");
     EXPECT_ERROR("[tls]\nciphers = ECDHE-RSA-AES128-SHA\n" CONN,
                  "ciphers: 'ECDHE-RSA-AES128-SHA' is refused");
+    EXPECT_ERROR("[tls]\nciphers = TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA\n" CONN,
+                 "ciphers: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA' is refused");
+    EXPECT_ERROR("[tls]\nciphers = TLS_RSA_WITH_AES_128_GCM_SHA256\n" CONN,
+                 "ciphers: 'TLS_RSA_WITH_AES_128_GCM_SHA256' is refused");
+    EXPECT_ERROR("[ tls ]\nmin_version = 1.2\n[tls]\nmin_version = 1.3\n" CONN,
+                 "[tls] : section appears twice");
 
     /* Several problems are all reported, not just the first. */
     CHECK_EQ_INT(
