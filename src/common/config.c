@@ -140,6 +140,19 @@ static int set_string(char *dst, size_t size, const char *v)
  * before its "..", so a segment is only folded when it is a real directory;
  * otherwise the path is left as written.
  */
+/* Join path segments into out ("/" first when absolute, "." when empty). */
+static void join_segments(char *const *seg, size_t n, int absolute, char *out, size_t cap)
+{
+    size_t len = 0;
+    if (absolute)
+        out[len++] = '/';
+    out[len] = 0;
+    for (size_t i = 0; i < n && len < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "/" : "", seg[i]);
+    if (len == 0)
+        snprintf(out, cap, ".");
+}
+
 static void tidy_path(char *p)
 {
     char *seg[PATH_MAX / 2];
@@ -152,13 +165,7 @@ static void tidy_path(char *p)
             continue;
         if (strcmp(t, "..") == 0 && n > 0 && strcmp(seg[n - 1], "..") != 0) {
             /* The directory being folded away, as written so far. */
-            size_t len = 0;
-            out[0] = 0;
-            if (absolute)
-                out[len++] = '/';
-            for (size_t i = 0; i < n; i++)
-                len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", i ? "/" : "", seg[i]);
-            out[len] = 0;
+            join_segments(seg, n, absolute, out, sizeof out);
             struct stat st;
             if (lstat(out, &st) != 0 || !S_ISDIR(st.st_mode))
                 return; /* a symlink or nothing: keep the path as written */
@@ -169,16 +176,7 @@ static void tidy_path(char *p)
             continue;
         seg[n++] = t;
     }
-    size_t len = 0;
-    out[0] = 0;
-    if (absolute)
-        out[len++] = '/';
-    for (size_t i = 0; i < n; i++)
-        len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", i ? "/" : "", seg[i]);
-    if (len == 0)
-        snprintf(out, sizeof out, ".");
-    else
-        out[len] = 0;
+    join_segments(seg, n, absolute, out, sizeof out);
     memcpy(p, out, strlen(out) + 1);
 }
 

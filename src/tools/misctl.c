@@ -745,24 +745,14 @@ static void json_string(const char *s)
     putchar('"');
 }
 
-static void json_list(char (*items)[256], size_t n)
+/* A JSON array of n strings stored stride bytes apart (a char[n][stride] array). */
+static void json_list(const char *items, size_t stride, size_t n)
 {
     putchar('[');
     for (size_t i = 0; i < n; i++) {
         if (i)
             printf(", ");
-        json_string(items[i]);
-    }
-    putchar(']');
-}
-
-static void json_ip_list(char (*items)[48], size_t n)
-{
-    putchar('[');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            printf(", ");
-        json_string(items[i]);
+        json_string(items + i * stride);
     }
     putchar(']');
 }
@@ -792,9 +782,9 @@ static void show_details(const char *path, const struct cert_details *d, int jso
                d->serial, before, after, days);
         json_string(d->key_type);
         printf(", \"key_bits\": %d, \"san_dns\": ", d->key_bits);
-        json_list((char(*)[256])d->dns, d->n_dns);
+        json_list(d->dns[0], sizeof d->dns[0], d->n_dns);
         printf(", \"san_ip\": ");
-        json_ip_list((char(*)[48])d->ip, d->n_ip);
+        json_list(d->ip[0], sizeof d->ip[0], d->n_ip);
         printf(", \"sha256\": \"%s\", \"spki_sha256\": \"%s\", \"sha256_b64\": \"%s\", "
                "\"spki_sha256_b64\": \"%s\", \"spki_pin\": \"sha256/%s\"}\n",
                hex, spki_hex, b64, spki_b64, spki_b64);
