@@ -192,8 +192,10 @@ int tls_ctx_create(const struct mc_config *cfg, struct ticket_keys *tickets, WOL
             goto out;
         }
     } else {
+        /* "No tickets" means no resumption at all: no session-ID cache either. */
         wolfSSL_CTX_NoTicketTLSv12(ctx);
         wolfSSL_CTX_no_ticket_TLSv13(ctx);
+        wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
     }
     wolfSSL_CTX_SetIORecv(ctx, tls_io_recv);
     wolfSSL_CTX_SetIOSend(ctx, tls_io_send);

@@ -143,10 +143,14 @@ class NoTicketsTest(ResumptionTestBase):
                 s1 = self.first_session(ctx)
                 self.assertFalse(s1.has_ticket, "a session ticket over TLS %s" % version)
 
-    def test_python_client_tls13_full_handshake(self):
-        ctx = tls_context("1.3")
-        s1 = self.first_session(ctx)
-        self.assertEqual(self.reconnect(ctx, s1), (False, "no"))
+    def test_python_client_full_handshakes(self):
+        # No tickets means no resumption at all: over TLS 1.2 the session-ID
+        # cache is off too.
+        for version in ("1.2", "1.3"):
+            with self.subTest(version=version):
+                ctx = tls_context(version)
+                s1 = self.first_session(ctx)
+                self.assertEqual(self.reconnect(ctx, s1), (False, "no"))
 
 
 if __name__ == "__main__":
