@@ -64,11 +64,25 @@ static int cmd_check_config(int argc, char **argv)
 
 /* --- passwords for keys and PKCS#12 bundles: never from argv --- */
 
+/* The password options every command that needs a password takes (getopt codes). */
+enum { O_PWFILE = 0x1000, O_PWSTDIN, O_PWPROMPT };
+
 struct pw_source {
     const char *file;
     int from_stdin;
     int prompt;
 };
+
+/* Record one of --password-file/--password-stdin/--password-prompt. */
+static void pw_source_option(struct pw_source *pws, int opt)
+{
+    if (opt == O_PWFILE)
+        pws->file = optarg;
+    else if (opt == O_PWSTDIN)
+        pws->from_stdin = 1;
+    else
+        pws->prompt = 1;
+}
 
 /* An argument that tries to put a password or passphrase on the command line. */
 static int is_argv_password(const char *arg)
@@ -174,7 +188,6 @@ static void unknown_option(const char *who, int argc, char **argv)
 
 static int cmd_passwd(int argc, char **argv)
 {
-    enum { O_PWFILE = 256, O_PWSTDIN, O_PWPROMPT };
     static const struct option opts[] = {
         {"password-file", required_argument, NULL, O_PWFILE},
         {"password-stdin", no_argument, NULL, O_PWSTDIN},
@@ -191,13 +204,9 @@ static int cmd_passwd(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
         case O_PWFILE:
-            pws.file = optarg;
-            break;
         case O_PWSTDIN:
-            pws.from_stdin = 1;
-            break;
         case O_PWPROMPT:
-            pws.prompt = 1;
+            pw_source_option(&pws, opt);
             break;
         case 'h':
             printf("Usage: misctl passwd [--password-file FILE | --password-stdin |\n"
@@ -452,9 +461,6 @@ static int cmd_cert_create(int argc, char **argv)
         O_OUT,
         O_KEYOUT,
         O_P12,
-        O_PWFILE,
-        O_PWSTDIN,
-        O_PWPROMPT,
         O_FORCE,
         O_HELP
     };
@@ -545,13 +551,9 @@ static int cmd_cert_create(int argc, char **argv)
             p12 = optarg;
             break;
         case O_PWFILE:
-            pws.file = optarg;
-            break;
         case O_PWSTDIN:
-            pws.from_stdin = 1;
-            break;
         case O_PWPROMPT:
-            pws.prompt = 1;
+            pw_source_option(&pws, opt);
             break;
         case O_FORCE:
             force = 1;
@@ -817,7 +819,7 @@ static void show_details(const char *path, const struct cert_details *d, int jso
 
 static int cmd_cert_show_check(int argc, char **argv, int check)
 {
-    enum { O_JSON = 256, O_WARN, O_CRIT, O_PWFILE, O_PWSTDIN, O_PWPROMPT, O_HELP };
+    enum { O_JSON = 256, O_WARN, O_CRIT, O_HELP };
     static const struct option opts[] = {
         {"json", no_argument, NULL, O_JSON},
         {"warn-days", required_argument, NULL, O_WARN},
@@ -865,13 +867,9 @@ static int cmd_cert_show_check(int argc, char **argv, int check)
             break;
         }
         case O_PWFILE:
-            pws.file = optarg;
-            break;
         case O_PWSTDIN:
-            pws.from_stdin = 1;
-            break;
         case O_PWPROMPT:
-            pws.prompt = 1;
+            pw_source_option(&pws, opt);
             break;
         case 'h':
         case O_HELP:
