@@ -41,17 +41,6 @@ void log_close(void)
     log_target_kind = LOG_TO_STDERR;
 }
 
-int log_level_parse(const char *s, enum log_level *out)
-{
-    for (int i = 0; i <= LOG_LVL_DEBUG; i++) {
-        if (strcasecmp(s, level_names[i]) == 0) {
-            *out = (enum log_level)i;
-            return 0;
-        }
-    }
-    return MC_ERR_INVALID_ARG;
-}
-
 void log_write(enum log_level level, const char *fmt, ...)
 {
     char msg[2048];

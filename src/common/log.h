@@ -16,7 +16,6 @@ __attribute__((warn_unused_result)) int log_open(enum log_target target, const c
                                                  enum log_level level);
 void log_close(void);
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int log_level_parse(const char *s, enum log_level *out);
 
 #define LOG_AT_(lvl, ...)                                                                          \
     do {                                                                                           \

@@ -66,21 +66,30 @@ static int srvcert_load_der(const struct mc_config *cfg, uint8_t **der, size_t *
     return rc;
 }
 
-int srvcert_log(const struct mc_config *cfg, struct cert_info *out)
+/* Fingerprints and expiry of the server certificate; on failure *why says which step failed. */
+static int srvcert_inspect(const struct mc_config *cfg, struct cert_info *info, const char **why)
 {
     uint8_t *der;
     size_t len;
-    struct cert_info info;
-    const char *path = cfg->certificate;
     int rc = srvcert_load_der(cfg, &der, &len);
     if (rc < 0) {
-        log_error("event=certificate file=%s error=\"%s\"", path, mc_strerror(rc));
+        *why = mc_strerror(rc);
         return rc;
     }
-    rc = cert_inspect(der, len, &info);
+    rc = cert_inspect(der, len, info);
     free(der);
+    if (rc < 0)
+        *why = "cannot parse certificate";
+    return rc;
+}
+
+int srvcert_log(const struct mc_config *cfg, struct cert_info *out)
+{
+    struct cert_info info;
+    const char *path = cfg->certificate, *why;
+    int rc = srvcert_inspect(cfg, &info, &why);
     if (rc < 0) {
-        log_error("event=certificate file=%s error=\"cannot parse certificate\"", path);
+        log_error("event=certificate file=%s error=\"%s\"", path, why);
         return rc;
     }
     char hex[96], spki_hex[96], pin[48], until[32];
@@ -119,14 +128,9 @@ void srvcert_check_expiry_at(const char *path, time_t not_after, unsigned warn_d
 
 int srvcert_check_expiry(const struct mc_config *cfg)
 {
-    uint8_t *der;
-    size_t len;
     struct cert_info info;
-    int rc = srvcert_load_der(cfg, &der, &len);
-    if (rc < 0)
-        return rc;
-    rc = cert_inspect(der, len, &info);
-    free(der);
+    const char *why;
+    int rc = srvcert_inspect(cfg, &info, &why);
     if (rc == 0)
         srvcert_check_expiry_at(cfg->certificate, info.not_after, cfg->cert_warn_days);
     return rc;
