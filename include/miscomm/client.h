@@ -1,7 +1,16 @@
 /*
  * libmiscomm: the client library a mobile app links (Android NDK, iOS) and
- * miscli is built on. Blocking calls with a timeout; one mc_client per
- * connection, not shared between threads.
+ * miscli is built on. Blocking calls, each with one deadline: a call
+ * returns MC_ERR_TIMEOUT when timeout_ms have passed since it began,
+ * whatever the server sends meanwhile (frames for other requests do not
+ * extend it). One mc_client per connection, not shared between threads.
+ *
+ * Protocol 2 (negotiated by mc_hello) adds streams: several requests in
+ * flight on one connection, each with DATA frames paced by credit, and
+ * server notices. Frames that arrive for a stream while the caller waits
+ * for something else are kept for that stream (at most the credit the
+ * client granted it); notices go to the notice callback from within
+ * whichever call reads them.
  *
  * Every function that can fail returns 0 or a negative MC_ERR_* code (see
  * miscomm/error.h); mc_client_errmsg() then says what happened, including
@@ -36,7 +45,7 @@ struct mc_client_options {
     const char *client_cert; /* PEM */
     const char *client_key;  /* PEM, unencrypted */
     int tls_version;         /* 0 = 1.2 or 1.3, 12 = TLS 1.2 only, 13 = TLS 1.3 only */
-    unsigned timeout_ms;     /* per operation; default 10000 */
+    unsigned timeout_ms;     /* per call; default 10000 */
 };
 
 struct mc_hello_params {
@@ -56,8 +65,41 @@ struct mc_session {
     uint32_t max_payload;
     uint32_t idle_timeout; /* seconds, 0 = none */
     char connection[65];
+    /* Protocol 2 and later (0 before). */
+    uint32_t stream_window; /* initial credit per stream and direction, bytes */
+    uint16_t max_streams;   /* streams open at once */
 };
 
+/* What the server says before login (INFO, docs/protocol.md 5.8). */
+struct mc_server_info {
+    uint16_t min_version, max_version;
+    char server_name[65];
+    char server_version[33];
+    uint32_t handshake_timeout_s; /* the server's HELLO timer */
+    uint32_t hello_left_ms;       /* left on this connection's HELLO timer when asked */
+    uint32_t hello_answer_ms;     /* how long to wait for HELLO's answer */
+    uint32_t max_prelogin_payload;
+};
+
+/* A frame from the server; payload stays valid until the next call on the client. */
+struct mc_reply {
+    uint8_t type;
+    uint32_t id;
+    const uint8_t *payload;
+    size_t len;
+};
+
+typedef struct mc_stream mc_stream;
+/* A chunk of a stream's DATA, in order; end is set on the last. Return 0, or < 0 to stop. */
+typedef int (*mc_data_fn)(void *ud, const uint8_t *data, size_t len, int end);
+/* An unsolicited server notice (request id 0). */
+typedef void (*mc_notice_fn)(void *ud, uint16_t kind, const char *text, const uint8_t *data,
+                             size_t len);
+
+/*
+ * Make a client (no connection yet). On failure *out may still hold a
+ * client, so that mc_client_errmsg() can say why: free it with mc_close().
+ */
 MC_API int mc_client_new(mc_client **out, const struct mc_client_options *opt);
 /* TCP connect, TLS handshake and server verification. */
 MC_API int mc_connect(mc_client *c);
@@ -66,6 +108,39 @@ MC_API int mc_hello(mc_client *c, const struct mc_hello_params *p, struct mc_ses
 MC_API int mc_ping(mc_client *c, uint64_t *server_time_us, double *rtt_ms);
 /* Keepalive: NOOP, answered by NOOP; needs no permission. */
 MC_API int mc_noop(mc_client *c);
+/* INFO: allowed before HELLO (ask before prompting for a password). */
+MC_API int mc_info(mc_client *c, struct mc_server_info *out);
+
+/*
+ * Any request: send type with a payload of up to max_payload bytes and wait
+ * for its final answer. 0 with the answer in *out, or the negative code of
+ * an ERROR answer (mc_client_errmsg() has the server's message).
+ */
+MC_API int mc_call(mc_client *c, uint8_t type, const void *payload, size_t len,
+                   struct mc_reply *out);
+
+/* Streams (protocol 2). */
+MC_API int mc_stream_open(mc_client *c, uint8_t type, const void *payload, size_t len,
+                          mc_stream **out);
+MC_API uint32_t mc_stream_id(const mc_stream *s);
+/* Send DATA within the server's credit, waiting for more credit as needed; end: the last. */
+MC_API int mc_stream_write(mc_stream *s, const void *data, size_t len, int end);
+/* Let the server send n bytes beyond what the client already granted. */
+MC_API int mc_stream_grant(mc_stream *s, uint32_t n);
+/*
+ * Deliver the stream's DATA to fn (credit is given back as fn returns)
+ * until the final answer, returned as by mc_call. The deadline restarts
+ * whenever DATA for this stream arrives.
+ */
+MC_API int mc_stream_finish(mc_stream *s, mc_data_fn fn, void *ud, struct mc_reply *out);
+/* Ask the server to stop (CANCEL) and wait for the final answer; MC_ERR_CANCELLED usually. */
+MC_API int mc_stream_cancel(mc_stream *s);
+/* Forget the stream (frames that still arrive for it are dropped). NULL is allowed. */
+MC_API void mc_stream_free(mc_stream *s);
+
+MC_API void mc_set_notice_cb(mc_client *c, mc_notice_fn fn, void *ud);
+/* Read what the server sends for up to timeout_ms (notices, stream frames). 0 or an error. */
+MC_API int mc_poll(mc_client *c, unsigned timeout_ms);
 /*
  * Close the connection (BYE, best effort) and connect again, resuming the
  * TLS session with the ticket the server gave when it can. Log in again

@@ -42,6 +42,9 @@ extern "C" {
     X(TIMEOUT, 24, "timed out")                                                                    \
     X(SHUTTING_DOWN, 25, "server is shutting down")                                                \
     X(BUSY, 26, "server busy, try again later")                                                    \
+    X(CANCELLED, 27, "cancelled")                                                                  \
+    X(FLOW_CONTROL, 28, "flow control violated")                                                   \
+    X(ID_IN_USE, 29, "request id already in use")                                                  \
     X(TLS, 30, "TLS failure")                                                                      \
     X(CERT_VERIFY, 31, "server certificate verification failed")                                   \
     X(CONNECT, 32, "could not connect")                                                            \

@@ -1,34 +1,77 @@
 /*
- * miscomm wire protocol constants (protocol v1). docs/protocol.md is the
- * contract; these values are the ones it lists.
+ * miscomm wire protocol constants. docs/protocol.md is the contract; these
+ * values are the ones it lists. Message types and permissions are each
+ * defined once, by an X-macro, so that names, numbers, configuration keys
+ * and log names can never drift apart.
  */
 #ifndef MISCOMM_PROTO_H
 #define MISCOMM_PROTO_H
 
 #define MC_FRAME_VERSION     1u
-#define MC_PROTO_VERSION     1u
+#define MC_PROTO_MIN         1u /* oldest protocol version the server speaks */
+#define MC_PROTO_VERSION     2u /* newest: version 2 adds streams and notices */
+#define MC_PROTO_STREAMS     2u /* first version with streams */
 #define MC_FRAME_HEADER_SIZE 12u
 #define MC_MAX_PAYLOAD       (1024u * 1024u)
-#define MC_DEFAULT_PORT      9000u
+/* Before HELLO_OK a frame may carry only what the largest HELLO needs. */
+#define MC_MAX_PRELOGIN_PAYLOAD 2048u
+#define MC_DEFAULT_PORT         9000u
 
-/* Message types (header byte 1). */
+/* Frame flags (header bytes 2-3). END is only valid on DATA. */
+#define MC_FLAG_END   0x0001u
+#define MC_FLAGS_MASK MC_FLAG_END
+
+/*
+ * Message types (header byte 1): X(NAME, value). Requests, their answers,
+ * the stream frames (DATA, CREDIT, CANCEL) and server notices.
+ */
+#define MC_MSG_MAP(X)                                                                              \
+    X(HELLO, 0x01)                                                                                 \
+    X(HELLO_OK, 0x02)                                                                              \
+    X(PING, 0x03)                                                                                  \
+    X(PONG, 0x04)                                                                                  \
+    X(NOOP, 0x05)                                                                                  \
+    X(BYE, 0x06)                                                                                   \
+    X(INFO, 0x07)                                                                                  \
+    X(INFO_OK, 0x08)                                                                               \
+    X(DATA, 0x10)                                                                                  \
+    X(CREDIT, 0x11)                                                                                \
+    X(CANCEL, 0x12)                                                                                \
+    X(NOTICE, 0x13)                                                                                \
+    X(ECHO, 0x20)                                                                                  \
+    X(ECHO_OK, 0x21)                                                                               \
+    X(ERROR, 0x7F)
+
 enum mc_msg_type {
-    MC_MSG_HELLO = 0x01,
-    MC_MSG_HELLO_OK = 0x02,
-    MC_MSG_PING = 0x03,
-    MC_MSG_PONG = 0x04,
-    MC_MSG_NOOP = 0x05,
-    MC_MSG_BYE = 0x06,
-    MC_MSG_ERROR = 0x7F,
+#define MC_MSG_ENUM_(name, value) MC_MSG_##name = value,
+    MC_MSG_MAP(MC_MSG_ENUM_)
+#undef MC_MSG_ENUM_
 };
 
-/* Permission bits in HELLO_OK. */
+/* Permissions: X(NAME, bit, configuration key), reported as bits in HELLO_OK. */
+#define MC_PERM_MAP(X)                                                                             \
+    X(PING, 0, "ping")                                                                             \
+    X(SYNC, 1, "sync")                                                                             \
+    X(SEND_FILES, 2, "send_files")                                                                 \
+    X(RECEIVE_FILES, 3, "receive_files")                                                           \
+    X(ODBC, 4, "odbc")
+
 enum mc_perm {
-    MC_PERM_PING = 1u << 0,
-    MC_PERM_SYNC = 1u << 1,
-    MC_PERM_SEND_FILES = 1u << 2,
-    MC_PERM_RECEIVE_FILES = 1u << 3,
-    MC_PERM_ODBC = 1u << 4,
+#define MC_PERM_ENUM_(name, bit, key) MC_PERM_##name = 1u << (bit),
+    MC_PERM_MAP(MC_PERM_ENUM_)
+#undef MC_PERM_ENUM_
+};
+
+/* ECHO modes (the stream demonstration, docs/protocol.md 5.10). */
+enum mc_echo_mode {
+    MC_ECHO_ECHO = 0,   /* every DATA byte the client sends comes back */
+    MC_ECHO_SOURCE = 1, /* the server sends `count` bytes of a fixed pattern */
+    MC_ECHO_SINK = 2,   /* the client sends; the server counts and discards */
+};
+
+/* Notice kinds (NOTICE frames, request id 0). */
+enum mc_notice_kind {
+    MC_NOTICE_DRAINING = 1, /* the server is shutting down; data: u32 grace seconds */
 };
 
 /* Limits on HELLO strings, in bytes. */
@@ -39,5 +82,10 @@ enum mc_perm {
 #define MC_MAX_PING_DATA      256u
 #define MC_MAX_ERROR_MESSAGE  1024u
 #define MC_SESSION_ID_SIZE    16u
+
+/* Streams (protocol 2): what HELLO_OK announces. */
+#define MC_STREAM_WINDOW (1024u * 1024u) /* initial credit per stream and direction */
+#define MC_MAX_STREAMS   16u             /* streams open at once per connection */
+#define MC_MAX_CREDIT    0x7FFFFFFFu     /* credit outstanding may never exceed this */
 
 #endif

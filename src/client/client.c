@@ -1,14 +1,21 @@
 /*
- * libmiscomm. A blocking client: every call waits at most timeout_ms. wolfSSL
- * reads and writes through our own callbacks over the socket so that the
- * timeout applies to TLS too.
+ * libmiscomm. A blocking client: every call has one deadline, timeout_ms
+ * after it began. wolfSSL reads and writes through our own callbacks over
+ * the socket so that the deadline applies to TLS too.
+ *
+ * Frames are read by one function (read_frame) whatever the caller waits
+ * for; frames for another request are kept by their owner (a stream's
+ * queue), notices go to the callback, answers to abandoned requests are
+ * dropped.
  */
 #include "miscomm/client.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -41,10 +48,42 @@ struct mc_client {
     /* Copies of the caller's option strings (it may free its own). */
     char *cafile, *fingerprint, *psk_file, *client_cert, *client_key;
     int timed_out;
+    uint64_t deadline_ns; /* of the call in progress */
     uint32_t next_id;
+    uint16_t proto; /* negotiated protocol version, 0 before HELLO_OK */
+    uint32_t stream_window;
     char errmsg[MC_MAX_ERROR_MESSAGE + 64];
     uint8_t *rx; /* one frame's payload */
     size_t rx_cap;
+    uint8_t *tx; /* one frame being sent */
+    size_t tx_cap;
+    struct mc_stream *streams;
+    mc_notice_fn notice_fn;
+    void *notice_ud;
+};
+
+/* A received DATA frame waiting for its stream's reader. */
+struct chunk {
+    struct chunk *next;
+    size_t len;
+    int end;
+    uint8_t data[];
+};
+
+struct mc_stream {
+    mc_client *c;
+    struct mc_stream *next;
+    uint32_t id;
+    uint64_t send_credit;     /* DATA bytes the server lets us send */
+    uint64_t recv_credit;     /* DATA bytes we let the server send */
+    uint64_t ungranted;       /* bytes consumed and not yet given back */
+    struct chunk *q, *q_tail; /* DATA received, not yet delivered */
+    int done;                 /* the final answer arrived */
+    int rc;                   /* ... its result: 0 or a negative code */
+    uint8_t final_type;
+    uint8_t *final; /* its payload */
+    size_t final_len;
+    char final_msg[MC_MAX_ERROR_MESSAGE + 1];
 };
 
 static int fail(mc_client *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -63,17 +102,39 @@ const char *mc_client_errmsg(const mc_client *c)
     return c ? c->errmsg : "no client";
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A call begins: its one deadline. */
+static void call_begin(mc_client *c)
+{
+    c->timed_out = 0;
+    c->deadline_ns = now_ns() + (uint64_t)c->opt.timeout_ms * 1000000u;
+}
+
 static int wait_fd(mc_client *c, short events)
 {
     struct pollfd p = {.fd = c->fd, .events = events};
     int n;
-    do
-        n = poll(&p, 1, (int)c->opt.timeout_ms);
-    while (n < 0 && errno == EINTR);
+    do {
+        uint64_t now = now_ns();
+        int ms = now >= c->deadline_ns ? 0 : (int)((c->deadline_ns - now + 999999u) / 1000000u);
+        n = poll(&p, 1, ms);
+    } while (n < 0 && errno == EINTR);
     if (n == 0)
         c->timed_out = 1;
     return n;
 }
+
+#ifdef MSG_NOSIGNAL
+#define CLIENT_SEND_FLAGS MSG_NOSIGNAL
+#else
+#define CLIENT_SEND_FLAGS 0 /* Darwin: SO_NOSIGPIPE is set on the socket instead */
+#endif
 
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
@@ -100,7 +161,7 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
         return WOLFSSL_CBIO_ERR_TIMEOUT;
     ssize_t n;
     do
-        n = send(c->fd, buf, (size_t)sz, MSG_NOSIGNAL);
+        n = send(c->fd, buf, (size_t)sz, CLIENT_SEND_FLAGS);
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return errno == EPIPE || errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_CLOSE
@@ -172,11 +233,23 @@ static int tcp_connect(mc_client *c)
         return fail(c, MC_ERR_RESOLVE, "%s: %s", c->host, gai_strerror(g));
     int err = 0;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        /* Portable spelling (no SOCK_NONBLOCK/SOCK_CLOEXEC on Darwin). */
+        int fd = socket(ai->ai_family, ai->ai_socktype, 0);
         if (fd < 0) {
             err = errno;
             continue;
         }
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+            err = errno;
+            close(fd);
+            continue;
+        }
+#ifdef SO_NOSIGPIPE
+        int one = 1;
+        (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
         c->fd = fd;
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
             (errno == EINPROGRESS && wait_fd(c, POLLOUT) > 0)) {
@@ -299,8 +372,12 @@ static int tls_connect(mc_client *c)
     wolfSSL_SetIOWriteCtx(c->ssl, c);
     if (c->opt.cafile && wolfSSL_check_domain_name(c->ssl, c->host) != WOLFSSL_SUCCESS)
         return fail(c, MC_ERR_TLS, "cannot set the expected host name");
-    if (wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, c->host, (unsigned short)strlen(c->host)) !=
-        WOLFSSL_SUCCESS)
+    /* RFC 6066: SNI names a host; an IP address literal is never sent. */
+    struct in6_addr a6;
+    struct in_addr a4;
+    int is_ip = inet_pton(AF_INET, c->host, &a4) == 1 || inet_pton(AF_INET6, c->host, &a6) == 1;
+    if (!is_ip && wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, c->host,
+                                 (unsigned short)strlen(c->host)) != WOLFSSL_SUCCESS)
         return fail(c, MC_ERR_TLS, "cannot set SNI");
     if (c->session)
         wolfSSL_set_session(c->ssl, c->session);
@@ -341,7 +418,7 @@ int mc_connect(mc_client *c)
 {
     if (c->fd >= 0)
         return fail(c, MC_ERR_INVALID_ARG, "already connected");
-    c->timed_out = 0;
+    call_begin(c);
     int rc = tcp_connect(c);
     if (rc == 0 && !c->opt.plaintext)
         rc = tls_connect(c);
@@ -403,96 +480,237 @@ static int raw_read(mc_client *c, uint8_t *p, size_t n)
     return 0;
 }
 
-static int send_frame(mc_client *c, uint8_t type, uint32_t id, const uint8_t *payload, size_t len)
+/* After a transport failure or a timeout the stream may be cut in the middle
+ * of a frame: only a reconnect makes the connection usable again. */
+static int transport_broken(mc_client *c, int rc)
 {
-    uint8_t buf[MC_FRAME_HEADER_SIZE + 2048];
-    if (len > sizeof buf - MC_FRAME_HEADER_SIZE)
-        return fail(c, MC_ERR_INVALID_ARG, "request too large");
-    frame_put_header(buf, type, 0, id, (uint32_t)len);
-    if (len)
-        memcpy(buf + MC_FRAME_HEADER_SIZE, payload, len);
-    int rc = raw_write(c, buf, MC_FRAME_HEADER_SIZE + len);
-    secret_wipe(buf, sizeof buf);
+    c->ready = 0;
     return rc;
 }
 
-/*
- * Read frames until the final response to request id arrives. Returns its
- * type and payload (in c->rx), or the server's error code.
- */
-static int recv_response(mc_client *c, uint32_t id, struct frame *out)
+static int send_frame(mc_client *c, uint8_t type, uint16_t flags, uint32_t id,
+                      const uint8_t *payload, size_t len)
 {
-    for (;;) {
-        uint8_t hdr[MC_FRAME_HEADER_SIZE];
-        int rc = raw_read(c, hdr, sizeof hdr);
-        if (rc < 0)
-            return rc;
-        struct frame f;
-        if ((rc = frame_parse_header(hdr, MC_MAX_PAYLOAD, &f)) < 0)
-            return fail(c, rc, "bad frame from the server: %s", mc_strerror(rc));
-        if (f.length > c->rx_cap) {
-            uint8_t *p = realloc(c->rx, f.length);
-            if (!p)
-                return fail(c, MC_ERR_NOMEM, "out of memory");
-            c->rx = p;
-            c->rx_cap = f.length;
+    uint32_t max = c->proto ? MC_MAX_PAYLOAD : MC_MAX_PRELOGIN_PAYLOAD;
+    if (len > max)
+        return fail(c, MC_ERR_INVALID_ARG, "payload of %zu bytes exceeds the maximum of %u", len,
+                    max);
+    size_t need = MC_FRAME_HEADER_SIZE + len;
+    if (need > c->tx_cap) {
+        uint8_t *p = malloc(need);
+        if (!p)
+            return fail(c, MC_ERR_NOMEM, "out of memory");
+        if (c->tx) {
+            secret_wipe(c->tx, c->tx_cap);
+            free(c->tx);
         }
-        if (f.length && (rc = raw_read(c, c->rx, f.length)) < 0)
-            return rc;
-        f.payload = c->rx;
-        if (f.type == MC_MSG_ERROR) {
-            struct wire_reader r;
-            wire_reader_init(&r, f.payload, f.length);
-            uint16_t code = wire_get_u16(&r);
-            struct wire_str msg = wire_get_str(&r, MC_MAX_ERROR_MESSAGE);
-            if (wire_reader_done(&r) < 0)
-                return fail(c, MC_ERR_BAD_PAYLOAD, "malformed ERROR frame from the server");
-            char text[MC_MAX_ERROR_MESSAGE + 1];
-            wire_str_copy(text, sizeof text, msg);
-            /* The text goes to terminals and logs: no control characters. */
-            for (char *t = text; *t; t++)
-                if ((unsigned char)*t < 0x20 || *t == 0x7F)
-                    *t = '?';
-            fail(c, -(int)code, "%s", text);
-            if (f.request_id == 0)
-                c->ready = 0; /* the server closes after an error with id 0 */
-            if (f.request_id == id || f.request_id == 0) {
-                c->server_error = 1;
-                return code ? -(int)code : MC_ERR_INTERNAL;
-            }
-            continue;
-        }
-        if (f.request_id != id)
-            continue; /* a late answer to an abandoned request */
-        *out = f;
+        c->tx = p;
+        c->tx_cap = need;
+    }
+    frame_put_header(c->tx, type, flags, id, (uint32_t)len);
+    if (len)
+        memcpy(c->tx + MC_FRAME_HEADER_SIZE, payload, len);
+    int rc = raw_write(c, c->tx, need);
+    /* A HELLO carries the password: never leave it in the buffer. */
+    if (type == MC_MSG_HELLO)
+        secret_wipe(c->tx, need);
+    return rc < 0 ? transport_broken(c, rc) : 0;
+}
+
+static uint32_t new_id(mc_client *c)
+{
+    uint32_t id = c->next_id++;
+    if (c->next_id == 0)
+        c->next_id = 1;
+    return id;
+}
+
+static struct mc_stream *stream_find(mc_client *c, uint32_t id)
+{
+    for (struct mc_stream *s = c->streams; s; s = s->next)
+        if (s->id == id)
+            return s;
+    return NULL;
+}
+
+/* The text of an ERROR frame, safe for terminals and logs: no control characters. */
+static int parse_error(mc_client *c, const struct frame *f, char *text, size_t cap, int *code)
+{
+    struct wire_reader r;
+    wire_reader_init(&r, f->payload, f->length);
+    uint16_t v = wire_get_u16(&r);
+    struct wire_str msg = wire_get_str(&r, MC_MAX_ERROR_MESSAGE);
+    if (wire_reader_done(&r) < 0)
+        return fail(c, MC_ERR_BAD_PAYLOAD, "malformed ERROR frame from the server");
+    wire_str_copy(text, cap, msg);
+    for (char *t = text; *t; t++)
+        if ((unsigned char)*t < 0x20 || *t == 0x7F)
+            *t = '?';
+    *code = v ? -(int)v : MC_ERR_INTERNAL;
+    return 0;
+}
+
+static void deliver_notice(mc_client *c, const struct frame *f)
+{
+    struct wire_reader r;
+    wire_reader_init(&r, f->payload, f->length);
+    uint16_t kind = wire_get_u16(&r);
+    struct wire_str text = wire_get_str(&r, 1024);
+    if (r.err)
+        return; /* a malformed notice is ignored, like an unknown kind */
+    char t[1025];
+    wire_str_copy(t, sizeof t, text);
+    for (char *p = t; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7F)
+            *p = '?';
+    if (c->notice_fn)
+        c->notice_fn(c->notice_ud, kind, t, f->payload + r.off, f->length - r.off);
+}
+
+/* A frame for a stream: queue DATA, apply CREDIT, keep the final answer. */
+static int stream_take(mc_client *c, struct mc_stream *s, const struct frame *f)
+{
+    if (f->type == MC_MSG_DATA) {
+        if (f->length > s->recv_credit)
+            return transport_broken(
+                c, fail(c, MC_ERR_FLOW_CONTROL, "the server sent more DATA than credited"));
+        s->recv_credit -= f->length;
+        struct chunk *k = malloc(sizeof *k + f->length);
+        if (!k)
+            return fail(c, MC_ERR_NOMEM, "out of memory");
+        k->next = NULL;
+        k->len = f->length;
+        k->end = (f->flags & MC_FLAG_END) != 0;
+        memcpy(k->data, f->payload, f->length);
+        if (s->q_tail)
+            s->q_tail->next = k;
+        else
+            s->q = k;
+        s->q_tail = k;
         return 0;
     }
+    if (f->type == MC_MSG_CREDIT) {
+        struct wire_reader r;
+        wire_reader_init(&r, f->payload, f->length);
+        uint32_t n = wire_get_u32(&r);
+        if (wire_reader_done(&r) == 0)
+            s->send_credit += n;
+        return 0;
+    }
+    /* Anything else ends the stream: its final answer. */
+    s->done = 1;
+    s->final_type = f->type;
+    if (f->type == MC_MSG_ERROR) {
+        int rc = parse_error(c, f, s->final_msg, sizeof s->final_msg, &s->rc);
+        if (rc < 0)
+            s->rc = rc;
+        return 0;
+    }
+    free(s->final);
+    s->final = f->length ? malloc(f->length) : NULL;
+    if (f->length && !s->final)
+        return fail(c, MC_ERR_NOMEM, "out of memory");
+    if (f->length)
+        memcpy(s->final, f->payload, f->length);
+    s->final_len = f->length;
+    s->rc = 0;
+    return 0;
+}
+
+/*
+ * Read one frame and give it to its owner. Returns 1 when it is the answer
+ * to `want` (then *out holds it, payload in c->rx), 0 when it went
+ * elsewhere, or a negative error.
+ */
+static int read_frame(mc_client *c, uint32_t want, struct frame *out)
+{
+    uint8_t hdr[MC_FRAME_HEADER_SIZE];
+    int rc = raw_read(c, hdr, sizeof hdr);
+    if (rc < 0)
+        return transport_broken(c, rc);
+    struct frame f;
+    if ((rc = frame_parse_header(hdr, MC_MAX_PAYLOAD, &f)) < 0)
+        return transport_broken(c, fail(c, rc, "bad frame from the server: %s", mc_strerror(rc)));
+    if (f.length > c->rx_cap) {
+        uint8_t *p = realloc(c->rx, f.length);
+        if (!p)
+            return transport_broken(c, fail(c, MC_ERR_NOMEM, "out of memory"));
+        c->rx = p;
+        c->rx_cap = f.length;
+    }
+    if (f.length && (rc = raw_read(c, c->rx, f.length)) < 0)
+        return transport_broken(c, rc);
+    f.payload = c->rx;
+    if (f.request_id == 0) {
+        if (f.type == MC_MSG_NOTICE) {
+            deliver_notice(c, &f);
+            return 0;
+        }
+        /* An ERROR of the server's own: it closes the connection. */
+        char text[MC_MAX_ERROR_MESSAGE + 1];
+        int code = MC_ERR_BAD_TYPE;
+        if (f.type == MC_MSG_ERROR && (rc = parse_error(c, &f, text, sizeof text, &code)) == 0)
+            fail(c, code, "%s", text);
+        else if (f.type != MC_MSG_ERROR)
+            fail(c, code, "unexpected %s frame with request id 0", frame_type_name(f.type));
+        c->ready = 0;
+        c->server_error = 1;
+        return code;
+    }
+    if (f.request_id == want) {
+        *out = f;
+        return 1;
+    }
+    struct mc_stream *s = stream_find(c, f.request_id);
+    if (s && !s->done)
+        return stream_take(c, s, &f);
+    return 0; /* a late answer to an abandoned request */
+}
+
+/* Turn an answer frame into the call's result (ERROR: its code and message). */
+static int answer(mc_client *c, const struct frame *f)
+{
+    if (f->type != MC_MSG_ERROR)
+        return 0;
+    char text[MC_MAX_ERROR_MESSAGE + 1];
+    int code;
+    int rc = parse_error(c, f, text, sizeof text, &code);
+    if (rc < 0)
+        return rc;
+    c->server_error = 1;
+    return fail(c, code, "%s", text);
+}
+
+int mc_call(mc_client *c, uint8_t type, const void *payload, size_t len, struct mc_reply *out)
+{
+    if (!c->ready)
+        return fail(c, MC_ERR_INVALID_ARG, "not connected");
+    call_begin(c);
+    c->server_error = 0;
+    uint32_t id = new_id(c);
+    int rc = send_frame(c, type, 0, id, payload, len);
+    struct frame f;
+    while (rc == 0)
+        rc = read_frame(c, id, &f);
+    if (rc < 0)
+        return rc;
+    if (out)
+        *out = (struct mc_reply){.type = f.type, .id = id, .payload = f.payload, .len = f.length};
+    return answer(c, &f);
 }
 
 static int request(mc_client *c, uint8_t type, const uint8_t *payload, size_t len, uint8_t expect,
                    struct frame *out)
 {
-    if (!c->ready)
-        return fail(c, MC_ERR_INVALID_ARG, "not connected");
-    uint32_t id = c->next_id++;
-    if (c->next_id == 0)
-        c->next_id = 1;
-    c->timed_out = 0;
-    c->server_error = 0;
-    int rc = send_frame(c, type, id, payload, len);
-    if (rc == 0)
-        rc = recv_response(c, id, out);
-    if (rc < 0) {
-        /* After a transport failure or a timeout the stream may be cut in
-         * the middle of a frame: only a reconnect makes it usable again.
-         * An ERROR frame from the server leaves the connection usable. */
-        if (!c->server_error)
-            c->ready = 0;
+    struct mc_reply r;
+    int rc = mc_call(c, type, payload, len, &r);
+    if (rc < 0)
         return rc;
-    }
-    if (out->type != expect)
-        return fail(c, MC_ERR_BAD_TYPE, "unexpected answer %s to %s", frame_type_name(out->type),
+    if (r.type != expect)
+        return fail(c, MC_ERR_BAD_TYPE, "unexpected answer %s to %s", frame_type_name(r.type),
                     frame_type_name(type));
+    *out = (struct frame){
+        .type = r.type, .request_id = r.id, .length = (uint32_t)r.len, .payload = r.payload};
     return 0;
 }
 
@@ -508,7 +726,7 @@ int mc_hello(mc_client *c, const struct mc_hello_params *p, struct mc_session *o
         return fail(c, MC_ERR_INVALID_ARG, "a HELLO field is too long");
     struct wire_writer w;
     wire_writer_init(&w, payload, sizeof payload);
-    wire_put_u16(&w, MC_PROTO_VERSION);
+    wire_put_u16(&w, MC_PROTO_MIN);
     wire_put_u16(&w, MC_PROTO_VERSION);
     wire_put_cstr(&w, name);
     wire_put_cstr(&w, ver);
@@ -534,19 +752,251 @@ int mc_hello(mc_client *c, const struct mc_hello_params *p, struct mc_session *o
     s.max_payload = wire_get_u32(&r);
     s.idle_timeout = wire_get_u32(&r);
     wire_str_copy(s.connection, sizeof s.connection, wire_get_str(&r, 64));
-    if (wire_reader_done(&r) < 0)
+    if (s.version >= MC_PROTO_STREAMS) {
+        s.stream_window = wire_get_u32(&r);
+        s.max_streams = wire_get_u16(&r);
+    }
+    /* Fields a later version appends are ignored. */
+    if (r.err || s.version < MC_PROTO_MIN || s.version > MC_PROTO_VERSION)
         return fail(c, MC_ERR_BAD_PAYLOAD, "malformed HELLO_OK from the server");
+    c->proto = s.version;
+    c->stream_window = s.stream_window;
     if (out)
         *out = s;
     save_session(c);
     return 0;
 }
 
-static uint64_t now_ns(void)
+int mc_info(mc_client *c, struct mc_server_info *out)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    struct frame f;
+    int rc = request(c, MC_MSG_INFO, NULL, 0, MC_MSG_INFO_OK, &f);
+    if (rc < 0)
+        return rc;
+    struct wire_reader r;
+    wire_reader_init(&r, f.payload, f.length);
+    struct mc_server_info i;
+    memset(&i, 0, sizeof i);
+    i.min_version = wire_get_u16(&r);
+    i.max_version = wire_get_u16(&r);
+    wire_str_copy(i.server_name, sizeof i.server_name, wire_get_str(&r, 64));
+    wire_str_copy(i.server_version, sizeof i.server_version, wire_get_str(&r, 32));
+    i.handshake_timeout_s = wire_get_u32(&r);
+    i.hello_left_ms = wire_get_u32(&r);
+    i.hello_answer_ms = wire_get_u32(&r);
+    i.max_prelogin_payload = wire_get_u32(&r);
+    if (r.err)
+        return fail(c, MC_ERR_BAD_PAYLOAD, "malformed INFO_OK from the server");
+    if (out)
+        *out = i;
+    return 0;
+}
+
+/* -- streams ----------------------------------------------------------------- */
+int mc_stream_open(mc_client *c, uint8_t type, const void *payload, size_t len, mc_stream **out)
+{
+    *out = NULL;
+    if (!c->ready)
+        return fail(c, MC_ERR_INVALID_ARG, "not connected");
+    if (c->proto < MC_PROTO_STREAMS)
+        return fail(c, MC_ERR_UNEXPECTED, "streams need protocol version %u (session: %u)",
+                    MC_PROTO_STREAMS, c->proto);
+    mc_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return fail(c, MC_ERR_NOMEM, "out of memory");
+    call_begin(c);
+    s->c = c;
+    s->id = new_id(c);
+    s->send_credit = c->stream_window;
+    s->recv_credit = c->stream_window;
+    int rc = send_frame(c, type, 0, s->id, payload, len);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    s->next = c->streams;
+    c->streams = s;
+    *out = s;
+    return 0;
+}
+
+uint32_t mc_stream_id(const mc_stream *s)
+{
+    return s->id;
+}
+
+/* Read frames until pred(s) holds or the deadline passes. */
+static int stream_wait(mc_stream *s, int (*pred)(const mc_stream *s))
+{
+    mc_client *c = s->c;
+    while (!pred(s)) {
+        if (!c->ready)
+            return fail(c, MC_ERR_CLOSED, "the connection is closed");
+        struct frame f;
+        int rc = read_frame(c, 0, &f); /* id 0 is never an answer */
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int has_credit_or_done(const mc_stream *s)
+{
+    return s->send_credit > 0 || s->done;
+}
+
+int mc_stream_write(mc_stream *s, const void *data, size_t len, int end)
+{
+    mc_client *c = s->c;
+    const uint8_t *p = data;
+    call_begin(c);
+    do {
+        int rc = stream_wait(s, has_credit_or_done);
+        if (rc < 0)
+            return rc;
+        if (s->done)
+            return s->rc < 0 ? fail(c, s->rc, "%s", s->final_msg)
+                             : fail(c, MC_ERR_UNEXPECTED, "the server ended the stream");
+        size_t n = len;
+        if (n > s->send_credit)
+            n = (size_t)s->send_credit;
+        if (n > MC_MAX_PAYLOAD)
+            n = MC_MAX_PAYLOAD;
+        int last = end && n == len;
+        if ((rc = send_frame(c, MC_MSG_DATA, last ? MC_FLAG_END : 0, s->id, p, n)) < 0)
+            return rc;
+        s->send_credit -= n;
+        p += n;
+        len -= n;
+        if (len > 0 || last)
+            call_begin(c); /* progress: a new deadline for the rest */
+    } while (len > 0);
+    return 0;
+}
+
+int mc_stream_grant(mc_stream *s, uint32_t n)
+{
+    uint8_t payload[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    if (n == 0)
+        return fail(s->c, MC_ERR_INVALID_ARG, "a grant must be more than 0 bytes");
+    call_begin(s->c);
+    int rc = send_frame(s->c, MC_MSG_CREDIT, 0, s->id, payload, sizeof payload);
+    if (rc == 0)
+        s->recv_credit += n;
+    return rc;
+}
+
+static int has_data_or_done(const mc_stream *s)
+{
+    return s->q != NULL || s->done;
+}
+
+int mc_stream_finish(mc_stream *s, mc_data_fn fn, void *ud, struct mc_reply *out)
+{
+    mc_client *c = s->c;
+    call_begin(c);
+    for (;;) {
+        int rc = stream_wait(s, has_data_or_done);
+        if (rc < 0)
+            return rc;
+        while (s->q) {
+            struct chunk *k = s->q;
+            s->q = k->next;
+            if (!s->q)
+                s->q_tail = NULL;
+            rc = fn ? fn(ud, k->data, k->len, k->end) : 0;
+            size_t n = k->len;
+            free(k);
+            if (rc < 0)
+                return fail(c, rc, "the stream's reader stopped");
+            /* Give credit back in batches, as the server does. */
+            s->ungranted += n;
+            if (!s->done && s->ungranted >= c->stream_window / 4) {
+                uint32_t g = (uint32_t)s->ungranted;
+                s->ungranted = 0;
+                if ((rc = mc_stream_grant(s, g)) < 0)
+                    return rc;
+            }
+            call_begin(c); /* progress on this stream */
+        }
+        if (s->done)
+            break;
+    }
+    if (s->rc < 0) {
+        c->server_error = 1;
+        return fail(c, s->rc, "%s", s->final_msg);
+    }
+    if (out)
+        *out = (struct mc_reply){
+            .type = s->final_type, .id = s->id, .payload = s->final, .len = s->final_len};
+    return 0;
+}
+
+int mc_stream_cancel(mc_stream *s)
+{
+    mc_client *c = s->c;
+    call_begin(c);
+    if (!s->done) {
+        int rc = send_frame(c, MC_MSG_CANCEL, 0, s->id, NULL, 0);
+        if (rc < 0)
+            return rc;
+    }
+    /* DATA that was in flight is dropped. */
+    int rc = mc_stream_finish(s, NULL, NULL, NULL);
+    return rc;
+}
+
+void mc_stream_free(mc_stream *s)
+{
+    if (!s)
+        return;
+    mc_client *c = s->c;
+    for (struct mc_stream **p = &c->streams; *p; p = &(*p)->next) {
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
+    }
+    while (s->q) {
+        struct chunk *k = s->q;
+        s->q = k->next;
+        free(k);
+    }
+    free(s->final);
+    free(s);
+}
+
+void mc_set_notice_cb(mc_client *c, mc_notice_fn fn, void *ud)
+{
+    c->notice_fn = fn;
+    c->notice_ud = ud;
+}
+
+int mc_poll(mc_client *c, unsigned timeout_ms)
+{
+    if (!c->ready)
+        return fail(c, MC_ERR_INVALID_ARG, "not connected");
+    uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        c->timed_out = 0;
+        c->deadline_ns = end;
+        /* Wait on the socket only when wolfSSL holds no decrypted bytes. */
+        if (!(c->ssl && wolfSSL_pending(c->ssl) > 0)) {
+            int n = wait_fd(c, POLLIN);
+            if (n == 0)
+                return 0;
+            if (n < 0)
+                return transport_broken(c, fail(c, MC_ERR_IO, "poll failed"));
+        }
+        /* A frame that has begun is read whole, with a call's deadline. */
+        call_begin(c);
+        struct frame f;
+        int rc = read_frame(c, 0, &f);
+        if (rc < 0)
+            return rc;
+        if (now_ns() >= end)
+            return 0;
+    }
 }
 
 int mc_ping(mc_client *c, uint64_t *server_time_us, double *rtt_ms)
@@ -591,6 +1041,14 @@ static void disconnect(mc_client *c)
     }
     c->ready = 0;
     c->verified = 0;
+    c->proto = 0;
+    /* Streams of this connection end with it. */
+    for (struct mc_stream *s = c->streams; s; s = s->next)
+        if (!s->done) {
+            s->done = 1;
+            s->rc = MC_ERR_CLOSED;
+            snprintf(s->final_msg, sizeof s->final_msg, "the connection was closed");
+        }
     if (c->ssl)
         wolfSSL_free(c->ssl);
     c->ssl = NULL;
@@ -603,7 +1061,6 @@ int mc_reconnect(mc_client *c)
 {
     save_session(c);
     disconnect(c);
-    c->timed_out = 0;
     return mc_connect(c);
 }
 
@@ -627,7 +1084,13 @@ void mc_close(mc_client *c)
     free(c->psk_file);
     free(c->client_cert);
     free(c->client_key);
+    while (c->streams)
+        mc_stream_free(c->streams);
     free(c->rx);
+    if (c->tx) {
+        secret_wipe(c->tx, c->tx_cap);
+        free(c->tx);
+    }
     free(c);
 }
 

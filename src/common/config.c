@@ -82,11 +82,11 @@ static const struct key_spec conn_keys[] = {
     {"timeout", K_UINT, C_(timeout), 0, 86400, NULL, 0, "300"},
     {"tries", K_UINT, C_(tries), 1, 100, NULL, 0, "3"},
     {"timewait", K_UINT, C_(timewait), 0, 60, NULL, 0, "0"},
-    {"ping", K_PERM, 0, 0, 0, 0, NULL, MC_PERM_PING, "on"},
-    {"sync", K_PERM, 0, 0, 0, 0, NULL, MC_PERM_SYNC, "off"},
-    {"send_files", K_PERM, 0, 0, 0, 0, NULL, MC_PERM_SEND_FILES, "off"},
-    {"receive_files", K_PERM, 0, 0, 0, 0, NULL, MC_PERM_RECEIVE_FILES, "off"},
-    {"odbc", K_PERM, 0, 0, 0, 0, NULL, MC_PERM_ODBC, "off"},
+/* One key per permission (miscomm/proto.h); only ping is on by default. */
+#define CONFIG_PERM_KEY_(name, bit, key)                                                           \
+    {key, K_PERM, 0, 0, 0, 0, NULL, MC_PERM_##name, MC_PERM_##name == MC_PERM_PING ? "on" : "off"},
+    MC_PERM_MAP(CONFIG_PERM_KEY_)
+#undef CONFIG_PERM_KEY_
     {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
 };
 

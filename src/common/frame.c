@@ -25,8 +25,8 @@ int frame_parse_header(const uint8_t *buf, uint32_t max_payload, struct frame *o
         return MC_ERR_BAD_VERSION;
     if (f.length > max_payload)
         return MC_ERR_FRAME_TOO_LARGE;
-    /* No flag is defined in version 1 of the protocol. */
-    if (f.flags != 0)
+    /* END is the only flag, and only DATA carries it. */
+    if ((f.flags & ~MC_FLAGS_MASK) != 0 || (f.flags && f.type != MC_MSG_DATA))
         return MC_ERR_BAD_FRAME;
     *out = f;
     return 0;
@@ -63,21 +63,22 @@ void frame_put_header(uint8_t out[MC_FRAME_HEADER_SIZE], uint8_t type, uint16_t 
 const char *frame_type_name(uint8_t type)
 {
     switch (type) {
-    case MC_MSG_HELLO:
-        return "HELLO";
-    case MC_MSG_HELLO_OK:
-        return "HELLO_OK";
-    case MC_MSG_PING:
-        return "PING";
-    case MC_MSG_PONG:
-        return "PONG";
-    case MC_MSG_NOOP:
-        return "NOOP";
-    case MC_MSG_BYE:
-        return "BYE";
-    case MC_MSG_ERROR:
-        return "ERROR";
+#define FRAME_TYPE_CASE_(name, value)                                                              \
+    case value:                                                                                    \
+        return #name;
+        MC_MSG_MAP(FRAME_TYPE_CASE_)
+#undef FRAME_TYPE_CASE_
     default:
         return "UNKNOWN";
     }
+}
+
+const char *frame_perm_name(uint32_t perm)
+{
+#define FRAME_PERM_NAME_(name, bit, key)                                                           \
+    if (perm == MC_PERM_##name)                                                                    \
+        return key;
+    MC_PERM_MAP(FRAME_PERM_NAME_)
+#undef FRAME_PERM_NAME_
+    return "unknown";
 }

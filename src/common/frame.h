@@ -48,5 +48,7 @@ void frame_put_header(uint8_t out[MC_FRAME_HEADER_SIZE], uint8_t type, uint16_t 
 
 /* Name of a message type for logs ("HELLO", ...), "UNKNOWN" otherwise. */
 const char *frame_type_name(uint8_t type);
+/* The configuration key of one MC_PERM_* bit ("ping", ...), "unknown" otherwise. */
+const char *frame_perm_name(uint32_t perm);
 
 #endif

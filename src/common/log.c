@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -63,4 +64,71 @@ void log_write(enum log_level level, const char *fmt, ...)
     FILE *out = log_file ? log_file : stderr;
     fprintf(out, "%s.%03dZ %s %s\n", ts, (int)(tv.tv_usec / 1000), level_names[level], msg);
     fflush(out);
+}
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t utf8_seq_len(const unsigned char *p, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+        len = 2;
+        cp = p[0] & 0x1Fu;
+    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        len = 3;
+        cp = p[0] & 0x0Fu;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        len = 4;
+        cp = p[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3Fu);
+    }
+    /* Overlong forms, surrogates and code points past U+10FFFF are invalid. */
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+size_t log_escape(char *dst, size_t cap, const char *src, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)src;
+    size_t o = 0;
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < n;) {
+        size_t u = s[i] >= 0x80 ? utf8_seq_len(s + i, n - i) : 0;
+        if (u) {
+            if (o + u >= cap)
+                break;
+            memcpy(dst + o, s + i, u);
+            o += u;
+            i += u;
+            continue;
+        }
+        unsigned char ch = s[i];
+        if (ch < 0x20 || ch == 0x7F || ch >= 0x80 || ch == '"' || ch == '\\') {
+            if (o + 4 >= cap)
+                break;
+            dst[o++] = '\\';
+            dst[o++] = 'x';
+            dst[o++] = hex[ch >> 4];
+            dst[o++] = hex[ch & 15];
+        } else {
+            if (o + 1 >= cap)
+                break;
+            dst[o++] = (char)ch;
+        }
+        i++;
+    }
+    dst[o] = '\0';
+    return o;
 }

@@ -6,6 +6,8 @@
 #ifndef MC_LOG_H
 #define MC_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 enum log_target { LOG_TO_STDERR = 0, LOG_TO_FILE, LOG_TO_SYSLOG };
 
@@ -15,6 +17,13 @@ extern enum log_level log_current_level;
 __attribute__((warn_unused_result)) int log_open(enum log_target target, const char *path,
                                                  enum log_level level);
 void log_close(void);
+/*
+ * Copy n bytes of untrusted text (a client name, a device id) into dst for
+ * a log line: valid UTF-8 is kept; C0 controls, DEL, '"', '\\' and bytes
+ * that are not valid UTF-8 become \xHH. Always NUL-terminates; stops at a
+ * whole character when dst is full. Returns the length written.
+ */
+size_t log_escape(char *dst, size_t cap, const char *src, size_t n);
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define LOG_AT_(lvl, ...)                                                                          \

@@ -1,19 +1,23 @@
 /*
  * HELLO: protocol version negotiation and the connection password.
  *
- * Argon2id verification costs tens of milliseconds and 64 MiB, so it runs on
- * the worker pool; the work callback sees only its own copy of the password
- * and the hash, never the connection. A failed login is answered after a
- * delay that doubles with each failure (plus the connection's timewait), and
- * the connection is closed after `tries` failures.
+ * Argon2id verification costs tens of milliseconds and 64 MiB, so it runs
+ * as a job on the worker pool; the job sees only its own copy of the
+ * password and the hash, never the connection. A failed login is answered
+ * after a delay that doubles with each failure (plus the connection's
+ * timewait), and the connection is closed after `tries` failures.
  */
+#include "auth.h"
+
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
 #include "dispatch.h"
+#include "job.h"
 #include "miscomm/error.h"
 #include "secret.h"
 #include "wire.h"
@@ -25,8 +29,14 @@
 /* Password checks in flight from one address (IPv4) or /64 (IPv6). */
 #define AUTH_INFLIGHT_PER_ADDRESS 2u
 
-struct auth_work {
-    uv_work_t req;
+struct login {
+    unsigned failures;   /* failed logins on this connection */
+    uint32_t pending_id; /* the HELLO whose AUTH answer waits for the delay */
+    int checking;        /* a password check is running */
+};
+
+struct auth_job {
+    struct job job; /* first: the job helper hands it back */
     struct conn *c;
     uint32_t request_id;
     uint16_t version;
@@ -37,14 +47,35 @@ struct auth_work {
     char password[MC_MAX_PASSWORD + 1];
 };
 
-static void auth_work_cb(uv_work_t *req)
+void auth_login_free(struct conn *c)
 {
-    struct auth_work *w = req->data;
+    free(c->login);
+    c->login = NULL;
+}
+
+static struct login *auth_login(struct conn *c)
+{
+    if (!c->login)
+        c->login = calloc(1, sizeof *c->login);
+    return c->login;
+}
+
+unsigned auth_checks_from(const struct conn *c)
+{
+    unsigned n = 0;
+    for (const struct conn *o = c->srv->conns; o; o = o->next)
+        n += o->login && o->login->checking && strcmp(o->limit_key, c->limit_key) == 0;
+    return n;
+}
+
+static void auth_work(struct job *j)
+{
+    struct auth_job *w = (struct auth_job *)j;
     w->result = secret_verify(w->hash, w->password, w->pw_len);
     secret_wipe(w->password, sizeof w->password);
 }
 
-static void auth_send_ok(struct conn *c, const struct auth_work *w)
+static void auth_send_ok(struct conn *c, const struct auth_job *w)
 {
     uint8_t session[MC_SESSION_ID_SIZE];
     randombytes_buf(session, sizeof session);
@@ -59,49 +90,54 @@ static void auth_send_ok(struct conn *c, const struct auth_work *w)
     wire_put_u32(&wr, MC_MAX_PAYLOAD);
     wire_put_u32(&wr, c->lst->cfg->timeout);
     wire_put_cstr(&wr, c->lst->cfg->name);
+    if (w->version >= MC_PROTO_STREAMS) {
+        /* Protocol 2: the stream parameters. */
+        wire_put_u32(&wr, MC_STREAM_WINDOW);
+        wire_put_u16(&wr, MC_MAX_STREAMS);
+    }
     char sid[2 * MC_SESSION_ID_SIZE + 1];
     sodium_bin2hex(sid, sizeof sid, session, sizeof session);
     int rc = wr.err ? wr.err : conn_send(c, MC_MSG_HELLO_OK, w->request_id, payload, wr.len);
     conn_log(LOG_LVL_INFO, c,
              "event=hello result=OK connection=%s client=\"%s\" device=\"%s\" session=%s "
-             "perms=0x%02x ms=%.3f",
-             c->lst->cfg->name, c->client, c->device_id, sid, c->perms,
+             "perms=0x%02x proto=%u ms=%.3f",
+             c->lst->cfg->name, c->client, c->device_id, sid, c->perms, w->version,
              conn_elapsed_ms(w->start_ns));
     if (rc < 0)
         conn_close(c, "cannot send HELLO_OK");
 }
 
-static void auth_on_delay(uv_timer_t *t)
+void auth_delay_over(struct conn *c)
 {
-    struct conn *c = t->data;
-    if (c->state != CONN_ST_AUTH)
-        return;
-    (void)conn_send_error(c, c->pending_error_id, MC_ERR_AUTH, "wrong password (%u of %u tries)",
-                          c->failures, c->lst->cfg->tries);
+    struct login *l = c->login;
+    (void)conn_send_error(c, l->pending_id, MC_ERR_AUTH, "wrong password (%u of %u tries)",
+                          l->failures, c->lst->cfg->tries);
     conn_set_state(c, CONN_ST_HELLO);
     conn_request_done(c);
 }
 
-static void auth_after_cb(uv_work_t *req, int status)
+static void auth_done(struct job *j, int status)
 {
-    struct auth_work *w = req->data;
+    struct auth_job *w = (struct auth_job *)j;
     struct conn *c = w->c;
-    int result = status == UV_ECANCELED ? MC_ERR_SHUTTING_DOWN : w->result;
+    int result = status == MC_ERR_CANCELLED ? MC_ERR_SHUTTING_DOWN : w->result;
     c->srv->auth_pending--;
+    if (c->login)
+        c->login->checking = 0;
     if (result == MC_ERR_AUTH)
         throttle_failure(&c->srv->login_failures, c->limit_key, conn_now_ms(c));
-    if (c->state != CONN_ST_AUTH)
+    if (status == MC_ERR_CLOSED || c->state != CONN_ST_AUTH)
         goto out; /* closed while we were hashing */
 
     if (result == 0) {
         c->perms = c->lst->cfg->perms;
+        c->proto = w->version;
+        auth_login_free(c);
         conn_set_state(c, CONN_ST_READY);
         auth_send_ok(c, w);
-        c->requests++;
         conn_request_done(c);
         goto out;
     }
-    c->requests++;
     if (result != MC_ERR_AUTH) {
         conn_log(LOG_LVL_ERROR, c, "event=hello result=%s connection=%s reason=\"%s\"",
                  mc_err_name(result), c->lst->cfg->name,
@@ -111,29 +147,42 @@ static void auth_after_cb(uv_work_t *req, int status)
                   "cannot verify the password");
         goto out;
     }
-    c->failures++;
+    struct login *l = c->login;
+    l->failures++;
     unsigned tries = c->lst->cfg->tries;
     conn_log(LOG_LVL_WARN, c,
              "event=hello result=AUTH connection=%s client=\"%s\" device=\"%s\" "
              "reason=\"wrong password\" failures=%u tries=%u",
-             c->lst->cfg->name, c->client, c->device_id, c->failures, tries);
-    if (c->failures >= tries) {
+             c->lst->cfg->name, c->client, c->device_id, l->failures, tries);
+    if (l->failures >= tries) {
         char why[64];
-        snprintf(why, sizeof why, "%u wrong passwords (tries = %u)", c->failures, tries);
+        snprintf(why, sizeof why, "%u wrong passwords (tries = %u)", l->failures, tries);
         conn_fail(c, w->request_id, MC_ERR_TOO_MANY_TRIES, why);
         goto out;
     }
-    unsigned shift = c->failures - 1 < 5 ? c->failures - 1 : 5;
+    unsigned shift = l->failures - 1 < 5 ? l->failures - 1 : 5;
     uint64_t delay = (uint64_t)AUTH_BASE_DELAY_MS << shift;
     if (delay > AUTH_MAX_DELAY_MS)
         delay = AUTH_MAX_DELAY_MS;
     delay += (uint64_t)c->lst->cfg->timewait * 1000u;
-    c->pending_error_id = w->request_id;
-    uv_timer_start(&c->delay_timer, auth_on_delay, delay, 0);
+    l->pending_id = w->request_id;
+    /* State AUTH: the connection's timer now measures the delay (auth_delay_over). */
+    conn_arm_timer(c, delay);
 out:
     secret_wipe(w, sizeof *w);
     free(w);
-    conn_work_done(c);
+}
+
+/* Log names: escaped, valid UTF-8 kept. */
+static void auth_set_identity(struct conn *c, struct wire_str name, struct wire_str version,
+                              struct wire_str device)
+{
+    log_escape(c->device_id, sizeof c->device_id, device.ptr, device.len);
+    size_t n = log_escape(c->client, sizeof c->client, name.ptr, name.len);
+    if (n + 1 < sizeof c->client) {
+        c->client[n] = '/';
+        log_escape(c->client + n + 1, sizeof c->client - n - 1, version.ptr, version.len);
+    }
 }
 
 int auth_hello(struct conn *c, const struct frame *f)
@@ -147,7 +196,11 @@ int auth_hello(struct conn *c, const struct frame *f)
     struct wire_str device = wire_get_str(&r, MC_MAX_DEVICE_ID);
     struct wire_str pw = wire_get_str(&r, MC_MAX_PASSWORD);
     int rc = wire_reader_done(&r);
+    /* Whatever happens next, the password must not linger in the input queue. */
+    uint8_t *pw_bytes = (uint8_t *)(uintptr_t)pw.ptr;
     if (rc < 0) {
+        /* The payload's layout is unknown: wipe all of it. */
+        secret_wipe((void *)(uintptr_t)f->payload, f->length);
         conn_log(LOG_LVL_WARN, c, "event=hello result=BAD_PAYLOAD reason=\"malformed HELLO\"");
         return op_error(
             c, f, rc,
@@ -156,72 +209,69 @@ int auth_hello(struct conn *c, const struct frame *f)
             "length-prefixed strings, and nothing after",
             MC_MAX_CLIENT_NAME, MC_MAX_CLIENT_VERSION, MC_MAX_DEVICE_ID, MC_MAX_PASSWORD);
     }
-    wire_str_copy(c->device_id, sizeof c->device_id, device);
-    for (char *p = c->device_id; *p; p++)
-        if (*p == '"' || *p < 0x20)
-            *p = '?';
-    char cname[MC_MAX_CLIENT_NAME + 1], cver[MC_MAX_CLIENT_VERSION + 1];
-    wire_str_copy(cname, sizeof cname, name);
-    wire_str_copy(cver, sizeof cver, version);
-    snprintf(c->client, sizeof c->client, "%s/%s", cname, cver);
-    for (char *p = c->client; *p; p++)
-        if (*p == '"' || *p < 0x20)
-            *p = '?';
+    auth_set_identity(c, name, version, device);
+    struct login *l = auth_login(c);
+    if (!l) {
+        secret_wipe(pw_bytes, pw.len);
+        return op_error(c, f, MC_ERR_NOMEM, "hello: out of memory");
+    }
 
-    if (vmin > vmax || vmin > MC_PROTO_VERSION || vmax < MC_PROTO_VERSION) {
+    if (vmin > vmax || vmin > MC_PROTO_VERSION || vmax < MC_PROTO_MIN) {
+        secret_wipe(pw_bytes, pw.len);
         char why[96];
-        snprintf(why, sizeof why, "client speaks versions %u-%u, server speaks %u", vmin, vmax,
-                 MC_PROTO_VERSION);
+        snprintf(why, sizeof why, "client speaks versions %u-%u, server speaks %u-%u", vmin, vmax,
+                 MC_PROTO_MIN, MC_PROTO_VERSION);
         conn_log(LOG_LVL_WARN, c, "event=hello result=PROTO_VERSION reason=\"%s\"", why);
         conn_fail(c, f->request_id, MC_ERR_PROTO_VERSION, why);
         return MC_ERR_PROTO_VERSION; /* answered and closing: logged, not answered twice */
     }
     unsigned recent = throttle_blocked(&c->srv->login_failures, c->limit_key, conn_now_ms(c));
     if (recent) {
+        secret_wipe(pw_bytes, pw.len);
         char why[128];
         snprintf(why, sizeof why, "%u failed logins from this address in the last %u s", recent,
                  THROTTLE_WINDOW_MS / 1000u);
         conn_log(LOG_LVL_WARN, c, "event=hello result=TOO_MANY_TRIES connection=%s reason=\"%s\"",
                  c->lst->cfg->name, why);
-        secret_wipe((void *)(uintptr_t)pw.ptr, pw.len);
         conn_fail(c, f->request_id, MC_ERR_TOO_MANY_TRIES, why);
         return MC_ERR_TOO_MANY_TRIES;
     }
-    unsigned here = 0;
-    for (const struct conn *o = c->srv->conns; o; o = o->next)
-        here += o->state == CONN_ST_AUTH && strcmp(o->limit_key, c->limit_key) == 0;
+    /* Only checks that are running count: a connection waiting out its
+     * failed-login delay holds no worker and must not block its neighbours. */
+    unsigned here = auth_checks_from(c);
     if (here >= AUTH_INFLIGHT_PER_ADDRESS) {
-        secret_wipe((void *)(uintptr_t)pw.ptr, pw.len);
+        secret_wipe(pw_bytes, pw.len);
         conn_log(LOG_LVL_WARN, c, "event=hello result=BUSY in_flight_here=%u", here);
         return op_error(c, f, MC_ERR_BUSY,
                         "another login from this address is being checked; try again in a moment");
     }
     if (c->srv->auth_pending >= c->srv->cfg.worker_threads * AUTH_QUEUE_PER_THREAD) {
-        secret_wipe((void *)(uintptr_t)pw.ptr, pw.len);
+        secret_wipe(pw_bytes, pw.len);
         conn_log(LOG_LVL_WARN, c, "event=hello result=BUSY pending=%u", c->srv->auth_pending);
         return op_error(c, f, MC_ERR_BUSY, "too many logins in progress; try again in a moment");
     }
-    struct auth_work *w = calloc(1, sizeof *w);
-    if (!w)
+    struct auth_job *w = calloc(1, sizeof *w);
+    if (!w) {
+        secret_wipe(pw_bytes, pw.len);
         return op_error(c, f, MC_ERR_NOMEM, "hello: out of memory");
-    w->req.data = w;
+    }
+    w->job.work = auth_work;
+    w->job.done = auth_done;
     w->c = c;
     w->request_id = f->request_id;
-    w->version = MC_PROTO_VERSION;
+    w->version = vmax < MC_PROTO_VERSION ? vmax : MC_PROTO_VERSION;
     w->start_ns = uv_hrtime();
     memcpy(w->hash, c->lst->cfg->password_hash, sizeof w->hash);
     memcpy(w->password, pw.ptr, pw.len);
     w->pw_len = pw.len;
-    /* The plaintext password must not linger in the connection's input queue. */
-    secret_wipe((void *)(uintptr_t)pw.ptr, pw.len);
-    if (uv_queue_work(c->srv->loop, &w->req, auth_work_cb, auth_after_cb) != 0) {
+    secret_wipe(pw_bytes, pw.len);
+    if (job_submit(c->srv->loop, NULL, &w->job, &c->jobs) != 0) {
         secret_wipe(w, sizeof *w);
         free(w);
         return op_error(c, f, MC_ERR_INTERNAL, "hello: cannot queue the password check");
     }
-    c->pending_work++;
     c->srv->auth_pending++;
-    c->busy = 1;
+    l->checking = 1;
     conn_set_state(c, CONN_ST_AUTH);
     return DISPATCH_ASYNC;
 }

@@ -5,15 +5,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "dispatch.h"
 #include "miscomm/error.h"
+#include "op.h"
 #include "transport.h"
 #include "wire.h"
 
-#define CONN_NET_IN_LIMIT (4u * SERVER_READ_SIZE)
+/*
+ * Queue limits. Before HELLO_OK a connection may hold only a few KiB: one
+ * TLS record of ciphertext, a HELLO-sized frame of plaintext, a few small
+ * answers. After it, room for the largest frame and a burst of answers.
+ */
+#define CONN_NET_IN_LIMIT  (4u * SERVER_READ_SIZE)
+#define CONN_PRE_NET_LIMIT (20u * 1024u) /* a 16 KiB TLS record and its overhead */
 /* Room for one whole read after the largest unfinished frame: reading never stalls on it. */
 #define CONN_IN_LIMIT        (MC_FRAME_HEADER_SIZE + MC_MAX_PAYLOAD + SERVER_READ_SIZE)
-#define CONN_OUT_LIMIT       (4u * 1024u * 1024u) /* stop reading while more is queued */
+#define CONN_PRE_IN_LIMIT    (2u * (MC_FRAME_HEADER_SIZE + MC_MAX_PRELOGIN_PAYLOAD))
+#define CONN_OUT_LIMIT       (4u * 1024u * 1024u) /* stop parsing while more is queued ... */
+#define CONN_OUT_RESUME      (CONN_OUT_LIMIT / 2) /* ... and start again below this */
+#define CONN_PRE_OUT_LIMIT   (8u * 1024u)         /* the same before login */
+#define CONN_OUT_HIGH        (1024u * 1024u)      /* streams stop producing here ... */
+#define CONN_OUT_LOW         (256u * 1024u)       /* ... and are woken below this */
 #define CONN_CLOSE_LINGER_MS 2000u                /* without progress in writing our last bytes */
 #define CONN_CLOSE_MAX_MS    10000u               /* in all, however slowly the peer reads */
 
@@ -39,9 +52,19 @@ double conn_elapsed_ms(uint64_t start_ns)
     return (double)(uv_hrtime() - start_ns) / 1e6;
 }
 
+static int conn_logged_in(const struct conn *c)
+{
+    return c->proto != 0;
+}
+
+static size_t conn_out_limit(const struct conn *c)
+{
+    return conn_logged_in(c) ? CONN_OUT_LIMIT : CONN_PRE_OUT_LIMIT;
+}
+
 static void conn_maybe_free(struct conn *c)
 {
-    if (c->handles_open || c->pending_work)
+    if (c->handles_open || c->jobs.pending || c->ops || c->ops_ending)
         return;
     struct server *srv = c->srv;
     if (c->prev)
@@ -50,11 +73,18 @@ static void conn_maybe_free(struct conn *c)
         srv->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    c->ops->release(c);
+    c->transport->release(c);
+    auth_login_free(c);
     buf_free(&c->net_in);
     buf_free(&c->in);
     free(c);
     server_conn_gone(srv);
+}
+
+static void conn_jobs_idle(struct job_owner *owner)
+{
+    struct conn *c = (struct conn *)((char *)owner - offsetof(struct conn, jobs));
+    conn_maybe_free(c);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -70,13 +100,6 @@ static void conn_close_handles(struct conn *c)
         return;
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-    uv_close((uv_handle_t *)&c->delay_timer, on_handle_closed);
-}
-
-void conn_work_done(struct conn *c)
-{
-    c->pending_work--;
-    conn_maybe_free(c);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -95,9 +118,12 @@ static void on_timer(uv_timer_t *t)
         conn_close(c, why);
         break;
     case CONN_ST_HELLO:
-    case CONN_ST_AUTH:
         snprintf(why, sizeof why, "no HELLO within %u s", c->srv->cfg.handshake_timeout);
         conn_fail(c, 0, MC_ERR_TIMEOUT, why);
+        break;
+    case CONN_ST_AUTH:
+        /* The HELLO timer is paused here: this is the failed-login delay. */
+        auth_delay_over(c);
         break;
     case CONN_ST_READY:
         snprintf(why, sizeof why, "idle for %u s", c->lst->cfg->timeout);
@@ -110,7 +136,7 @@ static void on_timer(uv_timer_t *t)
     }
 }
 
-static void arm_timer(struct conn *c, uint64_t ms)
+void conn_arm_timer(struct conn *c, uint64_t ms)
 {
     if (ms)
         uv_timer_start(&c->timer, on_timer, ms, 0);
@@ -127,7 +153,7 @@ void conn_set_state(struct conn *c, enum conn_state st)
     switch (st) {
     case CONN_ST_HANDSHAKE:
     case CONN_ST_HELLO:
-        arm_timer(c, (uint64_t)c->srv->cfg.handshake_timeout * 1000u);
+        conn_arm_timer(c, (uint64_t)c->srv->cfg.handshake_timeout * 1000u);
         break;
     case CONN_ST_AUTH:
         /* Password checking and the failed-login delay are bounded by us, not
@@ -135,10 +161,13 @@ void conn_set_state(struct conn *c, enum conn_state st)
         uv_timer_stop(&c->timer);
         break;
     case CONN_ST_READY:
-        arm_timer(c, (uint64_t)c->lst->cfg->timeout * 1000u);
+        /* Logged in: the queues may now hold a whole frame and more answers. */
+        c->in.limit = CONN_IN_LIMIT;
+        c->net_in.limit = CONN_NET_IN_LIMIT;
+        conn_arm_timer(c, (uint64_t)c->lst->cfg->timeout * 1000u);
         break;
     case CONN_ST_CLOSING:
-        arm_timer(c, CONN_CLOSE_LINGER_MS);
+        conn_arm_timer(c, CONN_CLOSE_LINGER_MS);
         break;
     }
 }
@@ -151,11 +180,16 @@ void conn_close(struct conn *c, const char *reason)
     conn_log(LOG_LVL_INFO, c,
              "event=disconnect reason=\"%s\" state=%s duration_ms=%llu requests=%llu", reason,
              state_names[c->state], (unsigned long long)dur, (unsigned long long)c->requests);
-    c->ops->shutdown(c);
+    if (buf_len(&c->in) && c->transport_up)
+        conn_log(LOG_LVL_INFO, c, "event=input_dropped bytes=%zu reason=\"unanswered at close\"",
+                 buf_len(&c->in));
+    c->jobs.closing = 1;
+    op_close_all(c);
+    c->transport->shutdown(c);
     c->closing_since_ms = conn_now_ms(c);
     conn_set_state(c, CONN_ST_CLOSING);
-    uv_timer_stop(&c->delay_timer);
     uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
     if (c->counted) {
         c->srv->nconns--;
         c->counted = 0;
@@ -169,26 +203,39 @@ void conn_close(struct conn *c, const char *reason)
         conn_close_handles(c);
 }
 
+size_t conn_out_room(const struct conn *c)
+{
+    return c->out_queued < CONN_OUT_HIGH ? CONN_OUT_HIGH - c->out_queued : 0;
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     struct write_req *w = (struct write_req *)req;
     struct conn *c = w->c;
-    int was_full = c->out_queued >= CONN_OUT_LIMIT;
+    size_t before = c->out_queued;
     c->out_queued -= sizeof *w + w->len;
     free(w);
     if (status < 0 && status != UV_ECANCELED) {
         conn_close(c, uv_strerror(status));
         return;
     }
-    /* A slow reader still gets its final ERROR frame, within limits. */
-    if (c->state == CONN_ST_CLOSING && status == 0 &&
-        conn_now_ms(c) - c->closing_since_ms < CONN_CLOSE_MAX_MS &&
-        !uv_is_closing((uv_handle_t *)&c->tcp))
-        arm_timer(c, CONN_CLOSE_LINGER_MS);
-    /* A client that stopped reading made us stop parsing; it reads again. */
-    if (was_full && c->out_queued < CONN_OUT_LIMIT && c->state != CONN_ST_CLOSING) {
-        if (c->output_paused)
-            conn_log(LOG_LVL_DEBUG, c, "event=output_resumed queued_bytes=%zu", c->out_queued);
+    if (c->state == CONN_ST_CLOSING) {
+        /* A slow reader still gets its final ERROR frame, within limits. */
+        if (status == 0 && conn_now_ms(c) - c->closing_since_ms < CONN_CLOSE_MAX_MS &&
+            !uv_is_closing((uv_handle_t *)&c->tcp))
+            conn_arm_timer(c, CONN_CLOSE_LINGER_MS);
+        return;
+    }
+    /* Streams refill once the socket took most of what they queued. */
+    if (before >= CONN_OUT_LOW && c->out_queued < CONN_OUT_LOW)
+        op_wake_writers(c);
+    if (c->state == CONN_ST_CLOSING)
+        return;
+    /* A client that stopped reading made us stop parsing; start again once
+     * it has read half of the backlog (not at the first byte it reads). */
+    size_t resume = conn_out_limit(c) / 2;
+    if (c->output_paused && c->out_queued < resume) {
+        conn_log(LOG_LVL_DEBUG, c, "event=output_resumed queued_bytes=%zu", c->out_queued);
         c->output_paused = 0;
         conn_process(c);
     } else {
@@ -213,31 +260,47 @@ int conn_write_raw(struct conn *c, const uint8_t *p, size_t n)
     }
     /* Count what the queue really costs, not only the payload. */
     c->out_queued += sizeof *w + n;
+    if (c->out_queued >= conn_out_limit(c) && !c->output_paused) {
+        c->output_paused = 1;
+        conn_log(c->transport_up ? LOG_LVL_INFO : LOG_LVL_DEBUG, c,
+                 "event=output_paused queued_bytes=%zu reason=\"client is not reading its "
+                 "answers\"",
+                 c->out_queued);
+    }
     conn_update_reading(c);
     return 0;
+}
+
+int conn_send_prepared(struct conn *c, uint8_t type, uint16_t flags, uint32_t id, uint8_t *frame,
+                       size_t len)
+{
+    if (len > MC_MAX_PAYLOAD)
+        return MC_ERR_INTERNAL;
+    if (c->state == CONN_ST_CLOSING || !c->transport_up)
+        return MC_ERR_CLOSED;
+    frame_put_header(frame, type, flags, id, (uint32_t)len);
+    int rc = c->transport->send(c, frame, len + MC_FRAME_HEADER_SIZE);
+    /* The transport is broken (wolfSSL in a fatal state, socket gone): no
+     * later answer could reach the client either. */
+    if (rc < 0)
+        conn_close(c, "cannot send");
+    return rc;
 }
 
 int conn_send(struct conn *c, uint8_t type, uint32_t id, const void *payload, size_t len)
 {
     if (len > MC_MAX_PAYLOAD)
         return MC_ERR_INTERNAL;
-    if (c->state == CONN_ST_CLOSING || !c->transport_up)
-        return MC_ERR_CLOSED;
     uint8_t small[4096];
     uint8_t *frame =
         len + MC_FRAME_HEADER_SIZE <= sizeof small ? small : malloc(len + MC_FRAME_HEADER_SIZE);
     if (!frame)
         return MC_ERR_NOMEM;
-    frame_put_header(frame, type, 0, id, (uint32_t)len);
     if (len)
         memcpy(frame + MC_FRAME_HEADER_SIZE, payload, len);
-    int rc = c->ops->send(c, frame, len + MC_FRAME_HEADER_SIZE);
+    int rc = conn_send_prepared(c, type, 0, id, frame, len);
     if (frame != small)
         free(frame);
-    /* The transport is broken (wolfSSL in a fatal state, socket gone): no
-     * later answer could reach the client either. */
-    if (rc < 0)
-        conn_close(c, "cannot send");
     return rc;
 }
 
@@ -254,6 +317,21 @@ int conn_send_error(struct conn *c, uint32_t id, int code, const char *fmt, ...)
     wire_put_u16(&w, (uint16_t)(code < 0 ? -code : code));
     wire_put_cstr(&w, msg);
     return conn_send(c, MC_MSG_ERROR, id, payload, w.len);
+}
+
+void conn_notice(struct conn *c, uint16_t kind, const char *text, const void *data, size_t len)
+{
+    if (c->state != CONN_ST_READY || c->proto < MC_PROTO_STREAMS)
+        return;
+    uint8_t payload[512];
+    struct wire_writer w;
+    wire_writer_init(&w, payload, sizeof payload);
+    wire_put_u16(&w, kind);
+    wire_put_cstr(&w, text);
+    wire_put_bytes(&w, data, len);
+    if (w.err || conn_send(c, MC_MSG_NOTICE, 0, payload, w.len) < 0)
+        return;
+    conn_log(LOG_LVL_DEBUG, c, "event=notice kind=%u text=\"%s\"", kind, text);
 }
 
 void conn_fail(struct conn *c, uint32_t request_id, int code, const char *reason)
@@ -284,29 +362,77 @@ void conn_transport_ready(struct conn *c)
     conn_set_state(c, CONN_ST_HELLO);
 }
 
+static size_t conn_read_room(const struct conn *c)
+{
+    /* Where socket bytes go: ciphertext to net_in, or plaintext straight to in. */
+    const struct buf *dst = c->ssl ? &c->net_in : &c->in;
+    return dst->limit > buf_len(dst) ? dst->limit - buf_len(dst) : 0;
+}
+
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)suggested;
+    struct conn *c = h->data;
+    /* Never read more than the destination queue can take. */
+    size_t room = conn_read_room(c);
+    server_alloc_cb(h, room < SERVER_READ_SIZE ? room : SERVER_READ_SIZE, b);
+}
+
 static void conn_update_reading(struct conn *c)
 {
-    /* Read only when a whole read (SERVER_READ_SIZE) fits where it goes. */
-    int want = c->state != CONN_ST_CLOSING && c->out_queued < CONN_OUT_LIMIT &&
-               buf_len(&c->net_in) + SERVER_READ_SIZE <= c->net_in.limit &&
-               buf_len(&c->in) + SERVER_READ_SIZE <= c->in.limit;
+    int want = c->state != CONN_ST_CLOSING && !c->peer_closed && !c->output_paused &&
+               conn_read_room(c) > 0;
     if (want == c->reading || uv_is_closing((uv_handle_t *)&c->tcp))
         return;
+    int rc = want ? uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_on_read)
+                  : uv_read_stop((uv_stream_t *)&c->tcp);
+    if (rc != 0) {
+        conn_close(c, uv_strerror(rc));
+        return;
+    }
     c->reading = want;
-    if (want)
-        uv_read_start((uv_stream_t *)&c->tcp, server_alloc_cb, conn_on_read);
-    else
-        uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
-/* Parse no more while a request is in progress or the client is not reading its answers. */
+/* Parse no more while a login is checked or the client is not reading its answers. */
 static int conn_can_parse(const struct conn *c)
 {
-    return !c->busy && c->out_queued < CONN_OUT_LIMIT &&
-           (c->state == CONN_ST_HELLO || c->state == CONN_ST_READY);
+    return !c->output_paused && (c->state == CONN_ST_HELLO || c->state == CONN_ST_READY);
 }
 
+/* After the peer's close: once nothing is left to answer, close our side too. */
+static void conn_finish_peer_close(struct conn *c)
+{
+    if (!c->peer_closed || c->state == CONN_ST_CLOSING || c->state == CONN_ST_AUTH)
+        return;
+    /* Streams still open are cancelled (logged) by the close; what is
+     * queued for the peer is still written before our FIN. */
+    conn_close(c, "peer closed the connection");
+}
+
+static void conn_process_frames(struct conn *c);
+
 static void conn_process(struct conn *c)
+{
+    /* An op that answers from inside a frame's handler must not parse the
+     * next frame under the handler's feet: the outer call goes on. */
+    if (c->processing)
+        return;
+    c->processing = 1;
+    conn_process_frames(c);
+    c->processing = 0;
+    if (c->state == CONN_ST_CLOSING)
+        return;
+    /* Give back large queues a burst left behind; small ones are reused. */
+    if (buf_len(&c->in) == 0 && c->in.alloc > SERVER_READ_SIZE)
+        buf_free(&c->in);
+    if (buf_len(&c->net_in) == 0 && c->net_in.alloc > SERVER_READ_SIZE)
+        buf_free(&c->net_in);
+    conn_finish_peer_close(c);
+    if (c->state != CONN_ST_CLOSING)
+        conn_update_reading(c);
+}
+
+static void conn_process_frames(struct conn *c)
 {
     /*
      * Each turn parses the whole frames already in c->in, then asks the
@@ -316,23 +442,50 @@ static void conn_process(struct conn *c)
     for (int turns = 0; turns < 64; turns++) {
         while (conn_can_parse(c)) {
             struct frame f;
-            long n = frame_parse(buf_head(&c->in), buf_len(&c->in), MC_MAX_PAYLOAD, &f);
+            uint32_t max = conn_logged_in(c) ? MC_MAX_PAYLOAD : MC_MAX_PRELOGIN_PAYLOAD;
+            long n = frame_parse(buf_head(&c->in), buf_len(&c->in), max, &f);
             if (n == 0)
                 break;
             if (n < 0) {
-                conn_log(LOG_LVL_WARN, c, "event=bad_frame error=%s", mc_err_name((int)n));
-                conn_fail(c, 0, (int)n, "bad frame header; closing");
+                conn_log(LOG_LVL_WARN, c, "event=bad_frame error=%s%s", mc_err_name((int)n),
+                         n == MC_ERR_FRAME_TOO_LARGE && !conn_logged_in(c)
+                             ? " reason=\"larger than a HELLO before login\""
+                             : "");
+                conn_fail(c, 0, (int)n,
+                          n == MC_ERR_FRAME_TOO_LARGE && !conn_logged_in(c)
+                              ? "frames before HELLO_OK carry at most 2048 bytes; closing"
+                              : "bad frame header; closing");
+                return;
+            }
+            if (f.request_id == 0) {
+                conn_log(LOG_LVL_WARN, c,
+                         "event=bad_frame error=BAD_FRAME type=%s "
+                         "reason=\"request id 0 is reserved\"",
+                         frame_type_name(f.type));
+                conn_fail(c, 0, MC_ERR_BAD_FRAME,
+                          "request id 0 is reserved for the server; "
+                          "closing");
                 return;
             }
             if (c->state == CONN_ST_READY)
-                arm_timer(c, (uint64_t)c->lst->cfg->timeout * 1000u);
+                conn_arm_timer(c, (uint64_t)c->lst->cfg->timeout * 1000u);
+            int bye = f.type == MC_MSG_BYE;
             dispatch_frame(c, &f);
             buf_consume(&c->in, (size_t)n);
+            if (bye && c->state != CONN_ST_CLOSING && c->state != CONN_ST_AUTH) {
+                /* BYE is the last request read: what follows it is dropped (logged). */
+                conn_close(c, "client said BYE");
+                return;
+            }
         }
-        if (!conn_can_parse(c) || !c->ops->pending(c))
+        if (!conn_can_parse(c) || !c->transport->pending(c))
             break;
         size_t before = buf_len(&c->in);
-        int rc = c->ops->feed(c, NULL, 0);
+        int rc = c->transport->feed(c, NULL, 0);
+        if (rc == MC_ERR_CLOSED) {
+            c->peer_closed = 1;
+            continue;
+        }
         if (rc < 0) {
             conn_close(c, mc_strerror(rc));
             return;
@@ -340,27 +493,13 @@ static void conn_process(struct conn *c)
         if (buf_len(&c->in) == before)
             break;
     }
-    /* Give back large queues a burst left behind; small ones are reused. */
-    if (buf_len(&c->in) == 0 && c->in.alloc > SERVER_READ_SIZE)
-        buf_free(&c->in);
-    if (buf_len(&c->net_in) == 0 && c->net_in.alloc > SERVER_READ_SIZE)
-        buf_free(&c->net_in);
-    if (c->out_queued >= CONN_OUT_LIMIT && !c->output_paused) {
-        c->output_paused = 1;
-        conn_log(LOG_LVL_INFO, c,
-                 "event=output_paused queued_bytes=%zu reason=\"client is not reading its "
-                 "answers\"",
-                 c->out_queued);
-    }
-    conn_update_reading(c);
 }
 
 void conn_request_done(struct conn *c)
 {
-    c->busy = 0;
     if (c->state == CONN_ST_CLOSING)
         return;
-    if (c->srv->draining) {
+    if (c->srv->draining && c->state != CONN_ST_AUTH && !c->ops) {
         conn_fail(c, 0, MC_ERR_SHUTTING_DOWN, "server is shutting down");
         return;
     }
@@ -372,12 +511,27 @@ void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     struct conn *c = stream->data;
     if (nread == 0 || c->state == CONN_ST_CLOSING)
         return;
-    if (nread < 0) {
-        conn_close(c, nread == UV_EOF ? "peer closed the connection" : uv_strerror((int)nread));
+    if (nread < 0 && nread != UV_EOF) {
+        conn_close(c, uv_strerror((int)nread));
         return;
     }
-    int rc = c->ops->feed(c, (const uint8_t *)b->base, (size_t)nread);
-    if (rc < 0) {
+    if (nread == UV_EOF) {
+        if (!c->transport_up) {
+            conn_close(c, "peer closed the connection");
+            return;
+        }
+        /* A half-close: what arrived before it is still answered. */
+        c->peer_closed = 1;
+        conn_log(LOG_LVL_DEBUG, c, "event=peer_closed how=fin pending_bytes=%zu", buf_len(&c->in));
+        conn_process(c);
+        return;
+    }
+    int rc = c->transport->feed(c, (const uint8_t *)b->base, (size_t)nread);
+    if (rc == MC_ERR_CLOSED && c->transport_up) {
+        c->peer_closed = 1;
+        conn_log(LOG_LVL_DEBUG, c, "event=peer_closed how=close_notify pending_bytes=%zu",
+                 buf_len(&c->in));
+    } else if (rc < 0) {
         const char *why = rc == MC_ERR_TLS
                               ? (c->transport_up ? "TLS error" : "TLS handshake failed")
                           : rc == MC_ERR_CLOSED ? "peer sent close_notify"
@@ -434,14 +588,14 @@ void conn_accept(struct listener *lst, int refuse_code)
     c->srv = srv;
     c->lst = lst;
     /* Both tls and aes256 (TLS 1.3 with a PSK) run over the TLS transport. */
-    c->ops = lst->cfg->encryption == CFG_ENC_NONE ? &transport_plain : &transport_tls;
-    buf_init(&c->net_in, CONN_NET_IN_LIMIT);
-    buf_init(&c->in, CONN_IN_LIMIT);
+    c->transport = lst->cfg->encryption == CFG_ENC_NONE ? &transport_plain : &transport_tls;
+    buf_init(&c->net_in, CONN_PRE_NET_LIMIT);
+    buf_init(&c->in, CONN_PRE_IN_LIMIT);
+    c->jobs.idle = conn_jobs_idle;
     uv_tcp_init(srv->loop, &c->tcp);
     uv_timer_init(srv->loop, &c->timer);
-    uv_timer_init(srv->loop, &c->delay_timer);
-    c->tcp.data = c->timer.data = c->delay_timer.data = c;
-    c->handles_open = 3;
+    c->tcp.data = c->timer.data = c;
+    c->handles_open = 2;
     c->id = ++srv->next_conn_id;
     c->started_ms = uv_now(srv->loop);
     c->next = srv->conns;
@@ -482,11 +636,13 @@ void conn_accept(struct listener *lst, int refuse_code)
     if (lst->cfg->tcp_nodelay)
         uv_tcp_nodelay(&c->tcp, 1);
     conn_log(LOG_LVL_INFO, c, "event=connect connection=%s port=%u transport=%s%s", lst->cfg->name,
-             lst->cfg->port, c->ops->name, refuse_code ? " refused=connection_limit" : "");
+             lst->cfg->port, c->transport->name, refuse_code ? " refused=connection_limit" : "");
     conn_set_state(c, CONN_ST_HANDSHAKE);
-    c->reading = 1;
-    uv_read_start((uv_stream_t *)&c->tcp, server_alloc_cb, conn_on_read);
-    int rc = c->ops->start(c);
-    if (rc < 0)
+    int rc = c->transport->start(c);
+    if (rc < 0) {
         conn_close(c, "cannot set up the transport");
+        return;
+    }
+    if (c->state != CONN_ST_CLOSING)
+        conn_update_reading(c);
 }

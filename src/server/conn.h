@@ -8,8 +8,10 @@
  *       +--------------------+--+-------------------------------+--> CLOSING
  *
  * Every teardown goes through conn_close(conn, reason), which logs the
- * reason once. The connection is freed only when its three libuv handles
- * have closed and no worker-pool request still refers to it.
+ * reason once. The connection is freed only when its libuv handles have
+ * closed and no job still refers to it (c->jobs). Requests that last are
+ * struct op objects (op.h) on c->ops; login-only state lives in c->login
+ * (auth.c) and is freed at READY.
  */
 #ifndef MC_CONN_H
 #define MC_CONN_H
@@ -19,6 +21,7 @@
 
 #include "buf.h"
 #include "frame.h"
+#include "job.h"
 #include "log.h"
 #include "miscomm/proto.h"
 #include "server.h"
@@ -33,11 +36,12 @@ enum conn_state {
 
 typedef struct WOLFSSL WOLFSSL;
 struct transport_ops;
+struct login;
+struct op;
 
 struct conn {
     uv_tcp_t tcp;
-    uv_timer_t timer;       /* handshake, hello and idle timeouts */
-    uv_timer_t delay_timer; /* the growing delay after a failed login */
+    uv_timer_t timer; /* handshake, HELLO and idle timeouts; failed-login delay; close linger */
     uv_shutdown_t shutdown_req;
     struct server *srv;
     const struct listener *lst;
@@ -48,12 +52,13 @@ struct conn {
     char peer_ip[48];   /* address only */
     char limit_key[56]; /* what per-address limits count: the IPv4 address or the IPv6 /64 */
     enum conn_state state;
+    uint16_t proto;  /* negotiated protocol version; 0 before HELLO_OK */
     int refuse_code; /* nonzero: answer this error after the handshake, then close */
     int counted;     /* counted in srv->nconns */
     uint64_t started_ms;
     uint64_t closing_since_ms;
 
-    const struct transport_ops *ops;
+    const struct transport_ops *transport;
     WOLFSSL *ssl;
     struct buf net_in; /* ciphertext from the socket, not yet given to wolfSSL */
     struct buf in;     /* plaintext frames not yet parsed */
@@ -61,16 +66,18 @@ struct conn {
     int reading;
     int transport_up;  /* TLS handshake done (or plain connection accepted) */
     int output_paused; /* parsing paused: the client left too many answers unread */
-
-    int busy;         /* a request is being handled; parse nothing more */
-    int pending_work; /* worker-pool requests that still point here */
+    int peer_closed;   /* the peer sent FIN or close_notify: answer what arrived, then close */
     int handles_open;
-    unsigned failures; /* failed logins */
+
+    struct job_owner jobs; /* jobs that still point here */
+    struct login *login;   /* HELLO and AUTH only */
+    struct op *ops;        /* requests in progress (protocol 2 streams) */
+    unsigned nops;
+    unsigned ops_ending; /* ops answered whose jobs still run */
+    int processing;      /* conn_process() is on the stack */
     uint32_t perms;
-    uint32_t pending_error_id;
-    int pending_error_code;
-    char device_id[MC_MAX_DEVICE_ID + 1];
-    char client[MC_MAX_CLIENT_NAME + MC_MAX_CLIENT_VERSION + 2];
+    char device_id[MC_MAX_DEVICE_ID * 4 + 1]; /* escaped for logs (log_escape) */
+    char client[(MC_MAX_CLIENT_NAME + MC_MAX_CLIENT_VERSION) * 4 + 2];
     uint64_t requests;
 };
 
@@ -93,20 +100,35 @@ void conn_set_state(struct conn *c, enum conn_state st);
 /* Frame output; these never block. They return 0 or a negative MC_ERR_*. */
 __attribute__((warn_unused_result)) int conn_send(struct conn *c, uint8_t type, uint32_t id,
                                                   const void *payload, size_t len);
+/*
+ * Send a frame whose payload the caller already wrote at
+ * frame + MC_FRAME_HEADER_SIZE (no copy of the payload is made here).
+ */
+__attribute__((warn_unused_result)) int conn_send_prepared(struct conn *c, uint8_t type,
+                                                           uint16_t flags, uint32_t id,
+                                                           uint8_t *frame, size_t len);
 int conn_send_error(struct conn *c, uint32_t id, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* An unsolicited NOTICE (request id 0) to a protocol-2 session; ignored for older ones. */
+void conn_notice(struct conn *c, uint16_t kind, const char *text, const void *data, size_t len);
 /* Write bytes to the socket (used by transports). */
 __attribute__((warn_unused_result)) int conn_write_raw(struct conn *c, const uint8_t *p, size_t n);
+/*
+ * Output a stream producer may queue now (0: wait for op_wake_writers).
+ * Streams stop at a high-water mark far below the point where the server
+ * stops reading, so small answers (PONG) always get through.
+ */
+size_t conn_out_room(const struct conn *c);
 
 /* Called by transports when the TLS handshake (or plain accept) completes. */
 void conn_transport_ready(struct conn *c);
-/* Resume parsing frames after an asynchronous request finishes. */
+/* A request in progress (login, an op) ended: go on parsing, or finish a drain or a close. */
 void conn_request_done(struct conn *c);
-/* Called when a worker request that held the connection returns. */
-void conn_work_done(struct conn *c);
 /* Milliseconds since an arbitrary origin (the loop's clock). */
 uint64_t conn_now_ms(const struct conn *c);
-/* Milliseconds since the connection was accepted, precise to the microsecond. */
+/* Milliseconds elapsed since start_ns (a uv_hrtime() value), precise to the microsecond. */
 double conn_elapsed_ms(uint64_t start_ns);
+/* Start (ms > 0) or stop the connection's timer with the callback for its state. */
+void conn_arm_timer(struct conn *c, uint64_t ms);
 
 #endif

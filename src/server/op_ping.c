@@ -1,6 +1,7 @@
 /* PING: answer PONG with the server's time and the client's echo bytes. */
 #include <sys/time.h>
 
+#include "conn.h"
 #include "dispatch.h"
 #include "miscomm/error.h"
 #include "wire.h"

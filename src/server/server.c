@@ -22,8 +22,8 @@ static char read_buf[SERVER_READ_SIZE];
 void server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     (void)h;
-    (void)suggested;
-    *b = uv_buf_init(read_buf, sizeof read_buf);
+    *b = uv_buf_init(read_buf,
+                     (unsigned)(suggested < sizeof read_buf ? suggested : sizeof read_buf));
 }
 
 unsigned server_count_ip(const struct server *srv, const char *key, unsigned *refused)
@@ -91,7 +91,7 @@ static void server_drain(struct server *srv, const char *signame)
     srv->draining = 1;
     unsigned busy = 0;
     for (struct conn *c = srv->conns; c; c = c->next)
-        busy += c->busy;
+        busy += c->state == CONN_ST_AUTH || c->ops != NULL;
     log_info("event=draining signal=%s connections=%u busy=%u grace_s=%u", signame, srv->nconns,
              busy, srv->cfg.shutdown_grace);
     for (size_t i = 0; i < srv->nlisteners; i++)
@@ -99,8 +99,17 @@ static void server_drain(struct server *srv, const char *signame)
     struct conn *next;
     for (struct conn *c = srv->conns; c; c = next) {
         next = c->next;
-        if (c->busy)
-            continue; /* conn_request_done() closes it when its request is answered */
+        if (c->state == CONN_ST_AUTH || c->ops) {
+            /* conn_request_done() closes it when its requests are answered;
+             * a protocol-2 client is told now, so it can finish its streams. */
+            uint8_t grace[4] = {
+                (uint8_t)(srv->cfg.shutdown_grace >> 24), (uint8_t)(srv->cfg.shutdown_grace >> 16),
+                (uint8_t)(srv->cfg.shutdown_grace >> 8), (uint8_t)srv->cfg.shutdown_grace};
+            conn_notice(c, MC_NOTICE_DRAINING,
+                        "server is shutting down: streams in progress may finish, no new requests",
+                        grace, sizeof grace);
+            continue;
+        }
         if (c->state == CONN_ST_HANDSHAKE)
             conn_close(c, "server shutting down");
         else
@@ -129,22 +138,21 @@ static void on_ticket_timer(uv_timer_t *t)
 
 /* The daily expiry check reads (and may decrypt) the certificate: worker pool. */
 struct expiry_job {
-    uv_work_t req;
+    struct job job;       /* first: the job helper hands it back */
     struct mc_config cfg; /* a copy: a reload may replace srv->cfg meanwhile */
 };
 
-static void expiry_work(uv_work_t *req)
+static void expiry_work(struct job *j)
 {
-    struct expiry_job *job = req->data;
+    struct expiry_job *job = (struct expiry_job *)j;
     (void)srvcert_check_expiry(&job->cfg);
 }
 
-static void expiry_done(uv_work_t *req, int status)
+static void expiry_done(struct job *j, int status)
 {
     (void)status;
-    struct expiry_job *job = req->data;
-    secret_wipe(job, sizeof *job);
-    free(job);
+    secret_wipe(j, sizeof(struct expiry_job));
+    free(j);
 }
 
 static void on_expiry_timer(uv_timer_t *t)
@@ -155,11 +163,12 @@ static void on_expiry_timer(uv_timer_t *t)
     struct expiry_job *job = calloc(1, sizeof *job);
     if (!job)
         return;
-    job->req.data = job;
+    job->job.work = expiry_work;
+    job->job.done = expiry_done;
     job->cfg = srv->cfg;
     job->cfg.conns = NULL; /* not needed, not owned */
     job->cfg.nconns = 0;
-    if (uv_queue_work(srv->loop, &job->req, expiry_work, expiry_done) != 0)
+    if (job_submit(srv->loop, NULL, &job->job, &srv->jobs) != 0)
         free(job);
 }
 
@@ -394,7 +403,7 @@ static void reload_listener(struct listener *lst, const struct mc_config *cfg,
  * start, so the worker may read their names and encryption modes.
  */
 struct reload_job {
-    uv_work_t req;
+    struct job job; /* first: the job helper hands it back */
     struct server *srv;
     struct mc_config cfg;
     WOLFSSL_CTX *tls, *psk;
@@ -403,9 +412,9 @@ struct reload_job {
     const char *why;
 };
 
-static void reload_work(uv_work_t *req)
+static void reload_work(struct job *work)
 {
-    struct reload_job *job = req->data;
+    struct reload_job *job = (struct reload_job *)work;
     struct server *srv = job->srv;
     job->rc = config_load(srv->config_path, &job->cfg, log_config_error, NULL);
     if (job->rc < 0) {
@@ -479,9 +488,9 @@ static void reload_apply(struct server *srv, struct reload_job *job)
              srv->cfg.certificate);
 }
 
-static void reload_done(uv_work_t *req, int status)
+static void reload_done(struct job *j, int status)
 {
-    struct reload_job *job = req->data;
+    struct reload_job *job = (struct reload_job *)j;
     struct server *srv = job->srv;
     srv->reloading = 0;
     if (status == 0 && job->rc == 0 && !srv->draining) {
@@ -514,9 +523,10 @@ int server_reload(struct server *srv)
     struct reload_job *job = calloc(1, sizeof *job);
     if (!job)
         return MC_ERR_NOMEM;
-    job->req.data = job;
+    job->job.work = reload_work;
+    job->job.done = reload_done;
     job->srv = srv;
-    if (uv_queue_work(srv->loop, &job->req, reload_work, reload_done) != 0) {
+    if (job_submit(srv->loop, NULL, &job->job, &srv->jobs) != 0) {
         free(job);
         log_error("event=reload result=failed reason=\"cannot queue the reload\"");
         return MC_ERR_INTERNAL;

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "job.h"
 #include "psk.h"
 #include "throttle.h"
 #include "ticket.h"
@@ -36,6 +37,7 @@ struct server {
     struct ticket_keys tickets;
     struct throttle login_failures; /* per address, across connections */
     unsigned auth_pending;          /* password checks queued or running */
+    struct job_owner jobs;          /* server-wide jobs: reload, expiry check */
     char config_path[PATH_MAX];
     int pid_written;
     struct listener *listeners;

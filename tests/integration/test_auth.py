@@ -95,13 +95,13 @@ class AuthTest(unittest.TestCase):
 
     def test_unsupported_version_range(self):
         with Client(self.lenient) as c:
-            rid = c.send(HELLO, hello_payload(RIGHT, vmin=2, vmax=3))
+            rid = c.send(HELLO, hello_payload(RIGHT, vmin=3, vmax=4))
             rrid, code, msg = c.recv_error()
             self.assertEqual((rrid, code), (rid, ERR["PROTO_VERSION"]), msg)
             self.assertIn("2-3", msg)
             self.assertTrue(c.closed_by_server(), "server kept the connection")
-        self.gw.wait_log(r'event=hello result=PROTO_VERSION reason="client speaks versions 2-3')
-        self.gw.wait_log(r'event=disconnect reason="client speaks versions 2-3')
+        self.gw.wait_log(r'event=hello result=PROTO_VERSION reason="client speaks versions 3-4')
+        self.gw.wait_log(r'event=disconnect reason="client speaks versions 3-4')
 
     def test_malformed_hello(self):
         with Client(self.lenient) as c:

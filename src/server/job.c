@@ -1,0 +1,201 @@
+#include "job.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "miscomm/error.h"
+
+struct job_pool {
+    uv_loop_t *loop;
+    char name[32];
+    uv_async_t wake; /* results are ready on the loop thread */
+    uv_mutex_t lock;
+    uv_cond_t cond;
+    struct job *queue, *queue_tail; /* waiting for a thread */
+    struct job *finished;           /* done on a thread, waiting for the loop */
+    unsigned load;                  /* queued + running + finished */
+    unsigned max_queued;
+    unsigned nthreads;
+    uv_thread_t *threads;
+    int stopping;
+};
+
+static void job_finish(struct job *j, int status)
+{
+    struct job_owner *owner = j->owner;
+    if (status == 0 && owner && owner->closing)
+        status = MC_ERR_CLOSED;
+    j->done(j, status);
+    /* j may be freed by done(); only the owner is touched from here. */
+    if (owner && --owner->pending == 0 && owner->idle)
+        owner->idle(owner);
+}
+
+/* -- libuv's shared pool --------------------------------------------------- */
+static void job_uv_work(uv_work_t *req)
+{
+    struct job *j = req->data;
+    j->work(j);
+}
+
+static void job_uv_after(uv_work_t *req, int status)
+{
+    struct job *j = req->data;
+    job_finish(j, status == UV_ECANCELED ? MC_ERR_CANCELLED : 0);
+}
+
+/* -- dedicated pools ------------------------------------------------------- */
+static void pool_thread(void *arg)
+{
+    struct job_pool *p = arg;
+    uv_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->queue && !p->stopping)
+            uv_cond_wait(&p->cond, &p->lock);
+        struct job *j = p->queue;
+        if (!j)
+            break; /* stopping, and nothing left to run */
+        p->queue = j->next;
+        if (!p->queue)
+            p->queue_tail = NULL;
+        if (!j->cancelled) {
+            uv_mutex_unlock(&p->lock);
+            j->work(j);
+            uv_mutex_lock(&p->lock);
+        }
+        j->next = p->finished;
+        p->finished = j;
+        uv_async_send(&p->wake);
+    }
+    uv_mutex_unlock(&p->lock);
+}
+
+static void pool_on_wake(uv_async_t *a)
+{
+    struct job_pool *p = a->data;
+    uv_mutex_lock(&p->lock);
+    struct job *list = p->finished;
+    p->finished = NULL;
+    uv_mutex_unlock(&p->lock);
+    /* The list is newest first: run the callbacks oldest first. */
+    struct job *rev = NULL;
+    while (list) {
+        struct job *n = list->next;
+        list->next = rev;
+        rev = list;
+        list = n;
+    }
+    while (rev) {
+        struct job *j = rev;
+        rev = rev->next;
+        uv_mutex_lock(&p->lock);
+        p->load--;
+        uv_mutex_unlock(&p->lock);
+        job_finish(j, j->cancelled ? MC_ERR_CANCELLED : 0);
+    }
+}
+
+int job_pool_start(uv_loop_t *loop, const char *name, unsigned threads, unsigned max_queued,
+                   struct job_pool **out)
+{
+    *out = NULL;
+    if (threads == 0 || max_queued == 0)
+        return MC_ERR_INVALID_ARG;
+    struct job_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return MC_ERR_NOMEM;
+    p->threads = calloc(threads, sizeof *p->threads);
+    if (!p->threads) {
+        free(p);
+        return MC_ERR_NOMEM;
+    }
+    p->loop = loop;
+    p->max_queued = max_queued;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    if (uv_mutex_init(&p->lock) != 0 || uv_cond_init(&p->cond) != 0 ||
+        uv_async_init(loop, &p->wake, pool_on_wake) != 0) {
+        free(p->threads);
+        free(p);
+        return MC_ERR_INTERNAL;
+    }
+    p->wake.data = p;
+    for (unsigned i = 0; i < threads; i++) {
+        if (uv_thread_create(&p->threads[i], pool_thread, p) != 0)
+            break;
+        p->nthreads++;
+    }
+    if (p->nthreads == 0) {
+        job_pool_stop(p);
+        return MC_ERR_INTERNAL;
+    }
+    log_debug("event=job_pool pool=%s threads=%u max_queued=%u", p->name, p->nthreads, max_queued);
+    *out = p;
+    return 0;
+}
+
+unsigned job_pool_load(const struct job_pool *p)
+{
+    uv_mutex_lock((uv_mutex_t *)&p->lock);
+    unsigned n = p->load;
+    uv_mutex_unlock((uv_mutex_t *)&p->lock);
+    return n;
+}
+
+static void pool_on_closed(uv_handle_t *h)
+{
+    struct job_pool *p = h->data;
+    uv_mutex_destroy(&p->lock);
+    uv_cond_destroy(&p->cond);
+    free(p->threads);
+    free(p);
+}
+
+void job_pool_stop(struct job_pool *p)
+{
+    if (!p)
+        return;
+    uv_mutex_lock(&p->lock);
+    p->stopping = 1;
+    for (struct job *j = p->queue; j; j = j->next)
+        j->cancelled = 1;
+    uv_cond_broadcast(&p->cond);
+    uv_mutex_unlock(&p->lock);
+    for (unsigned i = 0; i < p->nthreads; i++)
+        uv_thread_join(&p->threads[i]);
+    /* Every job is now on the finished list: give each its done() call. */
+    pool_on_wake(&p->wake);
+    uv_close((uv_handle_t *)&p->wake, pool_on_closed);
+}
+
+int job_submit(uv_loop_t *loop, struct job_pool *pool, struct job *j, struct job_owner *owner)
+{
+    j->owner = owner;
+    j->pool = pool;
+    j->next = NULL;
+    j->cancelled = 0;
+    if (!pool) {
+        j->req.data = j;
+        if (uv_queue_work(loop, &j->req, job_uv_work, job_uv_after) != 0)
+            return MC_ERR_INTERNAL;
+    } else {
+        uv_mutex_lock(&pool->lock);
+        if (pool->stopping || pool->load >= pool->max_queued) {
+            int stopping = pool->stopping;
+            uv_mutex_unlock(&pool->lock);
+            return stopping ? MC_ERR_SHUTTING_DOWN : MC_ERR_BUSY;
+        }
+        pool->load++;
+        if (pool->queue_tail)
+            pool->queue_tail->next = j;
+        else
+            pool->queue = j;
+        pool->queue_tail = j;
+        uv_cond_signal(&pool->cond);
+        uv_mutex_unlock(&pool->lock);
+    }
+    if (owner)
+        owner->pending++;
+    return 0;
+}

@@ -1,0 +1,233 @@
+#include "op.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "dispatch.h"
+#include "miscomm/error.h"
+#include "wire.h"
+
+static void op_free(struct op *op)
+{
+    if (op->vt->release)
+        op->vt->release(op);
+    free(op);
+}
+
+static void op_jobs_idle(struct job_owner *owner)
+{
+    struct op *op = (struct op *)((char *)owner - offsetof(struct op, jobs));
+    if (!op->finished)
+        return;
+    struct conn *c = op->c;
+    op_free(op);
+    /* The connection may have been waiting for this op to be freed. */
+    if (--c->ops_ending == 0 && c->jobs.idle)
+        c->jobs.idle(&c->jobs);
+}
+
+struct op *op_new(struct conn *c, uint32_t id, const char *name, uint32_t request_bytes,
+                  const struct op_vtable *vt, size_t size)
+{
+    struct op *op = calloc(1, size);
+    if (!op)
+        return NULL;
+    op->vt = vt;
+    op->c = c;
+    op->id = id;
+    op->name = name;
+    op->request_bytes = request_bytes;
+    op->start_ns = uv_hrtime();
+    op->send_credit = MC_STREAM_WINDOW;
+    op->recv_credit = MC_STREAM_WINDOW;
+    op->jobs.idle = op_jobs_idle;
+    op->next = c->ops;
+    c->ops = op;
+    c->nops++;
+    return op;
+}
+
+struct op *op_find(const struct conn *c, uint32_t id)
+{
+    for (struct op *op = c->ops; op; op = op->next)
+        if (op->id == id)
+            return op;
+    return NULL;
+}
+
+static void op_unlink(struct op *op)
+{
+    struct conn *c = op->c;
+    for (struct op **p = &c->ops; *p; p = &(*p)->next) {
+        if (*p == op) {
+            *p = op->next;
+            c->nops--;
+            break;
+        }
+    }
+    op->next = NULL;
+}
+
+/* Unlink, log, and free now or once the op's jobs are done. */
+static void op_end(struct op *op, int result)
+{
+    struct conn *c = op->c;
+    op_unlink(op);
+    op->finished = 1;
+    conn_log(result == 0 ? LOG_LVL_INFO : LOG_LVL_WARN, c,
+             "event=request op=%s id=%u result=%s bytes=%u bytes_in=%llu bytes_out=%llu ms=%.3f",
+             op->name, op->id, mc_err_name(result), op->request_bytes,
+             (unsigned long long)op->bytes_in, (unsigned long long)op->bytes_out,
+             conn_elapsed_ms(op->start_ns));
+    if (op->jobs.pending == 0)
+        op_free(op);
+    else
+        c->ops_ending++;
+}
+
+void op_finish(struct op *op)
+{
+    struct conn *c = op->c;
+    op_end(op, 0);
+    conn_request_done(c);
+}
+
+void op_fail(struct op *op, int code, const char *fmt, ...)
+{
+    char msg[MC_MAX_ERROR_MESSAGE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct conn *c = op->c;
+    if (op->vt->cancel)
+        op->vt->cancel(op, code);
+    (void)conn_send_error(c, op->id, code, "%s", msg);
+    op_end(op, code);
+    conn_request_done(c);
+}
+
+int op_send_data(struct op *op, const uint8_t *p, size_t n, int end)
+{
+    if (n > op->send_credit || n > MC_MAX_PAYLOAD)
+        return MC_ERR_FLOW_CONTROL;
+    uint8_t small[4096];
+    uint8_t *frame =
+        n + MC_FRAME_HEADER_SIZE <= sizeof small ? small : malloc(n + MC_FRAME_HEADER_SIZE);
+    if (!frame)
+        return MC_ERR_NOMEM;
+    if (n)
+        memcpy(frame + MC_FRAME_HEADER_SIZE, p, n);
+    int rc = conn_send_prepared(op->c, MC_MSG_DATA, end ? MC_FLAG_END : 0, op->id, frame, n);
+    if (frame != small)
+        free(frame);
+    if (rc < 0)
+        return rc;
+    op->send_credit -= n;
+    op->bytes_out += n;
+    if (end)
+        op->out_ended = 1;
+    return 0;
+}
+
+int op_grant(struct op *op, uint32_t n)
+{
+    uint8_t payload[4];
+    struct wire_writer w;
+    wire_writer_init(&w, payload, sizeof payload);
+    wire_put_u32(&w, n);
+    int rc = conn_send(op->c, MC_MSG_CREDIT, op->id, payload, w.len);
+    if (rc == 0)
+        op->recv_credit += n;
+    return rc;
+}
+
+void op_route_frame(struct conn *c, const struct frame *f)
+{
+    struct op *op = op_find(c, f->request_id);
+    if (!op) {
+        /* The op ended (its final answer may be crossing this frame on the
+         * wire): stream frames for it are dropped without an answer. */
+        conn_log(LOG_LVL_DEBUG, c, "event=stream_frame_dropped type=%s id=%u bytes=%u",
+                 frame_type_name(f->type), f->request_id, f->length);
+        return;
+    }
+    switch (f->type) {
+    case MC_MSG_DATA: {
+        int end = (f->flags & MC_FLAG_END) != 0;
+        if (op->in_ended) {
+            op_fail(op, MC_ERR_FLOW_CONTROL, "DATA after the END of request %u's stream", op->id);
+            return;
+        }
+        if (f->length > op->recv_credit) {
+            op_fail(op, MC_ERR_FLOW_CONTROL,
+                    "DATA of %u bytes exceeds the %llu bytes of credit granted to request %u",
+                    f->length, (unsigned long long)op->recv_credit, op->id);
+            return;
+        }
+        if (!op->vt->data) {
+            op_fail(op, MC_ERR_UNEXPECTED, "request %u (%s) takes no DATA", op->id, op->name);
+            return;
+        }
+        op->recv_credit -= f->length;
+        op->bytes_in += f->length;
+        op->in_ended = end;
+        op->vt->data(op, f->payload, f->length, end);
+        return;
+    }
+    case MC_MSG_CREDIT: {
+        struct wire_reader r;
+        wire_reader_init(&r, f->payload, f->length);
+        uint32_t n = wire_get_u32(&r);
+        if (wire_reader_done(&r) < 0 || n == 0) {
+            op_fail(op, MC_ERR_BAD_PAYLOAD, "CREDIT carries one u32 greater than 0");
+            return;
+        }
+        if (op->send_credit + n > MC_MAX_CREDIT) {
+            op_fail(op, MC_ERR_FLOW_CONTROL, "credit for request %u would exceed %u bytes", op->id,
+                    MC_MAX_CREDIT);
+            return;
+        }
+        op->send_credit += n;
+        if (op->vt->writable && !op->out_ended)
+            op->vt->writable(op);
+        return;
+    }
+    case MC_MSG_CANCEL:
+        conn_log(LOG_LVL_INFO, c, "event=cancel op=%s id=%u by=client", op->name, op->id);
+        op_fail(op, MC_ERR_CANCELLED, "request %u cancelled by the client", op->id);
+        return;
+    default:
+        return;
+    }
+}
+
+void op_wake_writers(struct conn *c)
+{
+    /* An op may end (and be freed) in its callback: walk a snapshot of ids. */
+    uint32_t ids[MC_MAX_STREAMS];
+    unsigned n = 0;
+    for (struct op *op = c->ops; op && n < MC_MAX_STREAMS; op = op->next)
+        if (op->wants_write)
+            ids[n++] = op->id;
+    for (unsigned i = 0; i < n && c->state == CONN_ST_READY; i++) {
+        struct op *op = op_find(c, ids[i]);
+        if (op && op->wants_write && conn_out_room(c) > 0) {
+            op->wants_write = 0;
+            op->vt->writable(op);
+        }
+    }
+}
+
+void op_close_all(struct conn *c)
+{
+    while (c->ops) {
+        struct op *op = c->ops;
+        if (op->vt->cancel)
+            op->vt->cancel(op, MC_ERR_CLOSED);
+        op_end(op, MC_ERR_CLOSED);
+    }
+}

@@ -1,0 +1,91 @@
+/*
+ * Operations: one object per request in progress on a connection.
+ *
+ * A request that is answered at once (PING, NOOP) never becomes an object.
+ * A request that lasts (a stream, or work on a pool) gets a struct op with
+ * its own state and callbacks; struct conn keeps only connection state and
+ * a list of its ops. Frames for an op are routed by request id:
+ *
+ *   DATA   -> vt->data() after the credit check (more than the credit the
+ *             server granted fails the op with FLOW_CONTROL)
+ *   CREDIT -> more send credit, then vt->writable()
+ *   CANCEL -> vt->cancel(op, MC_ERR_CANCELLED), ERROR CANCELLED, op freed
+ *
+ * and the connection calls vt->writable() again when its queued output
+ * falls below the low-water mark (conn_out_room() says how much a
+ * producer may queue now). Every op ends through exactly one
+ * op_finish()/op_fail(), which sends nothing more itself but logs the
+ * request; a connection that closes cancels its ops with MC_ERR_CLOSED.
+ *
+ * Credit counts DATA payload bytes, per op and per direction: send_credit
+ * is what the client still lets us send, recv_credit what we still let it
+ * send. Both start at MC_STREAM_WINDOW.
+ */
+#ifndef MC_OP_H
+#define MC_OP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "job.h"
+
+struct conn;
+struct op;
+
+struct op_vtable {
+    /* n DATA bytes arrived (end: the client's last); the op fails itself (op_fail) if need be. */
+    void (*data)(struct op *op, const uint8_t *p, size_t n, int end);
+    /* Send credit arrived or the connection can take more output. */
+    void (*writable)(struct op *op);
+    /* The op ends without its own answer: MC_ERR_CANCELLED (client) or MC_ERR_CLOSED. */
+    void (*cancel)(struct op *op, int reason);
+    /* Free what the op holds (the op itself is freed by op.c). May be NULL. */
+    void (*release)(struct op *op);
+};
+
+struct op {
+    const struct op_vtable *vt;
+    struct conn *c;
+    struct op *next;
+    const char *name; /* for logs: the op table's name */
+    uint32_t id;
+    uint32_t request_bytes;
+    uint64_t start_ns;
+    uint64_t bytes_in, bytes_out; /* DATA payload bytes received and sent */
+    uint64_t send_credit;
+    uint64_t recv_credit;
+    int in_ended;          /* the client sent END */
+    int out_ended;         /* we sent END */
+    int wants_write;       /* waiting for credit or output room */
+    int finished;          /* answered: waiting only for its jobs */
+    struct job_owner jobs; /* the op is freed once its jobs are done */
+};
+
+/*
+ * A new op of `size` bytes (a struct that starts with struct op) for
+ * request f on c, zeroed, linked to c. NULL when out of memory.
+ */
+struct op *op_new(struct conn *c, uint32_t id, const char *name, uint32_t request_bytes,
+                  const struct op_vtable *vt, size_t size);
+struct op *op_find(const struct conn *c, uint32_t id);
+
+/* Queue a DATA frame within the send credit (0, or MC_ERR_FLOW_CONTROL / transport errors). */
+__attribute__((warn_unused_result)) int op_send_data(struct op *op, const uint8_t *p, size_t n,
+                                                     int end);
+/* Let the client send n more bytes (a CREDIT frame). */
+__attribute__((warn_unused_result)) int op_grant(struct op *op, uint32_t n);
+
+/* The op sent its final answer: log the request and free the op (now or after its jobs). */
+void op_finish(struct op *op);
+/* The op failed: send ERROR code with the message, log, free. */
+void op_fail(struct op *op, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Route a DATA, CREDIT or CANCEL frame (a v2 session in READY). */
+void op_route_frame(struct conn *c, const struct frame *f);
+/* Offer output room to the ops waiting for it. */
+void op_wake_writers(struct conn *c);
+/* The connection is closing: cancel every op (they are freed when their jobs end). */
+void op_close_all(struct conn *c);
+
+#endif
