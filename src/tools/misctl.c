@@ -15,6 +15,7 @@
 #include "config.h"
 #include "miscomm/error.h"
 #include "psk.h"
+#include "safefile.h"
 #include "secret.h"
 
 #define EXIT_FAIL   1
@@ -437,7 +438,7 @@ static void ensure_parent(const char *path)
 static int write_output(const char *path, const void *data, size_t len, int mode, int force)
 {
     ensure_parent(path);
-    int rc = cert_write_data(path, data, len, mode, force);
+    int rc = safefile_write(path, data, len, mode, force);
     if (rc == MC_ERR_EXISTS)
         fprintf(stderr, "misctl: cert create: %s already exists; use --force to replace it\n",
                 path);
