@@ -495,6 +495,29 @@ class PskCreateTest(unittest.TestCase):
         with open(path) as f:
             self.assertNotEqual(f.read(), key)
 
+    def test_force_replaces_a_symlink_instead_of_following_it(self):
+        d = Dir()
+        victim = d.file("victim")
+        with open(victim, "w") as f:
+            f.write("not a key\n")
+        os.chmod(victim, 0o644)
+        path = d.file("conn.psk")
+        os.symlink(victim, path)
+        out = misctl("psk", "create", path)
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("already exists", out.stderr)
+        out = misctl("psk", "create", path, "--force")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        with open(victim) as f:
+            self.assertEqual(f.read(), "not a key\n")
+        self.assertEqual(stat.S_IMODE(os.stat(victim).st_mode), 0o644)
+        self.assertFalse(os.path.islink(path))
+        self.assertEqual(stat.S_IMODE(os.lstat(path).st_mode), 0o600)
+        with open(path) as f:
+            self.assertRegex(f.read(), r"^[0-9a-f]{64}\n$")
+        # No temporary file is left behind.
+        self.assertEqual(sorted(os.listdir(d.path)), ["conn.psk", "password", "victim"])
+
     def test_password_derived_keys_refused(self):
         d = Dir()
         for opt in ("--from-password", "--password", "--passphrase=x"):
