@@ -518,9 +518,26 @@ class PskCreateTest(unittest.TestCase):
         # No temporary file is left behind.
         self.assertEqual(sorted(os.listdir(d.path)), ["conn.psk", "password", "victim"])
 
+    def test_paths_are_not_mistaken_for_password_options(self):
+        # Only option names are checked, by exact name: "compass" and "office"
+        # hold "pass" and "from"-like words but are a file name.
+        d = Dir()
+        os.mkdir(d.file("x"))
+        for name in ("compass-office.key", "passphrase-from-derived.key"):
+            path = os.path.join(d.path, "x", name)
+            out = misctl("psk", "create", path)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+            out = misctl("psk", "create", "--force", path)
+            self.assertEqual(out.returncode, 0, out.stderr)
+        out = misctl("psk", "create", d.file("y.psk"), "--compass")
+        self.assertEqual(out.returncode, 64)
+        self.assertIn("unknown option '--compass'", out.stderr)
+        self.assertFalse(os.path.exists(d.file("y.psk")))
+
     def test_password_derived_keys_refused(self):
         d = Dir()
-        for opt in ("--from-password", "--password", "--passphrase=x"):
+        for opt in ("--from-password", "--password", "--passphrase=x", "--password-file=pw"):
             out = misctl("psk", "create", d.file("p.psk"), opt)
             self.assertNotEqual(out.returncode, 0)
             self.assertIn("derived from passwords are refused", out.stderr)
