@@ -143,7 +143,9 @@ static void cert_create_usage(FILE *out)
             "Output:\n"
             "  --out FILE          certificate, PEM (default certs/miscomm.crt)\n"
             "  --key-out FILE      private key, PEM, mode 0600 (default certs/miscomm.key)\n"
-            "  --p12 FILE          also a PKCS#12 bundle of both, mode 0600 (needs a password)\n"
+            "  --p12 FILE          also a PKCS#12 bundle of both, mode 0600 (needs a password;\n"
+            "                      encrypted with 3DES/SHA-1, the only PKCS#12 encryption\n"
+            "                      wolfSSL 5.5.4 writes: prefer the encrypted PEM key)\n"
             "  --force             replace existing files (otherwise refused)\n"
             "Password (encrypts the key as PKCS#8 v2: PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC;\n"
             "never taken from the command line):\n"
@@ -421,6 +423,14 @@ static int cmd_cert_create(int argc, char **argv)
         printf("created %s: PKCS#12 bundle of the certificate and key, mode 0600, "
                "password-protected\n",
                p12);
+    if (p12)
+        fprintf(stderr,
+                "misctl: %s: warning: %s is encrypted with pbeWithSHAAnd3-KeyTripleDES-CBC "
+                "(3DES, SHA-1 key derivation), the only PKCS#12 encryption wolfSSL 5.5.4 can "
+                "write; it is weaker than the encrypted PEM key %s (PBES2: AES-256-CBC, "
+                "PBKDF2-HMAC-SHA256), which is recommended: use the .p12 only where a single "
+                "bundle is required, and keep it mode 0600\n",
+                who, p12, key_out);
     ret = 0;
 out:
     if (have_pw)

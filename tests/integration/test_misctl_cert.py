@@ -86,6 +86,7 @@ class CertCreateTest(unittest.TestCase):
         if out.returncode != 0:
             raise AssertionError("cert create failed: %s" % out.stderr)
         cls.create_out = out.stdout
+        cls.create_err = out.stderr
 
     def test_x509_fields_read_by_openssl(self):
         text = openssl("x509", "-in", self.crt, "-noout", "-text").decode()
@@ -152,6 +153,18 @@ class CertCreateTest(unittest.TestCase):
         self.assertEqual(openssl("x509", "-noout", "-fingerprint", "-sha256",
                                  input=cert.encode()),
                          openssl("x509", "-in", self.crt, "-noout", "-fingerprint", "-sha256"))
+
+    def test_pkcs12_weak_encryption_warning(self):
+        # wolfSSL 5.5.4 writes PKCS#12 only with 3DES/SHA-1: say so, and point to the PEM key.
+        self.assertIn("warning: %s is encrypted with pbeWithSHAAnd3-KeyTripleDES-CBC" % self.p12,
+                      self.create_err)
+        self.assertIn("3DES, SHA-1", self.create_err)
+        self.assertIn("encrypted PEM key %s" % self.key, self.create_err)
+        self.assertIn("recommended", self.create_err)
+        d = Dir()
+        out, _, _, _ = create(d, "--cn", "nop12", "--san", "nop12")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertNotIn("3DES", out.stderr)
 
     def test_pkcs12_wrong_password(self):
         bad = self.d.file("bad2.pw")
