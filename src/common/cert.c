@@ -336,6 +336,13 @@ static void name_text(WOLFSSL_X509_NAME *name, char *out, size_t cap, char *cn, 
     }
 }
 
+void cert_printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7F)
+            *s = '?';
+}
+
 static int asn1_time(const WOLFSSL_ASN1_TIME *t, time_t *out)
 {
     struct tm tm;
@@ -405,6 +412,15 @@ int cert_describe(const uint8_t *der, size_t len, struct cert_details *out)
                 out->n_ip++;
         }
     }
+    /*
+     * Names come from whoever made the certificate and go to terminals and
+     * logs: no escape sequences, as the client library does with server text.
+     */
+    cert_printable(out->subject);
+    cert_printable(out->issuer);
+    cert_printable(out->cn);
+    for (size_t i = 0; i < out->n_dns; i++)
+        cert_printable(out->dns[i]);
     rc = 0;
 out:
     if (alt)

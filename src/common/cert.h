@@ -72,7 +72,16 @@ struct cert_details {
     struct cert_info info;
 };
 
-/* Subject, issuer, serial, validity, key, SANs and fingerprints of a DER certificate. */
+/*
+ * Replace the control characters of s (C0: bytes below 0x20, and DEL) with
+ * '?', in place, so that a name can be printed to a terminal or a log.
+ */
+void cert_printable(char *s);
+/*
+ * Subject, issuer, serial, validity, key, SANs and fingerprints of a DER
+ * certificate. The names (subject, issuer, cn, dns) went through
+ * cert_printable(): a control character in the certificate reads '?'.
+ */
 __attribute__((warn_unused_result)) int cert_describe(const uint8_t *der, size_t len,
                                                       struct cert_details *out);
 

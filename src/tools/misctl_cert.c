@@ -604,6 +604,7 @@ static const char cert_show_help[] =
     "SHA-256 fingerprints (certificate and public key, hex and base64 pins)\n"
     "of the certificate in FILE: PEM, or PKCS#12 (.p12/.pfx) with its\n"
     "password from --password-file F, --password-stdin or --password-prompt.\n"
+    "Control characters in names are shown as '?'.\n"
     "  --json   one JSON object, for scripts\n"
     "\n"
     "Exit status: 0 success; 1 failure; 64 usage error.\n";

@@ -487,6 +487,34 @@ class CertCheckTest(unittest.TestCase):
         self.assertTrue(out.stdout.startswith("UNKNOWN:"), out.stdout)
 
 
+@unittest.skipUnless(OPENSSL, "the openssl tool makes the hostile certificate")
+class CertNamesTest(unittest.TestCase):
+    """Names come from whoever made the certificate: an escape sequence in the
+    CN or a SAN must not reach the terminal raw."""
+
+    def test_control_characters_are_replaced(self):
+        d = Dir()
+        crt, key = d.file("evil.crt"), d.file("evil.key")
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", key, "-out", crt, "-days", "30",
+                "-subj", "/O=Acme\x1b]0;title\x07/CN=evil\x1b[31mred\x07bell\x7fdel",
+                "-addext", "subjectAltName=DNS:ok.example,DNS:bad\x1b[2Jname")
+        for args in (["cert", "show", crt], ["cert", "show", "--json", crt],
+                     ["cert", "check", crt]):
+            out = misctl(*args)
+            self.assertIn(out.returncode, (0, 1), (args, out.stderr))
+            for ch in ("\x1b", "\x07", "\x7f"):
+                self.assertNotIn(ch, out.stdout, args)
+                self.assertNotIn(ch, out.stderr, args)
+            self.assertIn("CN=evil?[31mred?bell?del", out.stdout, args)
+        show = misctl("cert", "show", crt).stdout
+        self.assertIn("subject:       O=Acme?]0;title?, CN=evil?[31mred?bell?del", show)
+        self.assertIn(" ok.example bad?[2Jname", show)
+        j = json.loads(misctl("cert", "show", "--json", crt).stdout)
+        self.assertEqual(j["cn"], "evil?[31mred?bell?del")
+        self.assertEqual(j["san_dns"], ["ok.example", "bad?[2Jname"])
+
+
 class PskCreateTest(unittest.TestCase):
     def test_create_and_refuse_overwrite(self):
         d = Dir()
