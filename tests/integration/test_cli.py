@@ -115,6 +115,30 @@ class PasswdTest(unittest.TestCase):
                       out.stderr)
         self.assertIn("chmod 600", out.stderr)
 
+    def test_line_endings_and_spaces(self):
+        # The first line up to LF or CR is the password: a Windows file's CRLF is not
+        # part of it, trailing spaces are (the server compares byte for byte).
+        crlf = os.path.join(self.dir, "crlf")
+        with open(crlf, "wb") as f:
+            f.write(PASSWORD.encode() + b"\r\n")
+        self.assert_hash_of(misctl("passwd", "--password-file", crlf))
+        spaced = os.path.join(self.dir, "spaced")
+        with open(spaced, "wb") as f:
+            f.write(PASSWORD.encode() + b"  \n")
+        out = misctl("passwd", "--password-file", spaced)
+        self.assert_hash_of(out, PASSWORD + "  ")
+        gw = harness.Gateway(start=False)
+        with gw:
+            with open(gw.ini) as f:
+                ini = f.read()
+            ini = re.sub(r"(?m)^password = .*$", lambda m: "password = " + out.stdout.strip(), ini)
+            with open(gw.ini, "w") as f:
+                f.write(ini)
+            gw.start()
+            with self.assertRaises(AssertionError):
+                harness.ping_ok(gw.port, PASSWORD)
+            self.assertEqual(gw.stop(), 0)
+
     def test_help_lists_every_option(self):
         out = misctl("passwd", "--help")
         self.assertEqual(out.returncode, 0, out.stderr)
