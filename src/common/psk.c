@@ -3,24 +3,43 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "miscomm/error.h"
+#include "safefile.h"
 
 int psk_load(const char *path, uint8_t key[PSK_KEY_SIZE], const char **why)
 {
+    return psk_load_ex(path, key, why, NULL);
+}
+
+int psk_load_ex(const char *path, uint8_t key[PSK_KEY_SIZE], const char **why, const char **warning)
+{
+    /* read(2) into a buffer wiped below: no stdio buffer keeps a copy of the key. */
     char text[256];
+    struct stat st;
     *why = "";
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    if (warning)
+        *warning = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         *why = errno == ENOENT ? "file not found" : "cannot read the file";
         return errno == ENOENT ? MC_ERR_NOT_FOUND : MC_ERR_IO;
     }
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
+    if (warning && fstat(fd, &st) == 0)
+        *warning = safefile_mode_warning(st.st_mode);
+    size_t n = 0;
+    while (n < sizeof text - 1) {
+        ssize_t r = read(fd, text + n, sizeof text - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
     text[n] = 0;
     while (n && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
         text[--n] = 0;
@@ -58,20 +77,15 @@ int psk_create(const char *path, int force)
 {
     uint8_t key[PSK_KEY_SIZE];
     char hex[2 * PSK_KEY_SIZE + 2];
-    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
-    int fd = open(path, flags, 0600);
-    if (fd < 0)
-        return errno == EEXIST ? MC_ERR_EXISTS : MC_ERR_IO;
     randombytes_buf(key, sizeof key);
     sodium_bin2hex(hex, sizeof hex - 1, key, sizeof key);
     size_t len = strlen(hex);
     hex[len++] = '\n';
-    int rc = write(fd, hex, len) == (ssize_t)len && fchmod(fd, 0600) == 0 && fsync(fd) == 0
-                 ? 0
-                 : MC_ERR_IO;
-    if (close(fd) != 0)
-        rc = MC_ERR_IO;
+    /* A new file renamed into place: a link at path is replaced, never written through. */
+    int rc = safefile_write(path, hex, len, 0600, force);
+    int err = errno;
     sodium_memzero(key, sizeof key);
     sodium_memzero(hex, sizeof hex);
+    errno = err;
     return rc;
 }

@@ -17,7 +17,18 @@
 /* Load and check a key file; on error *why says what is wrong. */
 __attribute__((warn_unused_result)) int psk_load(const char *path, uint8_t key[PSK_KEY_SIZE],
                                                  const char **why);
-/* Create a new random key file (mode 0600); refuses to overwrite unless force. */
+/*
+ * Like psk_load(); and when warning is not NULL, *warning is NULL or, when
+ * group or others can read the file, a sentence to show (or log) with its
+ * name. The key is still loaded: the warning does not make it fail.
+ */
+__attribute__((warn_unused_result)) int psk_load_ex(const char *path, uint8_t key[PSK_KEY_SIZE],
+                                                    const char **why, const char **warning);
+/*
+ * Create a new random key file (mode 0600) with safefile_write(): refuses to
+ * overwrite unless force (MC_ERR_EXISTS), and with force replaces a symbolic
+ * link at path instead of writing through it. On MC_ERR_IO errno says why.
+ */
 __attribute__((warn_unused_result)) int psk_create(const char *path, int force);
 
 #endif

@@ -10,8 +10,10 @@
 #define SECRET_MAX 1024
 
 /*
- * Read a secret from the first line of a file (trailing CR/LF removed; an
- * empty first line gives ""). MC_ERR_NOT_FOUND or MC_ERR_IO when the file
+ * Read a secret from the first line of a file: the bytes before the first LF
+ * or CR (so LF, CRLF and CR endings are all removed), nothing else stripped;
+ * an empty first line gives "". Read with read(2), never through stdio, and
+ * wiped on failure. MC_ERR_NOT_FOUND or MC_ERR_IO when the file
  * cannot be opened or read, MC_ERR_INVALID_ARG when it is empty or the line
  * does not fit in cap bytes.
  */

@@ -78,6 +78,10 @@ class PasswdTest(unittest.TestCase):
         out = misctl("passwd", "--password", PASSWORD)
         self.assertEqual(out.returncode, 64)
         self.assertIn("never taken from the command line", out.stderr)
+        # A password option without its value is a usage error, not a password on argv.
+        out = misctl("passwd", "--password-file")
+        self.assertEqual(out.returncode, 64)
+        self.assertIn("unknown option or missing value: --password-file", out.stderr)
 
     def test_error_messages(self):
         out = misctl("passwd", "--password-file", "/nonexistent")
@@ -97,6 +101,43 @@ class PasswdTest(unittest.TestCase):
         out = misctl("passwd", "--password-stdin", input="short\n")
         self.assertEqual(out.returncode, 1)
         self.assertIn("at least 8 characters", out.stderr)
+
+    def test_warns_when_others_can_read_the_password_file(self):
+        os.chmod(self.pw, 0o600)
+        out = misctl("passwd", "--password-file", self.pw)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertNotIn("warning", out.stderr)
+        os.chmod(self.pw, 0o644)
+        out = misctl("passwd", "--password-file", self.pw)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertTrue(out.stdout.startswith("$argon2id$"))
+        self.assertIn("warning: password file %s: other users can read it" % self.pw,
+                      out.stderr)
+        self.assertIn("chmod 600", out.stderr)
+
+    def test_line_endings_and_spaces(self):
+        # The first line up to LF or CR is the password: a Windows file's CRLF is not
+        # part of it, trailing spaces are (the server compares byte for byte).
+        crlf = os.path.join(self.dir, "crlf")
+        with open(crlf, "wb") as f:
+            f.write(PASSWORD.encode() + b"\r\n")
+        self.assert_hash_of(misctl("passwd", "--password-file", crlf))
+        spaced = os.path.join(self.dir, "spaced")
+        with open(spaced, "wb") as f:
+            f.write(PASSWORD.encode() + b"  \n")
+        out = misctl("passwd", "--password-file", spaced)
+        self.assert_hash_of(out, PASSWORD + "  ")
+        gw = harness.Gateway(start=False)
+        with gw:
+            with open(gw.ini) as f:
+                ini = f.read()
+            ini = re.sub(r"(?m)^password = .*$", lambda m: "password = " + out.stdout.strip(), ini)
+            with open(gw.ini, "w") as f:
+                f.write(ini)
+            gw.start()
+            with self.assertRaises(AssertionError):
+                harness.ping_ok(gw.port, PASSWORD)
+            self.assertEqual(gw.stop(), 0)
 
     def test_help_lists_every_option(self):
         out = misctl("passwd", "--help")

@@ -86,6 +86,7 @@ class CertCreateTest(unittest.TestCase):
         if out.returncode != 0:
             raise AssertionError("cert create failed: %s" % out.stderr)
         cls.create_out = out.stdout
+        cls.create_err = out.stderr
 
     def test_x509_fields_read_by_openssl(self):
         text = openssl("x509", "-in", self.crt, "-noout", "-text").decode()
@@ -152,6 +153,18 @@ class CertCreateTest(unittest.TestCase):
         self.assertEqual(openssl("x509", "-noout", "-fingerprint", "-sha256",
                                  input=cert.encode()),
                          openssl("x509", "-in", self.crt, "-noout", "-fingerprint", "-sha256"))
+
+    def test_pkcs12_weak_encryption_warning(self):
+        # wolfSSL 5.5.4 writes PKCS#12 only with 3DES/SHA-1: say so, and point to the PEM key.
+        self.assertIn("warning: %s is encrypted with pbeWithSHAAnd3-KeyTripleDES-CBC" % self.p12,
+                      self.create_err)
+        self.assertIn("3DES, SHA-1", self.create_err)
+        self.assertIn("encrypted PEM key %s" % self.key, self.create_err)
+        self.assertIn("recommended", self.create_err)
+        d = Dir()
+        out, _, _, _ = create(d, "--cn", "nop12", "--san", "nop12")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertNotIn("3DES", out.stderr)
 
     def test_pkcs12_wrong_password(self):
         bad = self.d.file("bad2.pw")
@@ -474,6 +487,34 @@ class CertCheckTest(unittest.TestCase):
         self.assertTrue(out.stdout.startswith("UNKNOWN:"), out.stdout)
 
 
+@unittest.skipUnless(OPENSSL, "the openssl tool makes the hostile certificate")
+class CertNamesTest(unittest.TestCase):
+    """Names come from whoever made the certificate: an escape sequence in the
+    CN or a SAN must not reach the terminal raw."""
+
+    def test_control_characters_are_replaced(self):
+        d = Dir()
+        crt, key = d.file("evil.crt"), d.file("evil.key")
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", key, "-out", crt, "-days", "30",
+                "-subj", "/O=Acme\x1b]0;title\x07/CN=evil\x1b[31mred\x07bell\x7fdel",
+                "-addext", "subjectAltName=DNS:ok.example,DNS:bad\x1b[2Jname")
+        for args in (["cert", "show", crt], ["cert", "show", "--json", crt],
+                     ["cert", "check", crt]):
+            out = misctl(*args)
+            self.assertIn(out.returncode, (0, 1), (args, out.stderr))
+            for ch in ("\x1b", "\x07", "\x7f"):
+                self.assertNotIn(ch, out.stdout, args)
+                self.assertNotIn(ch, out.stderr, args)
+            self.assertIn("CN=evil?[31mred?bell?del", out.stdout, args)
+        show = misctl("cert", "show", crt).stdout
+        self.assertIn("subject:       O=Acme?]0;title?, CN=evil?[31mred?bell?del", show)
+        self.assertIn(" ok.example bad?[2Jname", show)
+        j = json.loads(misctl("cert", "show", "--json", crt).stdout)
+        self.assertEqual(j["cn"], "evil?[31mred?bell?del")
+        self.assertEqual(j["san_dns"], ["ok.example", "bad?[2Jname"])
+
+
 class PskCreateTest(unittest.TestCase):
     def test_create_and_refuse_overwrite(self):
         d = Dir()
@@ -495,9 +536,49 @@ class PskCreateTest(unittest.TestCase):
         with open(path) as f:
             self.assertNotEqual(f.read(), key)
 
+    def test_force_replaces_a_symlink_instead_of_following_it(self):
+        d = Dir()
+        victim = d.file("victim")
+        with open(victim, "w") as f:
+            f.write("not a key\n")
+        os.chmod(victim, 0o644)
+        path = d.file("conn.psk")
+        os.symlink(victim, path)
+        out = misctl("psk", "create", path)
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("already exists", out.stderr)
+        out = misctl("psk", "create", path, "--force")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        with open(victim) as f:
+            self.assertEqual(f.read(), "not a key\n")
+        self.assertEqual(stat.S_IMODE(os.stat(victim).st_mode), 0o644)
+        self.assertFalse(os.path.islink(path))
+        self.assertEqual(stat.S_IMODE(os.lstat(path).st_mode), 0o600)
+        with open(path) as f:
+            self.assertRegex(f.read(), r"^[0-9a-f]{64}\n$")
+        # No temporary file is left behind.
+        self.assertEqual(sorted(os.listdir(d.path)), ["conn.psk", "password", "victim"])
+
+    def test_paths_are_not_mistaken_for_password_options(self):
+        # Only option names are checked, by exact name: "compass" and "office"
+        # hold "pass" and "from"-like words but are a file name.
+        d = Dir()
+        os.mkdir(d.file("x"))
+        for name in ("compass-office.key", "passphrase-from-derived.key"):
+            path = os.path.join(d.path, "x", name)
+            out = misctl("psk", "create", path)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+            out = misctl("psk", "create", "--force", path)
+            self.assertEqual(out.returncode, 0, out.stderr)
+        out = misctl("psk", "create", d.file("y.psk"), "--compass")
+        self.assertEqual(out.returncode, 64)
+        self.assertIn("unknown option '--compass'", out.stderr)
+        self.assertFalse(os.path.exists(d.file("y.psk")))
+
     def test_password_derived_keys_refused(self):
         d = Dir()
-        for opt in ("--from-password", "--password", "--passphrase=x"):
+        for opt in ("--from-password", "--password", "--passphrase=x", "--password-file=pw"):
             out = misctl("psk", "create", d.file("p.psk"), opt)
             self.assertNotEqual(out.returncode, 0)
             self.assertIn("derived from passwords are refused", out.stderr)
