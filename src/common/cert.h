@@ -85,13 +85,4 @@ void cert_printable(char *s);
 __attribute__((warn_unused_result)) int cert_describe(const uint8_t *der, size_t len,
                                                       struct cert_details *out);
 
-/*
- * Transitional: miscommd's srvcert.c still reaches cert_generate(),
- * cert_write_file() and cert_default_sans() through this header. Once it
- * includes certgen.h and hostnames.h itself these two lines go, and the
- * client library no longer sees generation at all.
- */
-#include "certgen.h"
-#include "hostnames.h"
-
 #endif

@@ -219,9 +219,12 @@ static int listener_load_psk(uint8_t out[PSK_KEY_SIZE], const struct cfg_connect
 {
     if (cc->encryption != CFG_ENC_AES256)
         return 0;
-    const char *why;
+    const char *why, *warning = NULL;
     uint8_t key[PSK_KEY_SIZE];
-    int rc = psk_load(cc->psk_file, key, &why);
+    int rc = psk_load_ex(cc->psk_file, key, &why, &warning);
+    if (warning)
+        log_warn("event=key_file_mode section=\"connection %s\" file=%s warning=\"%s\"", cc->name,
+                 cc->psk_file, warning);
     if (rc < 0) {
         log_error("event=config_error section=\"connection %s\" key=psk_file reason=\"%s: %s\"",
                   cc->name, cc->psk_file, why);

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "cert.h"
+#include "certgen.h"
+#include "hostnames.h"
 #include "config.h"
 #include "log.h"
 #include "miscomm/error.h"

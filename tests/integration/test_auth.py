@@ -98,7 +98,7 @@ class AuthTest(unittest.TestCase):
             rid = c.send(HELLO, hello_payload(RIGHT, vmin=3, vmax=4))
             rrid, code, msg = c.recv_error()
             self.assertEqual((rrid, code), (rid, ERR["PROTO_VERSION"]), msg)
-            self.assertIn("2-3", msg)
+            self.assertIn("3-4", msg)
             self.assertTrue(c.closed_by_server(), "server kept the connection")
         self.gw.wait_log(r'event=hello result=PROTO_VERSION reason="client speaks versions 3-4')
         self.gw.wait_log(r'event=disconnect reason="client speaks versions 3-4')
