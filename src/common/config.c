@@ -448,31 +448,60 @@ static int ini_error_cb(const char *fmt, ...)
 }
 
 /*
- * An explicit cipher list may only name suites with forward secrecy and an
- * AEAD or SHA-2 MAC (DESIGN.md): TLS 1.3 suites, or ECDHE/DHE suites with
- * GCM, ChaCha20-Poly1305 or a SHA-256/384 MAC.
+ * The suites an explicit cipher list may name, by wolfSSL name and by IANA
+ * name: AEAD or SHA-2 suites with forward secrecy (DESIGN.md), and only
+ * those we support. An exact list, not a pattern: "TLS13-SHA256-SHA256"
+ * (integrity only, no encryption) looks like a TLS 1.3 suite and
+ * "ECDHE-PSK-NULL-SHA256" like an ECDHE suite with a SHA-256 MAC.
  */
+static const char *const allowed_suites[][2] = {
+    {"TLS13-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256"},
+    {"TLS13-AES256-GCM-SHA384", "TLS_AES_256_GCM_SHA384"},
+    {"TLS13-CHACHA20-POLY1305-SHA256", "TLS_CHACHA20_POLY1305_SHA256"},
+    {"ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"},
+    {"ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"},
+    {"ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"},
+    {"ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"},
+    {"ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"},
+    {"ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"},
+    {"ECDHE-RSA-AES128-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256"},
+    {"ECDHE-RSA-AES256-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384"},
+    {"DHE-RSA-AES128-GCM-SHA256", "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256"},
+    {"DHE-RSA-AES256-GCM-SHA384", "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384"},
+};
+
+static int suite_allowed(const char *name)
+{
+    for (size_t i = 0; i < sizeof allowed_suites / sizeof allowed_suites[0]; i++)
+        if (strcmp(name, allowed_suites[i][0]) == 0 || strcmp(name, allowed_suites[i][1]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every name in the colon-separated list must be on the allowlist. */
 static void check_ciphers(struct loader *ld, const char *list)
 {
-    char copy[1024];
-    snprintf(copy, sizeof copy, "%s", list);
-    for (char *save, *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
-        /* Both wolfSSL's names (ECDHE-RSA-AES128-GCM-SHA256, TLS13-...) and
-         * IANA names (TLS_ECDHE_RSA_WITH_..., TLS_AES_128_GCM_SHA256). */
-        size_t n = strlen(t);
-        int tls13 = strncmp(t, "TLS13-", 6) == 0 || strncmp(t, "TLS_AES_", 8) == 0 ||
-                    strncmp(t, "TLS_CHACHA20_", 13) == 0;
-        int fs = strncmp(t, "ECDHE-", 6) == 0 || strncmp(t, "DHE-", 4) == 0 ||
-                 strncmp(t, "TLS_ECDHE_", 10) == 0 || strncmp(t, "TLS_DHE_", 8) == 0;
-        int mac =
-            strstr(t, "GCM") || strstr(t, "CHACHA20-POLY1305") || strstr(t, "CHACHA20_POLY1305") ||
-            (n > 7 && (strcmp(t + n - 7, "-SHA256") == 0 || strcmp(t + n - 7, "-SHA384") == 0 ||
-                       strcmp(t + n - 7, "_SHA256") == 0 || strcmp(t + n - 7, "_SHA384") == 0));
-        if (!tls13 && !(fs && mac))
-            report(ld, "tls", "ciphers",
-                   "'%s' is refused: only TLS 1.3 suites and ECDHE/DHE suites with GCM, "
-                   "ChaCha20-Poly1305 or SHA-256/384 are allowed",
-                   t);
+    const char *p = list;
+    for (;;) {
+        size_t n = strcspn(p, ":");
+        char name[128];
+        if (n == 0)
+            report(ld, "tls", "ciphers", "empty suite name in '%s'", list);
+        else if (n >= sizeof name)
+            report(ld, "tls", "ciphers", "'%.40s...' is refused: not a suite name", p);
+        else {
+            memcpy(name, p, n);
+            name[n] = 0;
+            if (!suite_allowed(name))
+                report(ld, "tls", "ciphers",
+                       "'%s' is refused: only the TLS 1.3 AES-GCM and ChaCha20 suites and "
+                       "the TLS 1.2 ECDHE/DHE suites with AES-GCM, ChaCha20-Poly1305 or "
+                       "SHA-256/384 listed in docs/admin.md are allowed (wolfSSL or IANA names)",
+                       name);
+        }
+        if (p[n] == 0)
+            break;
+        p += n + 1;
     }
 }
 

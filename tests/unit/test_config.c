@@ -127,6 +127,33 @@ static void test_values(void)
     CHECK_EQ_INT(load("[tls]\nciphers = TLS13-AES128-GCM-SHA256\n" CONN, &cfg), 0);
     CHECK_EQ_INT(cfg.cipher_policy, CFG_POLICY_EXPLICIT);
     config_free(&cfg);
+    /* Every suite on the allowlist, by wolfSSL name and by IANA name. */
+    CHECK_EQ_INT(load("[tls]\nciphers = TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
+                      "TLS13-CHACHA20-POLY1305-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256:"
+                      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:"
+                      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
+                      "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-SHA256:"
+                      "ECDHE-RSA-AES256-SHA384:DHE-RSA-AES128-GCM-SHA256:"
+                      "DHE-RSA-AES256-GCM-SHA384\n" CONN,
+                      &cfg),
+                 0);
+    CHECK_EQ_INT(nerrors, 0);
+    config_free(&cfg);
+    CHECK_EQ_INT(
+        load("[tls]\nciphers = TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+             "TLS_CHACHA20_POLY1305_SHA256:TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:"
+             "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:"
+             "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:"
+             "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:"
+             "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256:"
+             "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:"
+             "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256:"
+             "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384:"
+             "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256:TLS_DHE_RSA_WITH_AES_256_GCM_SHA384\n" CONN,
+             &cfg),
+        0);
+    CHECK_EQ_INT(nerrors, 0);
+    config_free(&cfg);
 
     /* password_file holds the hash. */
     char path[512];
@@ -221,6 +248,38 @@ static void test_errors(void)
                  "ciphers: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA' is refused");
     EXPECT_ERROR("[tls]\nciphers = TLS_RSA_WITH_AES_128_GCM_SHA256\n" CONN,
                  "ciphers: 'TLS_RSA_WITH_AES_128_GCM_SHA256' is refused");
+    /* Integrity-only suites: they look like TLS 1.3 or ECDHE + SHA-2 suites. */
+    EXPECT_ERROR("[tls]\nciphers = TLS13-SHA256-SHA256\n" CONN,
+                 "ciphers: 'TLS13-SHA256-SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = TLS13-AES128-GCM-SHA256:TLS13-SHA384-SHA384\n" CONN,
+                 "ciphers: 'TLS13-SHA384-SHA384' is refused");
+    EXPECT_ERROR("[tls]\nciphers = TLS_SHA256_SHA256\n" CONN,
+                 "ciphers: 'TLS_SHA256_SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = ECDHE-PSK-NULL-SHA256\n" CONN,
+                 "ciphers: 'ECDHE-PSK-NULL-SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = TLS_ECDHE_PSK_WITH_NULL_SHA256\n" CONN,
+                 "ciphers: 'TLS_ECDHE_PSK_WITH_NULL_SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = ECDHE-ECDSA-NULL-SHA\n" CONN,
+                 "ciphers: 'ECDHE-ECDSA-NULL-SHA' is refused");
+    /* PSK key exchange without a certificate, and suites we do not offer. */
+    EXPECT_ERROR("[tls]\nciphers = ECDHE-PSK-AES128-CBC-SHA256\n" CONN,
+                 "ciphers: 'ECDHE-PSK-AES128-CBC-SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = DHE-PSK-AES128-GCM-SHA256\n" CONN,
+                 "ciphers: 'DHE-PSK-AES128-GCM-SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = ECDHE-ECDSA-AES128-SHA256\n" CONN,
+                 "ciphers: 'ECDHE-ECDSA-AES128-SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = TLS13-AES128-CCM-SHA256\n" CONN,
+                 "ciphers: 'TLS13-AES128-CCM-SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = ECDHE-RSA-AES128-GCM-SHA256-X\n" CONN,
+                 "ciphers: 'ECDHE-RSA-AES128-GCM-SHA256-X' is refused");
+    /* Names only: no OpenSSL-style keywords or case folding. */
+    EXPECT_ERROR("[tls]\nciphers = HIGH\n" CONN, "ciphers: 'HIGH' is refused");
+    EXPECT_ERROR("[tls]\nciphers = ALL\n" CONN, "ciphers: 'ALL' is refused");
+    EXPECT_ERROR("[tls]\nciphers = tls13-aes128-gcm-sha256\n" CONN,
+                 "ciphers: 'tls13-aes128-gcm-sha256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = TLS13-AES128-GCM-SHA256::TLS13-AES256-GCM-SHA384\n" CONN,
+                 "ciphers: empty suite name");
+    EXPECT_ERROR("[tls]\nciphers = TLS13-AES128-GCM-SHA256:\n" CONN, "ciphers: empty suite name");
     EXPECT_ERROR("[ tls ]\nmin_version = 1.2\n[tls]\nmin_version = 1.3\n" CONN,
                  "[tls] : section appears twice");
 
