@@ -13,6 +13,7 @@
 
 #include "miscomm/error.h"
 #include "miscomm/proto.h"
+#include "secret.h"
 
 enum key_kind { K_STR, K_PATH, K_UINT, K_BOOL, K_ENUM, K_PERM, K_HASH, K_HASH_FILE };
 
@@ -196,6 +197,27 @@ static int is_argon2id(const char *v)
     return strncmp(v, "$argon2id$", 10) == 0 && strlen(v) < CFG_HASH_MAX;
 }
 
+/*
+ * A hash that looks like one but is damaged (cut short, hand-edited, from a
+ * tool with other parameters) would otherwise load, and every login would
+ * then fail as if the password were wrong.
+ */
+static void check_hash(struct loader *ld, const char *section, const char *key, const char *v,
+                       const char *path)
+{
+    const char *why;
+    if (secret_hash_check(v, &why) == 0)
+        return;
+    if (path)
+        report(ld, section, key,
+               "'%s' does not hold a valid Argon2id hash: %s (make a new one with 'misctl "
+               "passwd')",
+               path, why);
+    else
+        report(ld, section, key,
+               "not a valid Argon2id hash: %s (make a new one with 'misctl passwd')", why);
+}
+
 static void read_hash_file(struct loader *ld, const char *section, const char *key, char *dst,
                            const char *v)
 {
@@ -221,6 +243,7 @@ static void read_hash_file(struct loader *ld, const char *section, const char *k
                "'%s' does not hold an Argon2id hash (make one with misctl passwd)", path);
         return;
     }
+    check_hash(ld, section, key, line, path);
     memcpy(dst, line, strlen(line) + 1);
 }
 
@@ -287,6 +310,8 @@ static void apply_key(struct loader *ld, const char *section, const struct key_s
                    "must be an Argon2id hash made by 'misctl passwd', never a plaintext password");
         else if (set_string(field, k->size, v) < 0)
             report(ld, section, k->name, "hash longer than %zu bytes", k->size - 1);
+        else if (v[0])
+            check_hash(ld, section, k->name, v, NULL);
         break;
     case K_HASH_FILE:
         if (v[0])

@@ -166,6 +166,66 @@ static void test_values(void)
     config_free(&cfg);
 }
 
+#define HASH_HEAD "$argon2id$v=19$m=65536,t=2,p=1$"
+#define SALT      "c29tZXNhbHRzb21lc2FsdA"
+#define OUT       "w2zFL1NN2cZq4f2gH3j8xM1TJRy5cEhUQw/tgS7+0bM"
+#define BAD_HASH(hash, why)                                                                        \
+    EXPECT_ERROR("[connection psdmobile]\npassword = " hash "\n",                                  \
+                 "[connection psdmobile] password: not a valid Argon2id hash: " why)
+
+/*
+ * Hashes that start like Argon2id but that libsodium cannot use: they used
+ * to load, and every login then failed as a wrong password.
+ */
+static void test_damaged_hashes(void)
+{
+    BAD_HASH("$argon2id$", "the version must be v=19");
+    BAD_HASH("$argon2id$v=16$m=65536,t=2,p=1$" SALT "$" OUT, "the version must be v=19");
+    BAD_HASH("$argon2id$m=65536,t=2,p=1$" SALT "$" OUT, "the version must be v=19");
+    BAD_HASH("$argon2id$v=19$m=0,t=2,p=1$" SALT "$" OUT, "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$m=4194304,t=2,p=1$" SALT "$" OUT, "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$m=99999999999999999999999,t=2,p=1$" SALT "$" OUT,
+             "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$m=065536,t=2,p=1$" SALT "$" OUT, "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$m=-1,t=2,p=1$" SALT "$" OUT, "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$m=65536;t=2,p=1$" SALT "$" OUT, "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$t=2,m=65536,p=1$" SALT "$" OUT, "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$m=65536,t=0,p=1$" SALT "$" OUT, "t= (passes)");
+    BAD_HASH("$argon2id$v=19$m=65536,t=100,p=1$" SALT "$" OUT, "t= (passes)");
+    BAD_HASH("$argon2id$v=19$m=65536,t=2,p=0$" SALT "$" OUT, "p= (lanes)");
+    BAD_HASH("$argon2id$v=19$m=65536,t=2,p=17$" SALT "$" OUT, "p= (lanes)");
+    BAD_HASH("$argon2id$v=19$m=65536,t=2$" SALT "$" OUT, "t= (passes)");
+    BAD_HASH("$argon2id$v=19$m=8,t=2,p=2$" SALT "$" OUT, "m= must be at least 8 KiB per lane");
+    BAD_HASH(HASH_HEAD SALT, "the salt or the hash is missing");
+    BAD_HASH(HASH_HEAD "$" OUT, "the salt must be 8 to 64 bytes");
+    BAD_HASH(HASH_HEAD "c29tZQ$" OUT, "the salt must be 8 to 64 bytes");
+    BAD_HASH(HASH_HEAD "c29tZXNh*HRzb21lc2FsdA$" OUT, "the salt must be 8 to 64 bytes");
+    BAD_HASH(HASH_HEAD "c29tZXNhbHRzb21lc2FsdA==$" OUT, "the salt must be 8 to 64 bytes");
+    BAD_HASH(HASH_HEAD SALT "$", "the hash must be 16 to 64 bytes");
+    BAD_HASH(HASH_HEAD SALT "$w2zFL1NN2cZq4f2gH3j8xM1TJRy5cEhUQw/tgS7+0b",
+             "the hash must be 16 to 64 bytes");
+    BAD_HASH(HASH_HEAD SALT "$w2zFL1NN2cZq4f2gH3j8xM1TJRy5cEhUQw/tgS7+0bN",
+             "the hash must be 16 to 64 bytes"); /* non-zero padding bits */
+    BAD_HASH(HASH_HEAD SALT "$w2zFL1NN2cZq4f2g", "the hash must be 16 to 64 bytes");
+    BAD_HASH(HASH_HEAD SALT "$" OUT "$", "the hash must be 16 to 64 bytes");
+    BAD_HASH(HASH_HEAD SALT "$" OUT " x", "the hash must be 16 to 64 bytes");
+
+    /* Legal variations load. */
+    struct mc_config cfg;
+    CHECK_EQ_INT(
+        load("[connection a]\npassword = $argon2id$v=19$m=16,t=1,p=2$" SALT "$" OUT "\n", &cfg), 0);
+    config_free(&cfg);
+
+    /* The same check applies to password_file, naming the file. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/damaged.hash", dir);
+    FILE *f = fopen(path, "w");
+    fputs(HASH_HEAD SALT "$w2zFL1NN2c\n", f);
+    fclose(f);
+    EXPECT_ERROR("[connection a]\npassword_file = damaged.hash\n",
+                 "damaged.hash' does not hold a valid Argon2id hash: the hash must be");
+}
+
 static void test_errors(void)
 {
     struct mc_config cfg;
@@ -203,6 +263,7 @@ static void test_errors(void)
         "[connection psdmobile]\npassword = hunter2\n",
         "password: must be an Argon2id hash made by 'misctl passwd', never a plaintext password");
     EXPECT_ERROR("[connection psdmobile]\nport = 9000\n", "password: missing");
+    test_damaged_hashes();
     EXPECT_ERROR(CONN "encryption = aes256\n", "psk_file: required when encryption = aes256");
     EXPECT_ERROR(CONN "psk_file = k.psk\n", "psk_file: only used with encryption = aes256");
     EXPECT_ERROR("[tls]\nrequire_client_cert = yes\n" CONN,
