@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <threads.h>
 
 #include "miscomm/error.h"
 #include "miscomm/proto.h"
@@ -407,7 +408,16 @@ static void scan_duplicates(struct loader *ld, const char *path)
     if (!f)
         return;
     enum { MAX_NAMES = 512 };
-    static char secs[MAX_NAMES][CFG_NAME_MAX + 16], keys[MAX_NAMES][64];
+    /* On the heap, not static: reloads run on the worker pool. */
+    char(*secs)[CFG_NAME_MAX + 16] = calloc(MAX_NAMES, sizeof *secs);
+    char(*keys)[64] = calloc(MAX_NAMES, sizeof *keys);
+    if (!secs || !keys) {
+        free(secs);
+        free(keys);
+        fclose(f);
+        report(ld, "", "", "out of memory");
+        return;
+    }
     size_t nsec = 0, nkey = 0;
     char cur[CFG_NAME_MAX + 16] = "";
     char *line = NULL;
@@ -455,21 +465,37 @@ static void scan_duplicates(struct loader *ld, const char *path)
             snprintf(keys[nkey++], sizeof keys[0], "%s", key);
     }
     free(line);
+    free(secs);
+    free(keys);
     fclose(f);
 }
 
-static char ini_error[512];
+/*
+ * iniparser reports syntax errors through one process-wide callback, set
+ * once and never changed (so that two loads on two threads do not race on
+ * it); the message goes to the buffer of the load running on this thread.
+ */
+static _Thread_local char *ini_error;
+static once_flag ini_error_once = ONCE_FLAG_INIT;
+#define INI_ERROR_MAX 512
 
 static int ini_error_cb(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int ini_error_cb(const char *fmt, ...)
 {
+    if (!ini_error)
+        return 0;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(ini_error, sizeof ini_error, fmt, ap);
+    int n = vsnprintf(ini_error, INI_ERROR_MAX, fmt, ap);
     va_end(ap);
     ini_error[strcspn(ini_error, "\n")] = 0;
     return n;
+}
+
+static void ini_error_init(void)
+{
+    iniparser_set_error_callback(ini_error_cb);
 }
 
 /*
@@ -579,13 +605,14 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
     }
     fclose(probe);
     scan_duplicates(&ld, path);
-    ini_error[0] = 0;
-    iniparser_set_error_callback(ini_error_cb);
+    char parse_error[INI_ERROR_MAX] = "";
+    call_once(&ini_error_once, ini_error_init);
+    ini_error = parse_error;
     dictionary *d = iniparser_load(path);
-    iniparser_set_error_callback(NULL);
+    ini_error = NULL;
     if (!d) {
         report(&ld, "", "", "cannot parse '%s': %s", path,
-               ini_error[0] ? ini_error : "syntax error");
+               parse_error[0] ? parse_error : "syntax error");
         return MC_ERR_CONFIG;
     }
 
