@@ -349,8 +349,7 @@ static int tls_feed(struct conn *c, const uint8_t *data, size_t len)
                  c->lst->cfg->encryption == CFG_ENC_AES256 ? " auth=psk" : "");
         conn_transport_ready(c);
     }
-    /* Decrypt as much as fits in the plaintext queue. */
-    /* Decrypt straight into the plaintext queue: no copies of it elsewhere. */
+    /* Decrypt as much as fits straight into the plaintext queue: no copies elsewhere. */
     while (c->state != CONN_ST_CLOSING) {
         size_t room;
         uint8_t *dst = buf_tail(&c->in, 16384, &room);
