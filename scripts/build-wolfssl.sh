@@ -14,10 +14,14 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 deps="$top/build/deps"
 prefix="$deps/wolfssl"
 stamp="$prefix/BUILD-INFO"
+# --enable-distro turns on everything, the NULL cipher included (TLS 1.3
+# TLS13-SHA256-SHA256 and friends: integrity only, no encryption), and so
+# do openssh and mcast, which it also enables; none of the three is used here.
 flags=(--enable-distro --enable-aesni --enable-intelasm --enable-sp --enable-sp-asm
        --enable-psk --enable-certgen --enable-keygen --enable-certext --enable-certreq
        --enable-pkcs12 --enable-crl --enable-session-ticket --enable-alpn --enable-sni
-       --enable-tls13 --disable-examples --disable-crypttests
+       --enable-tls13 --disable-nullcipher --disable-openssh --disable-mcast
+       --disable-examples --disable-crypttests
        --enable-static --disable-shared --with-pic)
 
 fallback() {
@@ -26,7 +30,9 @@ fallback() {
     exit 0
 }
 
-if [ -f "$stamp" ] && [ -f "$prefix/lib/libwolfssl.a" ] && grep -q "flags=${flags[*]}" "$stamp"; then
+# The stamp must name exactly these flags (a whole-line match: a build with
+# one flag more or less is rebuilt).
+if [ -f "$stamp" ] && [ -f "$prefix/lib/libwolfssl.a" ] && grep -qxF "flags=${flags[*]}" "$stamp"; then
     exit 0
 fi
 grep -qw aes /proc/cpuinfo || fallback "this CPU has no AES-NI"
@@ -72,6 +78,10 @@ echo "wolfssl: building with AES-NI and assembly (about two minutes)"
     make install
     # The distro build does not install options.h; the library is unusable without it.
     install -m 0644 wolfssl/options.h "$prefix/include/wolfssl/options.h"
+    if grep -q '^#define HAVE_NULL_CIPHER' "$prefix/include/wolfssl/options.h"; then
+        echo "the NULL cipher is still enabled"
+        exit 1
+    fi
 ) >> "$log" 2>&1 || fallback "the build failed (see $log)"
 
 {

@@ -10,9 +10,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <threads.h>
 
 #include "miscomm/error.h"
 #include "miscomm/proto.h"
+#include "secret.h"
 
 enum key_kind { K_STR, K_PATH, K_UINT, K_BOOL, K_ENUM, K_PERM, K_HASH, K_HASH_FILE };
 
@@ -87,7 +89,7 @@ static const struct key_spec conn_keys[] = {
     {key, K_PERM, 0, 0, 0, 0, NULL, MC_PERM_##name, MC_PERM_##name == MC_PERM_PING ? "on" : "off"},
     MC_PERM_MAP(CONFIG_PERM_KEY_)
 #undef CONFIG_PERM_KEY_
-    {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
+        {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
 };
 
 struct loader {
@@ -196,6 +198,27 @@ static int is_argon2id(const char *v)
     return strncmp(v, "$argon2id$", 10) == 0 && strlen(v) < CFG_HASH_MAX;
 }
 
+/*
+ * A hash that looks like one but is damaged (cut short, hand-edited, from a
+ * tool with other parameters) would otherwise load, and every login would
+ * then fail as if the password were wrong.
+ */
+static void check_hash(struct loader *ld, const char *section, const char *key, const char *v,
+                       const char *path)
+{
+    const char *why;
+    if (secret_hash_check(v, &why) == 0)
+        return;
+    if (path)
+        report(ld, section, key,
+               "'%s' does not hold a valid Argon2id hash: %s (make a new one with 'misctl "
+               "passwd')",
+               path, why);
+    else
+        report(ld, section, key,
+               "not a valid Argon2id hash: %s (make a new one with 'misctl passwd')", why);
+}
+
 static void read_hash_file(struct loader *ld, const char *section, const char *key, char *dst,
                            const char *v)
 {
@@ -221,6 +244,7 @@ static void read_hash_file(struct loader *ld, const char *section, const char *k
                "'%s' does not hold an Argon2id hash (make one with misctl passwd)", path);
         return;
     }
+    check_hash(ld, section, key, line, path);
     memcpy(dst, line, strlen(line) + 1);
 }
 
@@ -287,6 +311,8 @@ static void apply_key(struct loader *ld, const char *section, const struct key_s
                    "must be an Argon2id hash made by 'misctl passwd', never a plaintext password");
         else if (set_string(field, k->size, v) < 0)
             report(ld, section, k->name, "hash longer than %zu bytes", k->size - 1);
+        else if (v[0])
+            check_hash(ld, section, k->name, v, NULL);
         break;
     case K_HASH_FILE:
         if (v[0])
@@ -382,7 +408,16 @@ static void scan_duplicates(struct loader *ld, const char *path)
     if (!f)
         return;
     enum { MAX_NAMES = 512 };
-    static char secs[MAX_NAMES][CFG_NAME_MAX + 16], keys[MAX_NAMES][64];
+    /* On the heap, not static: reloads run on the worker pool. */
+    char(*secs)[CFG_NAME_MAX + 16] = calloc(MAX_NAMES, sizeof *secs);
+    char(*keys)[64] = calloc(MAX_NAMES, sizeof *keys);
+    if (!secs || !keys) {
+        free(secs);
+        free(keys);
+        fclose(f);
+        report(ld, "", "", "out of memory");
+        return;
+    }
     size_t nsec = 0, nkey = 0;
     char cur[CFG_NAME_MAX + 16] = "";
     char *line = NULL;
@@ -430,49 +465,94 @@ static void scan_duplicates(struct loader *ld, const char *path)
             snprintf(keys[nkey++], sizeof keys[0], "%s", key);
     }
     free(line);
+    free(secs);
+    free(keys);
     fclose(f);
 }
 
-static char ini_error[512];
+/*
+ * iniparser reports syntax errors through one process-wide callback, set
+ * once and never changed (so that two loads on two threads do not race on
+ * it); the message goes to the buffer of the load running on this thread.
+ */
+static _Thread_local char *ini_error;
+static once_flag ini_error_once = ONCE_FLAG_INIT;
+#define INI_ERROR_MAX 512
 
 static int ini_error_cb(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int ini_error_cb(const char *fmt, ...)
 {
+    if (!ini_error)
+        return 0;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(ini_error, sizeof ini_error, fmt, ap);
+    int n = vsnprintf(ini_error, INI_ERROR_MAX, fmt, ap);
     va_end(ap);
     ini_error[strcspn(ini_error, "\n")] = 0;
     return n;
 }
 
+static void ini_error_init(void)
+{
+    iniparser_set_error_callback(ini_error_cb);
+}
+
 /*
- * An explicit cipher list may only name suites with forward secrecy and an
- * AEAD or SHA-2 MAC (DESIGN.md): TLS 1.3 suites, or ECDHE/DHE suites with
- * GCM, ChaCha20-Poly1305 or a SHA-256/384 MAC.
+ * The suites an explicit cipher list may name, by wolfSSL name and by IANA
+ * name: AEAD or SHA-2 suites with forward secrecy (DESIGN.md), and only
+ * those we support. An exact list, not a pattern: "TLS13-SHA256-SHA256"
+ * (integrity only, no encryption) looks like a TLS 1.3 suite and
+ * "ECDHE-PSK-NULL-SHA256" like an ECDHE suite with a SHA-256 MAC.
  */
+static const char *const allowed_suites[][2] = {
+    {"TLS13-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256"},
+    {"TLS13-AES256-GCM-SHA384", "TLS_AES_256_GCM_SHA384"},
+    {"TLS13-CHACHA20-POLY1305-SHA256", "TLS_CHACHA20_POLY1305_SHA256"},
+    {"ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"},
+    {"ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"},
+    {"ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"},
+    {"ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"},
+    {"ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"},
+    {"ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"},
+    {"ECDHE-RSA-AES128-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256"},
+    {"ECDHE-RSA-AES256-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384"},
+    {"DHE-RSA-AES128-GCM-SHA256", "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256"},
+    {"DHE-RSA-AES256-GCM-SHA384", "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384"},
+};
+
+static int suite_allowed(const char *name)
+{
+    for (size_t i = 0; i < sizeof allowed_suites / sizeof allowed_suites[0]; i++)
+        if (strcmp(name, allowed_suites[i][0]) == 0 || strcmp(name, allowed_suites[i][1]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every name in the colon-separated list must be on the allowlist. */
 static void check_ciphers(struct loader *ld, const char *list)
 {
-    char copy[1024];
-    snprintf(copy, sizeof copy, "%s", list);
-    for (char *save, *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
-        /* Both wolfSSL's names (ECDHE-RSA-AES128-GCM-SHA256, TLS13-...) and
-         * IANA names (TLS_ECDHE_RSA_WITH_..., TLS_AES_128_GCM_SHA256). */
-        size_t n = strlen(t);
-        int tls13 = strncmp(t, "TLS13-", 6) == 0 || strncmp(t, "TLS_AES_", 8) == 0 ||
-                    strncmp(t, "TLS_CHACHA20_", 13) == 0;
-        int fs = strncmp(t, "ECDHE-", 6) == 0 || strncmp(t, "DHE-", 4) == 0 ||
-                 strncmp(t, "TLS_ECDHE_", 10) == 0 || strncmp(t, "TLS_DHE_", 8) == 0;
-        int mac =
-            strstr(t, "GCM") || strstr(t, "CHACHA20-POLY1305") || strstr(t, "CHACHA20_POLY1305") ||
-            (n > 7 && (strcmp(t + n - 7, "-SHA256") == 0 || strcmp(t + n - 7, "-SHA384") == 0 ||
-                       strcmp(t + n - 7, "_SHA256") == 0 || strcmp(t + n - 7, "_SHA384") == 0));
-        if (!tls13 && !(fs && mac))
-            report(ld, "tls", "ciphers",
-                   "'%s' is refused: only TLS 1.3 suites and ECDHE/DHE suites with GCM, "
-                   "ChaCha20-Poly1305 or SHA-256/384 are allowed",
-                   t);
+    const char *p = list;
+    for (;;) {
+        size_t n = strcspn(p, ":");
+        char name[128];
+        if (n == 0)
+            report(ld, "tls", "ciphers", "empty suite name in '%s'", list);
+        else if (n >= sizeof name)
+            report(ld, "tls", "ciphers", "'%.40s...' is refused: not a suite name", p);
+        else {
+            memcpy(name, p, n);
+            name[n] = 0;
+            if (!suite_allowed(name))
+                report(ld, "tls", "ciphers",
+                       "'%s' is refused: only the TLS 1.3 AES-GCM and ChaCha20 suites and "
+                       "the TLS 1.2 ECDHE/DHE suites with AES-GCM, ChaCha20-Poly1305 or "
+                       "SHA-256/384 listed in docs/admin.md are allowed (wolfSSL or IANA names)",
+                       name);
+        }
+        if (p[n] == 0)
+            break;
+        p += n + 1;
     }
 }
 
@@ -525,13 +605,14 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
     }
     fclose(probe);
     scan_duplicates(&ld, path);
-    ini_error[0] = 0;
-    iniparser_set_error_callback(ini_error_cb);
+    char parse_error[INI_ERROR_MAX] = "";
+    call_once(&ini_error_once, ini_error_init);
+    ini_error = parse_error;
     dictionary *d = iniparser_load(path);
-    iniparser_set_error_callback(NULL);
+    ini_error = NULL;
     if (!d) {
         report(&ld, "", "", "cannot parse '%s': %s", path,
-               ini_error[0] ? ini_error : "syntax error");
+               parse_error[0] ? parse_error : "syntax error");
         return MC_ERR_CONFIG;
     }
 

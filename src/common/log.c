@@ -10,15 +10,20 @@
 
 #include "miscomm/error.h"
 
-enum log_level log_current_level = LOG_LVL_INFO;
+_Atomic(enum log_level) log_current_level = LOG_LVL_INFO;
 static enum log_target log_target_kind = LOG_TO_STDERR;
 static FILE *log_file;
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
+void log_set_level(enum log_level level)
+{
+    atomic_store_explicit(&log_current_level, level, memory_order_relaxed);
+}
+
 int log_open(enum log_target target, const char *path, enum log_level level)
 {
-    log_current_level = level;
+    log_set_level(level);
     log_target_kind = target;
     if (target == LOG_TO_FILE) {
         FILE *f = fopen(path, "a");

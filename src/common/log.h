@@ -6,12 +6,25 @@
 #ifndef MC_LOG_H
 #define MC_LOG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 enum log_target { LOG_TO_STDERR = 0, LOG_TO_FILE, LOG_TO_SYSLOG };
 
-extern enum log_level log_current_level;
+/*
+ * The level is set on the loop thread (log_open(), a reload) and read on
+ * every thread, the worker pool included: an atomic, read relaxed (a thread
+ * may log at the previous level for a moment, nothing more). Read it with
+ * log_level_get(), set it with log_set_level().
+ */
+extern _Atomic(enum log_level) log_current_level;
+
+static inline enum log_level log_level_get(void)
+{
+    return atomic_load_explicit(&log_current_level, memory_order_relaxed);
+}
+void log_set_level(enum log_level level);
 
 /* Open the target; path is used for LOG_TO_FILE. Returns 0 or MC_ERR_IO. */
 __attribute__((warn_unused_result)) int log_open(enum log_target target, const char *path,
@@ -28,7 +41,7 @@ void log_write(enum log_level level, const char *fmt, ...) __attribute__((format
 
 #define LOG_AT_(lvl, ...)                                                                          \
     do {                                                                                           \
-        if ((lvl) <= log_current_level)                                                            \
+        if ((lvl) <= log_level_get())                                                              \
             log_write((lvl), __VA_ARGS__);                                                         \
     } while (0)
 

@@ -138,7 +138,104 @@ int secret_hash(const char *pw, size_t len, char out[128])
 
 int secret_verify(const char *hash, const char *pw, size_t len)
 {
-    if (strncmp(hash, "$argon2id$", 10) != 0)
+    /* A hash libsodium cannot decode is not a wrong password. */
+    if (strncmp(hash, "$argon2id$", 10) != 0 ||
+        crypto_pwhash_str_needs_rehash(hash, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                       crypto_pwhash_MEMLIMIT_INTERACTIVE) < 0)
         return MC_ERR_CRYPTO;
     return crypto_pwhash_str_verify(hash, pw, len) == 0 ? 0 : MC_ERR_AUTH;
+}
+
+/*
+ * One decimal parameter "NAME=VALUE" of the hash, VALUE from min to max with
+ * no sign, no leading zero and no overflow; *s moves past it.
+ */
+static int hash_param(const char **s, const char *name, unsigned long min, unsigned long max,
+                      unsigned long *out)
+{
+    size_t n = strlen(name);
+    const char *p = *s;
+    if (strncmp(p, name, n) != 0 || p[n] != '=')
+        return -1;
+    p += n + 1;
+    if (p[0] < '0' || p[0] > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
+        return -1;
+    unsigned long v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > max)
+            return -1;
+        v = v * 10 + (unsigned long)(*p - '0');
+    }
+    if (v < min || v > max)
+        return -1;
+    *out = v;
+    *s = p;
+    return 0;
+}
+
+/* Base64 without padding (the PHC string alphabet), decoding to min..max bytes. */
+static int hash_b64(const char *b64, size_t len, size_t min, size_t max)
+{
+    unsigned char bin[SECRET_HASH_PART_MAX];
+    size_t bin_len;
+    const char *end;
+    if (len == 0 || max > sizeof bin)
+        return -1;
+    if (sodium_base642bin(bin, sizeof bin, b64, len, NULL, &bin_len, &end,
+                          sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0 ||
+        end != b64 + len)
+        return -1;
+    return bin_len >= min && bin_len <= max ? 0 : -1;
+}
+
+int secret_hash_check(const char *hash, const char **why)
+{
+    const char *p = hash;
+    unsigned long v, m, t, lanes;
+    if (strncmp(p, "$argon2id$", 10) != 0) {
+        *why = "it does not start with $argon2id$";
+        return MC_ERR_INVALID_ARG;
+    }
+    p += 10;
+    if (hash_param(&p, "v", 19, 19, &v) < 0 || *p++ != '$') {
+        *why = "the version must be v=19";
+        return MC_ERR_INVALID_ARG;
+    }
+    if (hash_param(&p, "m", SECRET_HASH_M_MIN, SECRET_HASH_M_MAX, &m) < 0 || *p++ != ',') {
+        *why = "m= (memory in KiB) must be a number from 8 to 1048576";
+        return MC_ERR_INVALID_ARG;
+    }
+    if (hash_param(&p, "t", SECRET_HASH_T_MIN, SECRET_HASH_T_MAX, &t) < 0 || *p++ != ',') {
+        *why = "t= (passes) must be a number from 1 to 16";
+        return MC_ERR_INVALID_ARG;
+    }
+    if (hash_param(&p, "p", SECRET_HASH_P_MIN, SECRET_HASH_P_MAX, &lanes) < 0 || *p++ != '$') {
+        *why = "p= (lanes) must be a number from 1 to 16";
+        return MC_ERR_INVALID_ARG;
+    }
+    if (m < 8 * lanes) {
+        *why = "m= must be at least 8 KiB per lane (p=)";
+        return MC_ERR_INVALID_ARG;
+    }
+    const char *salt = p, *dollar = strchr(salt, '$');
+    if (!dollar) {
+        *why = "the salt or the hash is missing";
+        return MC_ERR_INVALID_ARG;
+    }
+    if (hash_b64(salt, (size_t)(dollar - salt), 8, 64) < 0) {
+        *why = "the salt must be 8 to 64 bytes in base64 without padding";
+        return MC_ERR_INVALID_ARG;
+    }
+    const char *out = dollar + 1;
+    if (hash_b64(out, strlen(out), 16, 64) < 0) {
+        *why = "the hash must be 16 to 64 bytes in base64 without padding";
+        return MC_ERR_INVALID_ARG;
+    }
+    /* The same string must be one libsodium can verify against. */
+    if (crypto_pwhash_str_needs_rehash(hash, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                       crypto_pwhash_MEMLIMIT_INTERACTIVE) < 0) {
+        *why = "libsodium cannot read it";
+        return MC_ERR_INVALID_ARG;
+    }
+    return 0;
 }

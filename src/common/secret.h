@@ -35,6 +35,21 @@ __attribute__((warn_unused_result)) int secret_read_prompt(const char *prompt, c
 __attribute__((warn_unused_result)) int secret_hash(const char *pw, size_t len, char out[128]);
 /* 0 when pw matches hash, MC_ERR_AUTH when it does not, MC_ERR_CRYPTO on a bad hash. */
 __attribute__((warn_unused_result)) int secret_verify(const char *hash, const char *pw, size_t len);
+
+/* The parameter ranges secret_hash_check() accepts: sane, not merely legal. */
+#define SECRET_HASH_M_MIN    8ul       /* KiB: Argon2's minimum, 8 per lane */
+#define SECRET_HASH_M_MAX    1048576ul /* 1 GiB per login (libsodium's "sensitive") */
+#define SECRET_HASH_T_MIN    1ul
+#define SECRET_HASH_T_MAX    16ul
+#define SECRET_HASH_P_MIN    1ul
+#define SECRET_HASH_P_MAX    16ul
+#define SECRET_HASH_PART_MAX 64 /* bytes of salt or of hash, decoded */
+/*
+ * Check the shape of an Argon2id hash string without verifying anything:
+ * "$argon2id$v=19$m=M,t=T,p=P$SALT$HASH", numbers in range, salt and hash in
+ * unpadded base64. 0, or MC_ERR_INVALID_ARG with *why saying what is wrong.
+ */
+__attribute__((warn_unused_result)) int secret_hash_check(const char *hash, const char **why);
 void secret_wipe(void *p, size_t n);
 
 #endif

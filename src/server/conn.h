@@ -84,7 +84,7 @@ struct conn {
 /* Logging with the connection's identity first. */
 #define conn_log(lvl, c, fmt, ...)                                                                 \
     do {                                                                                           \
-        if ((lvl) <= log_current_level)                                                            \
+        if ((lvl) <= log_level_get())                                                              \
             log_write((lvl), "conn=%llu peer=%s " fmt, (unsigned long long)(c)->id, (c)->peer,     \
                       ##__VA_ARGS__);                                                              \
     } while (0)

@@ -479,7 +479,7 @@ static void reload_apply(struct server *srv, struct reload_job *job)
                      cfg->conns[i].name);
     }
     /* The log target, pid file and worker pool stay as started. */
-    log_current_level = (enum log_level)cfg->log_level;
+    log_set_level((enum log_level)cfg->log_level);
     memcpy(cfg->pid_file, srv->cfg.pid_file, sizeof cfg->pid_file);
     memcpy(cfg->log_file, srv->cfg.log_file, sizeof cfg->log_file);
     cfg->log_target = srv->cfg.log_target;

@@ -14,8 +14,10 @@ static struct throttle_entry *throttle_bucket(const struct throttle *t, const ch
 {
     uint8_t h[crypto_shorthash_BYTES];
     crypto_shorthash(h, (const unsigned char *)key, strlen(key), t->hash_key);
-    unsigned i = ((unsigned)h[0] | (unsigned)h[1] << 8) % THROTTLE_BUCKETS;
-    return (struct throttle_entry *)t->slot[i];
+    /* 32 bits of the keyed hash: enough for any table size. (The index was
+     * h[0] | h[1] << 8 modulo 256, in which h[1] did nothing.) */
+    uint32_t v = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+    return (struct throttle_entry *)t->slot[v % THROTTLE_BUCKETS];
 }
 
 static int in_window(const struct throttle_entry *e, uint64_t now_ms)

@@ -218,6 +218,26 @@ static unsigned int tls_psk_server_cb(WOLFSSL *ssl, const char *identity, unsign
     return PSK_KEY_SIZE;
 }
 
+/*
+ * Whether a PSK handshake ran without (EC)DHE (psk_ke): its keys then depend
+ * on the pre-shared key alone, and whoever learns that key later can
+ * decrypt every recorded session. wolfSSL 5.5.4 cannot be told to require
+ * psk_dhe_ke: its only switch, wolfSSL_CTX_no_dhe_psk(), forbids it, and
+ * CheckPreSharedKeys() (tls13.c) falls back to psk_ke whenever the client
+ * offers psk_ke and no psk_dhe_ke or no key_share. So the server looks
+ * after the handshake and closes before reading any application data.
+ * With psk_ke no key share is ever generated or processed, so
+ * wolfSSL_get_curve_name() has no group to name and answers NULL; with
+ * psk_dhe_ke over an elliptic curve it names the curve. (Over an FFDHE
+ * group it would answer NULL too: the server side of a TLS 1.3 DH key
+ * share records the group only in the session. So the PSK context offers
+ * elliptic curves only; see tls_psk_ctx_create().)
+ */
+static int tls_psk_without_dhe(WOLFSSL *ssl)
+{
+    return wolfSSL_get_curve_name(ssl) == NULL;
+}
+
 int tls_psk_ctx_create(WOLFSSL_CTX **out)
 {
     WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfTLSv1_3_server_method());
@@ -225,6 +245,16 @@ int tls_psk_ctx_create(WOLFSSL_CTX **out)
         return MC_ERR_NOMEM;
     if (wolfSSL_CTX_set_cipher_list(ctx, "TLS13-AES256-GCM-SHA384") != WOLFSSL_SUCCESS) {
         log_error("event=tls_config error=\"this wolfSSL build lacks TLS13-AES256-GCM-SHA384\"");
+        wolfSSL_CTX_free(ctx);
+        return MC_ERR_CONFIG;
+    }
+    /* Elliptic-curve key shares only, so that tls_psk_without_dhe() can tell;
+     * a client that offers only FFDHE is asked for one of these (HelloRetryRequest). */
+    int groups[] = {WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1, WOLFSSL_ECC_SECP384R1};
+    if (wolfSSL_CTX_set_groups(ctx, groups, (int)(sizeof groups / sizeof groups[0])) !=
+        WOLFSSL_SUCCESS) {
+        log_error("event=tls_config error=\"cannot limit the PSK key exchange to X25519, "
+                  "P-256 and P-384\"");
         wolfSSL_CTX_free(ctx);
         return MC_ERR_CONFIG;
     }
@@ -304,14 +334,22 @@ static int tls_feed(struct conn *c, const uint8_t *data, size_t len)
             tls_log_error(c, err);
             return MC_ERR_TLS;
         }
+        if (c->lst->cfg->encryption == CFG_ENC_AES256 && tls_psk_without_dhe(c->ssl)) {
+            /* The code wolfSSL itself gives a psk_ke it cannot accept, so that
+             * every tls_error line has the same fields. */
+            conn_log(LOG_LVL_WARN, c,
+                     "event=tls_error code=%d error=\"psk_ke refused\" reason=\"the client "
+                     "offered the pre-shared key without (EC)DHE (psk_dhe_ke is required)\"",
+                     PSK_KEY_ERROR);
+            return MC_ERR_TLS;
+        }
         conn_log(LOG_LVL_INFO, c, "event=tls version=%s cipher=%s resumed=%s%s",
                  wolfSSL_get_version(c->ssl), wolfSSL_get_cipher_name(c->ssl),
                  wolfSSL_session_reused(c->ssl) ? "yes" : "no",
                  c->lst->cfg->encryption == CFG_ENC_AES256 ? " auth=psk" : "");
         conn_transport_ready(c);
     }
-    /* Decrypt as much as fits in the plaintext queue. */
-    /* Decrypt straight into the plaintext queue: no copies of it elsewhere. */
+    /* Decrypt as much as fits straight into the plaintext queue: no copies elsewhere. */
     while (c->state != CONN_ST_CLOSING) {
         size_t room;
         uint8_t *dst = buf_tail(&c->in, 16384, &room);

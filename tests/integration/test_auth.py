@@ -1,10 +1,13 @@
 """HELLO and the connection password: wrong passwords, the growing delay,
 `tries`, version negotiation, malformed HELLO, and miscli's view of it."""
+import os
+import re
+import subprocess
 import time
 import unittest
 
-from harness import (Gateway, Client, ERR, HELLO, HELLO_OK, PONG, hello_payload,
-                     parse_hello_ok)
+from harness import (Gateway, Client, ERR, HELLO, HELLO_OK, MISCOMMD, PONG, hello_payload,
+                     parse_hello_ok, password_hash)
 
 WRONG = "Wr0ng-Passw0rd-Zebra"
 RIGHT = "correct horse battery"
@@ -121,6 +124,72 @@ class AuthTest(unittest.TestCase):
         self.gw.wait_log(r'event=hello result=AUTH connection=lenient [^\n]*'
                          r'device="dev-miscli-wrong"[^\n]*failures=1')
         self.assertNoPasswordInLog()
+
+
+class DamagedHashTest(unittest.TestCase):
+    """A password hash that looks like Argon2id but is damaged used to pass
+    --check-config, and every login then got AUTH "wrong password"."""
+
+    def damaged(self):
+        good = password_hash(RIGHT)
+        head, salt, out = good.rsplit("$", 2)
+        return {
+            "cut short": good[:-12],
+            "memory out of range": re.sub(r"m=\d+", "m=99999999", good),
+            "no passes": re.sub(r"t=\d+", "t=0", good),
+            "salt not base64": "%s$%s$%s" % (head, salt[:4] + "*" + salt[5:], out),
+            "no hash": "%s$%s$" % (head, salt),
+        }
+
+    def config_with(self, hash_text):
+        gw = Gateway(conns=[{"name": "field"}], start=False)
+        with open(gw.ini) as f:
+            text = f.read()
+        text = re.sub(r"(?m)^password = .*$", lambda m: "password = " + hash_text, text)
+        with open(gw.ini, "w") as f:
+            f.write(text)
+        return gw
+
+    def test_check_config_and_start_refuse_it(self):
+        for name, text in self.damaged().items():
+            with self.subTest(hash=name):
+                gw = self.config_with(text)
+                r = subprocess.run([MISCOMMD, "--check-config", gw.ini], capture_output=True,
+                                   text=True, timeout=30)
+                out = r.stdout + r.stderr
+                self.assertEqual(r.returncode, 78, out)
+                self.assertIn("[connection field] password: not a valid Argon2id hash: ", out)
+                self.assertIn("make a new one with 'misctl passwd'", out)
+                self.assertIn("configuration is invalid", out)
+                r = subprocess.run([MISCOMMD, "-c", gw.ini], capture_output=True, text=True,
+                                   timeout=30, stdin=subprocess.DEVNULL)
+                out = r.stdout + r.stderr
+                self.assertEqual(r.returncode, 78, out)
+                self.assertRegex(out, r'ERROR event=config_error section="connection field" '
+                                      r'key="?password"? reason="not a valid Argon2id hash: ')
+                self.assertNotIn("event=listening", out)
+
+    def test_password_file_with_a_damaged_hash(self):
+        gw = Gateway(conns=[{"name": "field"}], start=False)
+        path = os.path.join(gw.dir, "field.hash")
+        with open(path, "w") as f:
+            f.write(password_hash(RIGHT)[:-12] + "\n")
+        with open(gw.ini) as f:
+            text = f.read()
+        with open(gw.ini, "w") as f:
+            f.write(re.sub(r"(?m)^password = .*$", "password_file = field.hash", text))
+        r = subprocess.run([MISCOMMD, "--check-config", gw.ini], capture_output=True, text=True,
+                           timeout=30)
+        out = r.stdout + r.stderr
+        self.assertEqual(r.returncode, 78, out)
+        self.assertIn("[connection field] password_file: '%s' does not hold a valid Argon2id "
+                      "hash: " % path, out)
+
+    def test_good_hash_still_loads(self):
+        gw = self.config_with(password_hash(RIGHT))
+        r = subprocess.run([MISCOMMD, "--check-config", gw.ini], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,15 @@ FRAME_VERSION = 1
 HEADER = struct.Struct(">BBHII")  # version u8, type u8, flags u16, request id u32, length u32
 MAX_PAYLOAD = 1048576
 T_HELLO, T_HELLO_OK, T_PING, T_PONG, T_NOOP, T_BYE, T_ERROR = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x7F
+T_INFO, T_INFO_OK, T_DATA, T_CREDIT, T_CANCEL, T_NOTICE = 0x07, 0x08, 0x10, 0x11, 0x12, 0x13
+T_ECHO, T_ECHO_OK = 0x20, 0x21
+FLAG_END = 0x0001
+STREAM_WINDOW = 1048576
 PERM_PING, PERM_SYNC, PERM_SEND_FILES, PERM_RECEIVE_FILES, PERM_ODBC = 1, 2, 4, 8, 16
 E_INTERNAL, E_BAD_FRAME, E_BAD_VERSION, E_FRAME_TOO_LARGE, E_BAD_TYPE = 1, 10, 11, 12, 13
 E_UNEXPECTED, E_PROTO_VERSION, E_BAD_PAYLOAD, E_AUTH, E_TOO_MANY_TRIES = 14, 15, 16, 20, 21
 E_PERMISSION, E_TIMEOUT = 22, 24
+E_CANCELLED, E_FLOW_CONTROL = 27, 28
 
 IDLE_TIMEOUT = 120
 HANDSHAKE_TIMEOUT = 3
@@ -182,18 +187,18 @@ class DocClient:
                 raise EOFError("end of stream after %d of %d bytes" % (len(self.buf), n))
             self.buf += chunk
 
-    def recv(self):
-        """One frame: (type, request id, payload). Checks version and flags."""
+    def recv(self, with_flags=False):
+        """One frame: (type, request id, payload[, flags]). Checks version and flags."""
         self._fill(HEADER.size)
         version, mtype, flags, rid, n = HEADER.unpack(self.buf[:HEADER.size])
-        if version != 1 or flags != 0:
+        if version != 1 or flags not in (0, FLAG_END) or (flags and mtype != T_DATA):
             raise AssertionError("server frame with version %d flags %d" % (version, flags))
         if n > MAX_PAYLOAD:
             raise AssertionError("server frame of %d bytes" % n)
         self._fill(HEADER.size + n)
         payload = self.buf[HEADER.size:HEADER.size + n]
         self.buf = self.buf[HEADER.size + n:]
-        return mtype, rid, payload
+        return (mtype, rid, payload, flags) if with_flags else (mtype, rid, payload)
 
     def request(self, mtype, payload=b""):
         rid = self.send(mtype, payload)
@@ -218,8 +223,8 @@ class DocClient:
         except (ConnectionError, ssl.SSLError, OSError):
             return True
 
-    def login(self, testcase, password):
-        rid, mtype, rrid, p = self.request(T_HELLO, hello_payload(password))
+    def login(self, testcase, password, vmax=1):
+        rid, mtype, rrid, p = self.request(T_HELLO, hello_payload(password, vmax=vmax))
         testcase.assertEqual((mtype, rrid), (T_HELLO_OK, rid),
                              decode_error(p) if mtype == T_ERROR else p)
         return decode_hello_ok(p)
@@ -496,11 +501,21 @@ class ProtocolDocTest(unittest.TestCase):
             self.assertEqual(ok["version"], 1)
 
     def test_version_negotiation(self):
-        with self.client() as c:  # a range containing 1 negotiates 1
-            rid, mtype, rrid, p = c.request(T_HELLO, hello_payload(self.gw.password, vmin=0, vmax=7))
-            self.assertEqual((mtype, rrid), (T_HELLO_OK, rid))
-            self.assertEqual(decode_hello_ok(p)["version"], 1)
-        for vmin, vmax in ((2, 3), (1, 0)):
+        # The highest version in both ranges: 2 for a range containing 2, else 1.
+        for vmin, vmax, want, extra in ((0, 7, 2, 6), (1, 2, 2, 6), (1, 1, 1, 0), (0, 1, 1, 0)):
+            with self.client() as c:
+                rid, mtype, rrid, p = c.request(T_HELLO,
+                                                hello_payload(self.gw.password, vmin=vmin, vmax=vmax))
+                self.assertEqual((mtype, rrid), (T_HELLO_OK, rid))
+                ok = decode_hello_ok(p)
+                self.assertEqual(ok["version"], want)
+                # Version 2 appends stream_window (u32) and max_streams (u16).
+                r = Reader(p)
+                r.take(len(p) - extra)
+                if extra:
+                    self.assertEqual((r.u32(), r.u16()), (STREAM_WINDOW, 16))
+                self.assertTrue(r.done())
+        for vmin, vmax in ((3, 4), (1, 0)):
             with self.client() as c:
                 rid = c.send(T_HELLO, hello_payload(self.gw.password, vmin=vmin, vmax=vmax))
                 c.expect_error(self, E_PROTO_VERSION, rid)
@@ -594,7 +609,117 @@ class ProtocolDocTest(unittest.TestCase):
             if m:
                 types[m.group(2)] = int(m.group(1), 16)
         self.assertEqual(types, {"HELLO": T_HELLO, "HELLO_OK": T_HELLO_OK, "PING": T_PING,
-                                 "PONG": T_PONG, "NOOP": T_NOOP, "BYE": T_BYE, "ERROR": T_ERROR})
+                                 "PONG": T_PONG, "NOOP": T_NOOP, "BYE": T_BYE, "ERROR": T_ERROR,
+                                 "INFO": T_INFO, "INFO_OK": T_INFO_OK, "DATA": T_DATA,
+                                 "CREDIT": T_CREDIT, "CANCEL": T_CANCEL, "NOTICE": T_NOTICE,
+                                 "ECHO": T_ECHO, "ECHO_OK": T_ECHO_OK})
+
+    # -- version 2: INFO and streams, from sections 5.8-5.13, 7.3 and 11.7 ------------
+    def test_info_before_hello(self):
+        with self.client() as c:
+            rid, mtype, rrid, p = c.request(T_INFO)
+            self.assertEqual((mtype, rrid), (T_INFO_OK, rid))
+            r = Reader(p)
+            self.assertEqual((r.u16(), r.u16(), r.str()), (1, 2, "miscommd"))
+            r.str()
+            self.assertEqual(r.u32(), HANDSHAKE_TIMEOUT)
+            left = r.u32()
+            self.assertTrue(0 < left <= HANDSHAKE_TIMEOUT * 1000, left)
+            self.assertEqual((r.u32(), r.u32()), (30000, 2048))
+            self.assertTrue(r.done())
+            c.login(self, self.gw.password)
+
+    def test_worked_stream_bytes(self):
+        with self.client() as c:
+            self.assertEqual(c.login(self, self.gw.password, vmax=2)["version"], 2)
+            # 11.7: source of 3 bytes, request id 5; the exact bytes both ways.
+            block = doc_text()[doc_text().index("ECHO mode 1 (source) of 3 bytes"):]
+            c.sock.sendall(frame_bytes_after(block, 0))
+            want = b"".join(frame_bytes_after(block, i) for i in (1, 2))
+            got = b""
+            for _ in range(2):
+                mtype, rid, p, flags = c.recv(with_flags=True)
+                got += HEADER.pack(1, mtype, flags, rid, len(p)) + p
+            self.assertEqual(got, want)
+
+    def test_echo_stream_with_credit(self):
+        with self.client() as c:
+            c.login(self, self.gw.password, vmax=2)
+            rid = c.send(T_ECHO, struct.pack(">BQ", 0, 0))
+            data = os.urandom(3 * STREAM_WINDOW)
+            sent, credit, back = 0, STREAM_WINDOW, b""
+            c.sock.settimeout(10)
+            while sent < len(data) or len(back) < len(data):
+                if sent < len(data) and credit > 0:
+                    n = min(credit, 65536, len(data) - sent)
+                    last = sent + n == len(data)
+                    c.sock.sendall(HEADER.pack(1, T_DATA, FLAG_END if last else 0, rid, n)
+                                   + data[sent:sent + n])
+                    sent += n
+                    credit -= n
+                    continue
+                mtype, rrid, p, flags = c.recv(with_flags=True)
+                self.assertEqual(rrid, rid)
+                if mtype == T_CREDIT:
+                    credit += Reader(p).u32()
+                elif mtype == T_DATA:
+                    back += p
+                    # Give credit back for what we read (section 7.3).
+                    c.sock.sendall(frame(T_CREDIT, rid, struct.pack(">I", len(p))) if p else b"")
+                else:
+                    self.fail("unexpected frame 0x%02x %r" % (mtype, p[:40]))
+            self.assertEqual(back, data)
+            mtype, rrid, p = c.recv()
+            while mtype == T_CREDIT:
+                mtype, rrid, p = c.recv()
+            self.assertEqual((mtype, rrid), (T_ECHO_OK, rid))
+            r = Reader(p)
+            self.assertEqual((r.u64(), r.u64()), (len(data), len(data)))
+
+    def test_cancel_and_flow_control(self):
+        with self.client() as c:
+            c.login(self, self.gw.password, vmax=2)
+            rid = c.send(T_ECHO, struct.pack(">BQ", 1, 100 * STREAM_WINDOW))
+            c.sock.sendall(frame(T_CANCEL, rid))
+            while True:
+                mtype, rrid, p = c.recv()
+                if mtype != T_DATA:
+                    break
+            self.assertEqual((mtype, rrid, decode_error(p)[0]), (T_ERROR, rid, E_CANCELLED))
+            # An echo whose client never grants credit can take back at most one
+            # window (the server gives credit back only for bytes it echoed):
+            # 2 windows + 1 byte is more than the server can ever have granted.
+            rid = c.send(T_ECHO, struct.pack(">BQ", 0, 0))
+            for n in (STREAM_WINDOW, STREAM_WINDOW, 1):
+                c.sock.sendall(HEADER.pack(1, T_DATA, 0, rid, n) + bytes(n))
+            while True:
+                mtype, rrid, p = c.recv()
+                if mtype not in (T_CREDIT, T_DATA):
+                    break
+            self.assertEqual((mtype, rrid, decode_error(p)[0]), (T_ERROR, rid, E_FLOW_CONTROL))
+            rid, mtype, rrid, _ = c.request(T_PING, b"ok")
+            self.assertEqual((mtype, rrid), (T_PONG, rid))
+
+
+def frame_bytes_after(block, index):
+    """The bytes of the index-th frame (0-based) in the first code block of block."""
+    block = block[block.index("```") + 3:]
+    block = block[:block.index("```")]
+    frames, cur = [], None
+    for line in block.splitlines():
+        s = line.strip()
+        if s.startswith(("→", "←")):
+            cur = []
+            frames.append(cur)
+            s = s[1:].strip()
+        if cur is None:
+            continue
+        for tok in s.split():
+            if re.fullmatch(r"[0-9a-f]{2}", tok):
+                cur.append(int(tok, 16))
+            else:
+                break
+    return bytes(frames[index])
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import (Gateway, Client, MISCOMMD, MISCTL, HELLO_OK, PONG, count_log, run_miscli,
-                     tls_context)
+from harness import (BUILD, Gateway, Client, MISCOMMD, MISCTL, HELLO_OK, PONG, count_log,
+                     run_miscli, tls_context)
+
+PSK_CLIENT = os.path.join(BUILD, "tests", "psk_client")
 
 PSK_CIPHER = "TLS13-AES256-GCM-SHA384"
 REFUSED_TEXT = "keys derived from passwords are refused"
@@ -105,6 +107,36 @@ class PskTest(unittest.TestCase):
                 self.assertNotIn("pong from", r.stdout)
                 # Refused before connecting: the daemon saw nothing.
                 self.assertEqual(count_log(gw, r"event=connect "), connects)
+
+    def psk_client(self, mode):
+        r = subprocess.run([PSK_CLIENT, str(self.gw.port), self.key, mode], capture_output=True,
+                           text=True, timeout=30)
+        self.assertIn(r.returncode, (0, 1), r.stdout + r.stderr)
+        return r
+
+    def test_psk_ke_without_dhe_refused(self):
+        """A client offering the key without (EC)DHE (psk_ke) gets no session: its
+        traffic keys would depend on the PSK alone, with no forward secrecy."""
+        gw = self.gw
+        refused = count_log(gw, r"event=tls_error code=-?\d+ error=\"psk_ke refused\"")
+        hellos = count_log(gw, r"event=hello ")
+        r = self.psk_client("ke")
+        self.assertEqual(r.returncode, 1, "psk_ke accepted:\n" + r.stdout + gw.log())
+        self.assertNotIn("answered", r.stdout)
+        gw.wait_log(r'event=tls_error code=-?\d+ error="psk_ke refused" reason="the client '
+                    r'offered the pre-shared key without \(EC\)DHE \(psk_dhe_ke is required\)"',
+                    count=refused + 1, timeout=5)
+        gw.wait_log(r'event=disconnect reason="TLS handshake failed" state=handshake', timeout=5)
+        self.assertEqual(count_log(gw, r"event=hello "), hellos)
+
+    def test_psk_dhe_ke_accepted_on_each_curve(self):
+        for mode in ("dhe", "x25519", "p256", "p384"):
+            with self.subTest(mode=mode):
+                r = self.psk_client(mode)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.gw.log())
+                # Any answer will do (PING before HELLO gets an ERROR frame).
+                self.assertRegex(r.stdout, r"^answered: \d+ bytes, frame type 0x[0-9a-f]{2}, "
+                                           r"group (X25519|SECP256R1|SECP384R1)$")
 
     def test_plain_tls_client_refused(self):
         """An ordinary TLS client (certificate-based, no PSK) gets no session."""

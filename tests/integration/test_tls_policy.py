@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import Gateway, MISCLI
+from harness import Gateway, MISCLI, MISCOMMD
 
 OPENSSL = shutil.which("openssl")
 
@@ -108,6 +108,38 @@ class TlsPolicyTest(unittest.TestCase):
             self.assertRefused(gw, "-tls1_2")
             self.assertAccepted(gw, "-tls1_3", "TLSv1.3")
             self.assertEqual(gw.stop(), 0)
+
+    def test_explicit_ciphers(self):
+        """An explicit list overrides the policy, and only names suites of the allowlist."""
+        with Gateway(tls={"ciphers": "TLS13-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256"}) as gw:
+            self.assertAccepted(gw, "-tls1_2", "TLSv1.2", "ECDHE-ECDSA-AES128-GCM-SHA256")
+            self.assertRefused(gw, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384")
+            self.assertRefused(gw, "-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384")
+            ok, (version, cipher), out = s_client(gw.port, "-tls1_3", "-ciphersuites",
+                                                  "TLS_AES_128_GCM_SHA256")
+            self.assertTrue(ok, out)
+            self.assertEqual((version, cipher), ("TLSv1.3", "TLS_AES_128_GCM_SHA256"))
+            self.assertEqual(gw.stop(), 0)
+
+    def test_explicit_ciphers_integrity_only_refused(self):
+        """Suites that authenticate but do not encrypt (a connection really ran with
+        one) are refused by --check-config and at start, with the suite named."""
+        for suite in ("TLS13-SHA256-SHA256", "TLS_SHA384_SHA384", "ECDHE-PSK-NULL-SHA256"):
+            with self.subTest(suite=suite):
+                gw = Gateway(tls={"ciphers": "TLS13-AES128-GCM-SHA256:" + suite}, start=False)
+                r = subprocess.run([MISCOMMD, "--check-config", gw.ini], capture_output=True,
+                                   text=True, timeout=30)
+                out = r.stdout + r.stderr
+                self.assertEqual(r.returncode, 78, out)
+                self.assertIn("[tls] ciphers: '%s' is refused" % suite, out)
+                self.assertIn("configuration is invalid", out)
+                r = subprocess.run([MISCOMMD, "-c", gw.ini], capture_output=True, text=True,
+                                   timeout=30, stdin=subprocess.DEVNULL)
+                out = r.stdout + r.stderr
+                self.assertEqual(r.returncode, 78, out)
+                self.assertRegex(out, r'ERROR event=config_error section="tls" key="?ciphers"? '
+                                      r'reason="\'%s\' is refused' % re.escape(suite))
+                self.assertNotIn("event=listening", out)
 
     def check_fingerprints(self, gw):
         m = re.search(r"event=certificate file=\S+ sha256=(\S+) spki_sha256=(\S+) "

@@ -127,6 +127,33 @@ static void test_values(void)
     CHECK_EQ_INT(load("[tls]\nciphers = TLS13-AES128-GCM-SHA256\n" CONN, &cfg), 0);
     CHECK_EQ_INT(cfg.cipher_policy, CFG_POLICY_EXPLICIT);
     config_free(&cfg);
+    /* Every suite on the allowlist, by wolfSSL name and by IANA name. */
+    CHECK_EQ_INT(load("[tls]\nciphers = TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
+                      "TLS13-CHACHA20-POLY1305-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256:"
+                      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:"
+                      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
+                      "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-SHA256:"
+                      "ECDHE-RSA-AES256-SHA384:DHE-RSA-AES128-GCM-SHA256:"
+                      "DHE-RSA-AES256-GCM-SHA384\n" CONN,
+                      &cfg),
+                 0);
+    CHECK_EQ_INT(nerrors, 0);
+    config_free(&cfg);
+    CHECK_EQ_INT(
+        load("[tls]\nciphers = TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+             "TLS_CHACHA20_POLY1305_SHA256:TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:"
+             "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:"
+             "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:"
+             "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:"
+             "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256:"
+             "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:"
+             "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256:"
+             "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384:"
+             "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256:TLS_DHE_RSA_WITH_AES_256_GCM_SHA384\n" CONN,
+             &cfg),
+        0);
+    CHECK_EQ_INT(nerrors, 0);
+    config_free(&cfg);
 
     /* password_file holds the hash. */
     char path[512];
@@ -137,6 +164,66 @@ static void test_values(void)
     CHECK_EQ_INT(load("[connection a]\npassword_file = pw.hash\n", &cfg), 0);
     CHECK(strcmp(cfg.conns[0].password_hash, HASH) == 0);
     config_free(&cfg);
+}
+
+#define HASH_HEAD "$argon2id$v=19$m=65536,t=2,p=1$"
+#define SALT      "c29tZXNhbHRzb21lc2FsdA"
+#define OUT       "w2zFL1NN2cZq4f2gH3j8xM1TJRy5cEhUQw/tgS7+0bM"
+#define BAD_HASH(hash, why)                                                                        \
+    EXPECT_ERROR("[connection psdmobile]\npassword = " hash "\n",                                  \
+                 "[connection psdmobile] password: not a valid Argon2id hash: " why)
+
+/*
+ * Hashes that start like Argon2id but that libsodium cannot use: they used
+ * to load, and every login then failed as a wrong password.
+ */
+static void test_damaged_hashes(void)
+{
+    BAD_HASH("$argon2id$", "the version must be v=19");
+    BAD_HASH("$argon2id$v=16$m=65536,t=2,p=1$" SALT "$" OUT, "the version must be v=19");
+    BAD_HASH("$argon2id$m=65536,t=2,p=1$" SALT "$" OUT, "the version must be v=19");
+    BAD_HASH("$argon2id$v=19$m=0,t=2,p=1$" SALT "$" OUT, "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$m=4194304,t=2,p=1$" SALT "$" OUT, "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$m=99999999999999999999999,t=2,p=1$" SALT "$" OUT,
+             "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$m=065536,t=2,p=1$" SALT "$" OUT, "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$m=-1,t=2,p=1$" SALT "$" OUT, "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$m=65536;t=2,p=1$" SALT "$" OUT, "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$t=2,m=65536,p=1$" SALT "$" OUT, "m= (memory in KiB)");
+    BAD_HASH("$argon2id$v=19$m=65536,t=0,p=1$" SALT "$" OUT, "t= (passes)");
+    BAD_HASH("$argon2id$v=19$m=65536,t=100,p=1$" SALT "$" OUT, "t= (passes)");
+    BAD_HASH("$argon2id$v=19$m=65536,t=2,p=0$" SALT "$" OUT, "p= (lanes)");
+    BAD_HASH("$argon2id$v=19$m=65536,t=2,p=17$" SALT "$" OUT, "p= (lanes)");
+    BAD_HASH("$argon2id$v=19$m=65536,t=2$" SALT "$" OUT, "t= (passes)");
+    BAD_HASH("$argon2id$v=19$m=8,t=2,p=2$" SALT "$" OUT, "m= must be at least 8 KiB per lane");
+    BAD_HASH(HASH_HEAD SALT, "the salt or the hash is missing");
+    BAD_HASH(HASH_HEAD "$" OUT, "the salt must be 8 to 64 bytes");
+    BAD_HASH(HASH_HEAD "c29tZQ$" OUT, "the salt must be 8 to 64 bytes");
+    BAD_HASH(HASH_HEAD "c29tZXNh*HRzb21lc2FsdA$" OUT, "the salt must be 8 to 64 bytes");
+    BAD_HASH(HASH_HEAD "c29tZXNhbHRzb21lc2FsdA==$" OUT, "the salt must be 8 to 64 bytes");
+    BAD_HASH(HASH_HEAD SALT "$", "the hash must be 16 to 64 bytes");
+    BAD_HASH(HASH_HEAD SALT "$w2zFL1NN2cZq4f2gH3j8xM1TJRy5cEhUQw/tgS7+0b",
+             "the hash must be 16 to 64 bytes");
+    BAD_HASH(HASH_HEAD SALT "$w2zFL1NN2cZq4f2gH3j8xM1TJRy5cEhUQw/tgS7+0bN",
+             "the hash must be 16 to 64 bytes"); /* non-zero padding bits */
+    BAD_HASH(HASH_HEAD SALT "$w2zFL1NN2cZq4f2g", "the hash must be 16 to 64 bytes");
+    BAD_HASH(HASH_HEAD SALT "$" OUT "$", "the hash must be 16 to 64 bytes");
+    BAD_HASH(HASH_HEAD SALT "$" OUT " x", "the hash must be 16 to 64 bytes");
+
+    /* Legal variations load. */
+    struct mc_config cfg;
+    CHECK_EQ_INT(
+        load("[connection a]\npassword = $argon2id$v=19$m=16,t=1,p=2$" SALT "$" OUT "\n", &cfg), 0);
+    config_free(&cfg);
+
+    /* The same check applies to password_file, naming the file. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/damaged.hash", dir);
+    FILE *f = fopen(path, "w");
+    fputs(HASH_HEAD SALT "$w2zFL1NN2c\n", f);
+    fclose(f);
+    EXPECT_ERROR("[connection a]\npassword_file = damaged.hash\n",
+                 "damaged.hash' does not hold a valid Argon2id hash: the hash must be");
 }
 
 static void test_errors(void)
@@ -176,6 +263,7 @@ static void test_errors(void)
         "[connection psdmobile]\npassword = hunter2\n",
         "password: must be an Argon2id hash made by 'misctl passwd', never a plaintext password");
     EXPECT_ERROR("[connection psdmobile]\nport = 9000\n", "password: missing");
+    test_damaged_hashes();
     EXPECT_ERROR(CONN "encryption = aes256\n", "psk_file: required when encryption = aes256");
     EXPECT_ERROR(CONN "psk_file = k.psk\n", "psk_file: only used with encryption = aes256");
     EXPECT_ERROR("[tls]\nrequire_client_cert = yes\n" CONN,
@@ -221,6 +309,38 @@ static void test_errors(void)
                  "ciphers: 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA' is refused");
     EXPECT_ERROR("[tls]\nciphers = TLS_RSA_WITH_AES_128_GCM_SHA256\n" CONN,
                  "ciphers: 'TLS_RSA_WITH_AES_128_GCM_SHA256' is refused");
+    /* Integrity-only suites: they look like TLS 1.3 or ECDHE + SHA-2 suites. */
+    EXPECT_ERROR("[tls]\nciphers = TLS13-SHA256-SHA256\n" CONN,
+                 "ciphers: 'TLS13-SHA256-SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = TLS13-AES128-GCM-SHA256:TLS13-SHA384-SHA384\n" CONN,
+                 "ciphers: 'TLS13-SHA384-SHA384' is refused");
+    EXPECT_ERROR("[tls]\nciphers = TLS_SHA256_SHA256\n" CONN,
+                 "ciphers: 'TLS_SHA256_SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = ECDHE-PSK-NULL-SHA256\n" CONN,
+                 "ciphers: 'ECDHE-PSK-NULL-SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = TLS_ECDHE_PSK_WITH_NULL_SHA256\n" CONN,
+                 "ciphers: 'TLS_ECDHE_PSK_WITH_NULL_SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = ECDHE-ECDSA-NULL-SHA\n" CONN,
+                 "ciphers: 'ECDHE-ECDSA-NULL-SHA' is refused");
+    /* PSK key exchange without a certificate, and suites we do not offer. */
+    EXPECT_ERROR("[tls]\nciphers = ECDHE-PSK-AES128-CBC-SHA256\n" CONN,
+                 "ciphers: 'ECDHE-PSK-AES128-CBC-SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = DHE-PSK-AES128-GCM-SHA256\n" CONN,
+                 "ciphers: 'DHE-PSK-AES128-GCM-SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = ECDHE-ECDSA-AES128-SHA256\n" CONN,
+                 "ciphers: 'ECDHE-ECDSA-AES128-SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = TLS13-AES128-CCM-SHA256\n" CONN,
+                 "ciphers: 'TLS13-AES128-CCM-SHA256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = ECDHE-RSA-AES128-GCM-SHA256-X\n" CONN,
+                 "ciphers: 'ECDHE-RSA-AES128-GCM-SHA256-X' is refused");
+    /* Names only: no OpenSSL-style keywords or case folding. */
+    EXPECT_ERROR("[tls]\nciphers = HIGH\n" CONN, "ciphers: 'HIGH' is refused");
+    EXPECT_ERROR("[tls]\nciphers = ALL\n" CONN, "ciphers: 'ALL' is refused");
+    EXPECT_ERROR("[tls]\nciphers = tls13-aes128-gcm-sha256\n" CONN,
+                 "ciphers: 'tls13-aes128-gcm-sha256' is refused");
+    EXPECT_ERROR("[tls]\nciphers = TLS13-AES128-GCM-SHA256::TLS13-AES256-GCM-SHA384\n" CONN,
+                 "ciphers: empty suite name");
+    EXPECT_ERROR("[tls]\nciphers = TLS13-AES128-GCM-SHA256:\n" CONN, "ciphers: empty suite name");
     EXPECT_ERROR("[ tls ]\nmin_version = 1.2\n[tls]\nmin_version = 1.3\n" CONN,
                  "[tls] : section appears twice");
 
