@@ -133,6 +133,13 @@ MC_API int mc_stream_grant(mc_stream *s, uint32_t n);
  * whenever DATA for this stream arrives.
  */
 MC_API int mc_stream_finish(mc_stream *s, mc_data_fn fn, void *ud, struct mc_reply *out);
+/*
+ * Deliver the DATA already received for the stream to fn, giving credit
+ * back, without waiting. Returns the bytes delivered, or an error. A client
+ * that sends and receives on one stream calls it between writes, so that
+ * the server's credit keeps flowing both ways.
+ */
+MC_API long mc_stream_take(mc_stream *s, mc_data_fn fn, void *ud);
 /* Ask the server to stop (CANCEL) and wait for the final answer; MC_ERR_CANCELLED usually. */
 MC_API int mc_stream_cancel(mc_stream *s);
 /* Forget the stream (frames that still arrive for it are dropped). NULL is allowed. */

@@ -891,6 +891,38 @@ static int has_data_or_done(const mc_stream *s)
     return s->q != NULL || s->done;
 }
 
+/* Hand queued DATA to fn and give credit back in batches, as the server does. */
+static long stream_deliver(mc_stream *s, mc_data_fn fn, void *ud)
+{
+    mc_client *c = s->c;
+    long total = 0;
+    while (s->q) {
+        struct chunk *k = s->q;
+        s->q = k->next;
+        if (!s->q)
+            s->q_tail = NULL;
+        int rc = fn ? fn(ud, k->data, k->len, k->end) : 0;
+        size_t n = k->len;
+        free(k);
+        if (rc < 0)
+            return fail(c, rc, "the stream's reader stopped");
+        total += (long)n;
+        s->ungranted += n;
+        if (!s->done && s->ungranted >= c->stream_window / 4) {
+            uint32_t g = (uint32_t)s->ungranted;
+            s->ungranted = 0;
+            if ((rc = mc_stream_grant(s, g)) < 0)
+                return rc;
+        }
+    }
+    return total;
+}
+
+long mc_stream_take(mc_stream *s, mc_data_fn fn, void *ud)
+{
+    return stream_deliver(s, fn, ud);
+}
+
 int mc_stream_finish(mc_stream *s, mc_data_fn fn, void *ud, struct mc_reply *out)
 {
     mc_client *c = s->c;
@@ -899,27 +931,12 @@ int mc_stream_finish(mc_stream *s, mc_data_fn fn, void *ud, struct mc_reply *out
         int rc = stream_wait(s, has_data_or_done);
         if (rc < 0)
             return rc;
-        while (s->q) {
-            struct chunk *k = s->q;
-            s->q = k->next;
-            if (!s->q)
-                s->q_tail = NULL;
-            rc = fn ? fn(ud, k->data, k->len, k->end) : 0;
-            size_t n = k->len;
-            free(k);
-            if (rc < 0)
-                return fail(c, rc, "the stream's reader stopped");
-            /* Give credit back in batches, as the server does. */
-            s->ungranted += n;
-            if (!s->done && s->ungranted >= c->stream_window / 4) {
-                uint32_t g = (uint32_t)s->ungranted;
-                s->ungranted = 0;
-                if ((rc = mc_stream_grant(s, g)) < 0)
-                    return rc;
-            }
+        long n = stream_deliver(s, fn, ud);
+        if (n < 0)
+            return (int)n;
+        if (n > 0)
             call_begin(c); /* progress on this stream */
-        }
-        if (s->done)
+        if (s->done && !s->q)
             break;
     }
     if (s->rc < 0) {
@@ -994,8 +1011,8 @@ int mc_poll(mc_client *c, unsigned timeout_ms)
         int rc = read_frame(c, 0, &f);
         if (rc < 0)
             return rc;
-        if (now_ns() >= end)
-            return 0;
+        /* Past the end the socket is only polled, not waited for: what has
+         * already arrived is still read (bounded by the credit granted). */
     }
 }
 

@@ -40,6 +40,11 @@ static void usage(FILE *out)
         "                                      --reconnect: a new connection (resuming\n"
         "                                      the TLS session) for every request\n"
         "  hello                               log in and print the session\n"
+        "  info                                what the server says before login\n"
+        "  echo [--source N | --sink N | --echo N]\n"
+        "                                      stream N bytes through the ECHO\n"
+        "                                      demonstration (protocol 2), verify\n"
+        "                                      them and print the rate\n"
         "'miscli COMMAND --help' describes each command.\n"
         "\n"
         "Options (before the command):\n"
@@ -78,6 +83,8 @@ struct cli {
     long count;
     double interval;
     int reconnect;
+    int echo_mode;             /* MC_ECHO_* */
+    unsigned long long bytes;  /* echo: bytes to stream */
     char password[SECRET_MAX]; /* wiped before exit */
 };
 
@@ -246,7 +253,127 @@ static int cmd_hello(struct cli *cli)
            s.permissions & MC_PERM_RECEIVE_FILES ? " receive_files" : "",
            s.permissions & MC_PERM_ODBC ? " odbc" : "");
     printf("idle timeout: %u s\nmax payload: %u bytes\n", s.idle_timeout, s.max_payload);
+    if (s.version >= 2)
+        printf("streams: %u at once, window %u bytes\n", s.max_streams, s.stream_window);
     mc_close(c);
+    return 0;
+}
+
+static int cmd_info(struct cli *cli)
+{
+    mc_client *c;
+    int rc = mc_client_new(&c, &cli->opt);
+    if (rc == 0)
+        rc = mc_connect(c);
+    struct mc_server_info i;
+    if (rc == 0)
+        rc = mc_info(c, &i);
+    if (rc < 0) {
+        int code = cli_error("info", rc, c);
+        mc_close(c);
+        return code;
+    }
+    printf("server: %s %s (protocol %u-%u)\n", i.server_name, i.server_version, i.min_version,
+           i.max_version);
+    printf("tls: %s %s\n", mc_client_tls_version(c), mc_client_tls_cipher(c));
+    printf("hello timeout: %u s (%u ms left)\nwait for hello answer: %u ms\n",
+           i.handshake_timeout_s, i.hello_left_ms, i.hello_answer_ms);
+    mc_close(c);
+    return 0;
+}
+
+struct echo_check {
+    unsigned long long offset;
+    const uint8_t *expect; /* echo mode: what we sent; NULL for the source pattern */
+    int bad;
+};
+
+static int echo_on_data(void *ud, const uint8_t *data, size_t len, int end)
+{
+    (void)end;
+    struct echo_check *k = ud;
+    for (size_t i = 0; i < len && !k->bad; i++) {
+        uint8_t want =
+            k->expect ? k->expect[(k->offset + i) % 65536u] : (uint8_t)((k->offset + i) % 251u);
+        if (data[i] != want)
+            k->bad = 1;
+    }
+    k->offset += len;
+    return k->bad ? MC_ERR_BAD_PAYLOAD : 0;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmd_echo(struct cli *cli)
+{
+    struct mc_session s;
+    mc_client *c = cli_login(cli, &s);
+    if (!c)
+        return EXIT_FAIL;
+    uint8_t req[9];
+    unsigned long long count = cli->echo_mode == MC_ECHO_ECHO ? 0 : cli->bytes;
+    req[0] = (uint8_t)cli->echo_mode;
+    for (int i = 0; i < 8; i++)
+        req[1 + i] = (uint8_t)(count >> (56 - 8 * i));
+    static uint8_t block[65536];
+    for (size_t i = 0; i < sizeof block; i++)
+        block[i] = (uint8_t)(i * 7 + 3);
+    struct echo_check k = {.expect = cli->echo_mode == MC_ECHO_ECHO ? block : NULL};
+    double t0 = mono_s();
+    mc_stream *st;
+    int rc = mc_stream_open(c, MC_MSG_ECHO, req, sizeof req, &st);
+    /* Upload (echo, sink): write everything, then read what comes back. The
+     * echo mode's return data waits in the stream's queue meanwhile, at most
+     * the credit the client granted. */
+    for (unsigned long long sent = 0;
+         rc == 0 && cli->echo_mode != MC_ECHO_SOURCE && (sent < cli->bytes || sent == 0);) {
+        size_t n = cli->bytes - sent < sizeof block ? (size_t)(cli->bytes - sent) : sizeof block;
+        rc = mc_stream_write(st, block, n, sent + n == cli->bytes);
+        sent += n;
+        if (n == 0)
+            break;
+        if (cli->echo_mode == MC_ECHO_ECHO && rc == 0) {
+            /* Take in the echoed bytes as they come, giving credit back. */
+            rc = mc_poll(c, 0);
+            long t = rc == 0 ? mc_stream_take(st, echo_on_data, &k) : 0;
+            if (t < 0)
+                rc = (int)t;
+        }
+    }
+    struct mc_reply r;
+    if (rc == 0)
+        rc = mc_stream_finish(st, echo_on_data, &k, &r);
+    if (rc < 0 && k.bad)
+        rc = MC_ERR_BAD_PAYLOAD;
+    double dt = mono_s() - t0;
+    if (rc < 0 || k.bad) {
+        int code = cli_error("echo", rc < 0 ? rc : MC_ERR_BAD_PAYLOAD, c);
+        mc_stream_free(st);
+        mc_close(c);
+        return code;
+    }
+    unsigned long long got = 0, sent_srv = 0;
+    for (int i = 0; i < 8 && r.len == 16; i++) {
+        got = got << 8 | r.payload[i];
+        sent_srv = sent_srv << 8 | r.payload[8 + i];
+    }
+    static const char *const modes[] = {"echo", "source", "sink"};
+    printf("echo %s: %llu bytes to the server, %llu back, %.3f s, %.1f MiB/s\n",
+           modes[cli->echo_mode], got, sent_srv, dt,
+           (double)(got > sent_srv ? got : sent_srv) / (1024.0 * 1024.0) / (dt > 0 ? dt : 1e-9));
+    int ok = k.offset == sent_srv &&
+             (cli->echo_mode == MC_ECHO_SOURCE ? sent_srv == cli->bytes : got == cli->bytes);
+    mc_stream_free(st);
+    mc_close(c);
+    if (!ok) {
+        fprintf(stderr, "miscli: echo: byte counts do not match\n");
+        return EXIT_FAIL;
+    }
     return 0;
 }
 
@@ -363,6 +490,23 @@ static const char ping_help[] =
     "  -h, --help          print this help\n"
     "Global options (miscli --help) go before 'ping'.\n";
 
+static const char info_help[] =
+    "Usage: miscli [OPTIONS] info\n"
+    "Connects and asks INFO without logging in: the protocol versions the server\n"
+    "speaks, the HELLO timer and how long to wait for HELLO's answer.\n"
+    "  -h, --help   print this help\n"
+    "Global options (miscli --help) go before 'info'.\n";
+
+static const char echo_help[] =
+    "Usage: miscli [OPTIONS] echo [--source N | --sink N | --echo N]\n"
+    "Streams N bytes (suffixes K, M, G) through the server's ECHO demonstration\n"
+    "(protocol 2, permission 'ping'), checks every byte and prints the rate.\n"
+    "  --source N   the server sends N bytes (default: --source 1M)\n"
+    "  --sink N     the client sends N bytes, the server counts them\n"
+    "  --echo N     the client sends N bytes and gets them back\n"
+    "  -h, --help   print this help\n"
+    "Global options (miscli --help) go before 'echo'.\n";
+
 static const char hello_help[] =
     "Usage: miscli [OPTIONS] hello\n"
     "Logs in and prints the session: server, TLS version and suite, connection,\n"
@@ -387,15 +531,52 @@ static int parse_command(struct cli *cli, const char *cmd, int argc, char **argv
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    static const struct option eopts[] = {
+        {"source", required_argument, NULL, 'S'},
+        {"sink", required_argument, NULL, 'K'},
+        {"echo", required_argument, NULL, 'E'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     int is_ping = strcmp(cmd, "ping") == 0;
+    int is_echo = strcmp(cmd, "echo") == 0;
+    const char *help = is_ping                    ? ping_help
+                       : is_echo                  ? echo_help
+                       : strcmp(cmd, "info") == 0 ? info_help
+                                                  : hello_help;
+    if (is_echo) {
+        cli->echo_mode = MC_ECHO_SOURCE;
+        cli->bytes = 1024u * 1024u;
+    }
     char *end;
     int opt;
     *done = 0;
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, is_ping ? "+c:i:rh" : "+h", is_ping ? popts : hopts,
+    while ((opt = getopt_long(argc, argv, is_ping ? "+c:i:rh" : "+h",
+                              is_ping   ? popts
+                              : is_echo ? eopts
+                                        : hopts,
                               NULL)) != -1) {
-        if (opt == 'c') {
+        if (opt == 'S' || opt == 'K' || opt == 'E') {
+            errno = 0;
+            double v = strtod(optarg, &end);
+            double mult = *end == 'K' || *end == 'k'   ? 1024.0
+                          : *end == 'M' || *end == 'm' ? 1024.0 * 1024.0
+                          : *end == 'G' || *end == 'g' ? 1024.0 * 1024.0 * 1024.0
+                                                       : 1.0;
+            if (mult > 1.0)
+                end++;
+            if (errno || end == optarg || *end || v < 0 || v * mult > 1e15) {
+                fprintf(stderr, "miscli: echo: --%s takes a byte count such as 1000, 64K, 1G\n",
+                        opt == 'S'   ? "source"
+                        : opt == 'K' ? "sink"
+                                     : "echo");
+                return EXIT_USAGE;
+            }
+            cli->bytes = (unsigned long long)(v * mult);
+            cli->echo_mode = opt == 'S' ? MC_ECHO_SOURCE : opt == 'K' ? MC_ECHO_SINK : MC_ECHO_ECHO;
+        } else if (opt == 'c') {
             errno = 0;
             cli->count = strtol(optarg, &end, 10);
             if (errno || end == optarg || *end || cli->count < 0) {
@@ -411,7 +592,7 @@ static int parse_command(struct cli *cli, const char *cmd, int argc, char **argv
         } else if (opt == 'r') {
             cli->reconnect = 1;
         } else if (opt == 'h') {
-            fputs(is_ping ? ping_help : hello_help, stdout);
+            fputs(help, stdout);
             *done = 1;
             return 0;
         } else {
@@ -523,7 +704,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "ping") != 0 && strcmp(cmd, "hello") != 0) {
+    if (strcmp(cmd, "ping") != 0 && strcmp(cmd, "hello") != 0 && strcmp(cmd, "info") != 0 &&
+        strcmp(cmd, "echo") != 0) {
         fprintf(stderr, "miscli: unknown command '%s' (try --help)\n", cmd);
         return EXIT_USAGE;
     }
@@ -554,7 +736,10 @@ int main(int argc, char **argv)
     if (!cli.password_file && access(DEFAULT_PASSWORD, R_OK) == 0)
         cli.password_file = DEFAULT_PASSWORD;
 
-    rc = strcmp(cmd, "ping") == 0 ? cmd_ping(&cli) : cmd_hello(&cli);
+    rc = strcmp(cmd, "ping") == 0   ? cmd_ping(&cli)
+         : strcmp(cmd, "info") == 0 ? cmd_info(&cli)
+         : strcmp(cmd, "echo") == 0 ? cmd_echo(&cli)
+                                    : cmd_hello(&cli);
     secret_wipe(cli.password, sizeof cli.password);
     return rc;
 }
