@@ -16,6 +16,16 @@
  *
  *   bytes=N seconds=S mib_s=R cipher=C
  *
+ * With --watch PID (first argument), the resident memory of that process
+ * (the daemon) is watched while the clock runs: its VmRSS when the stream
+ * starts, after the login, whose Argon2id hash briefly takes 64 MiB, and
+ * its peak during the stream (VmRSS sampled every 20 ms by a thread, and
+ * VmHWM after resetting it through /proc/PID/clear_refs), added to the line
+ * as rss_start=KiB rss_peak=KiB, and the CPU time that process (all its
+ * threads) and this client spent meanwhile, as server_cpu=S client_cpu=S:
+ * on a small machine client and server share the cores, so these say more
+ * about the server than MiB/s alone.
+ *
  * A bench helper built by the script, not part of the product.
  */
 #include <wolfssl/options.h>
@@ -24,10 +34,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,10 +74,123 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
+/* -- the daemon's memory ----------------------------------------------------------- */
+
+struct watch {
+    long pid; /* 0: not watching */
+    pthread_t thread;
+    atomic_int stop;
+    int running;
+    long start_kib, peak_kib;
+    double cpu_start, cpu;               /* the process's utime + stime, seconds */
+    double client_cpu_start, client_cpu; /* ours */
+};
+
+static struct watch watch;
+
+/* A "Name:  N kB" field of /proc/PID/status, in KiB; -1 when unreadable. */
+static long status_kib(long pid, const char *field)
+{
+    char path[64], line[256];
+    size_t flen = strlen(field);
+    long v = -1;
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
+            v = strtol(line + flen + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return v;
+}
+
+/* utime + stime of all the process's threads (/proc/PID/stat fields 14, 15). */
+static double proc_cpu(long pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char *ok = fgets(line, sizeof line, f);
+    fclose(f);
+    char *p = ok ? strrchr(line, ')') : NULL; /* the command name may hold blanks */
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+static void *watch_loop(void *arg)
+{
+    struct watch *w = arg;
+    const struct timespec tick = {0, 20 * 1000 * 1000};
+    while (!atomic_load(&w->stop)) {
+        long v = status_kib(w->pid, "VmRSS");
+        if (v > w->peak_kib)
+            w->peak_kib = v;
+        nanosleep(&tick, NULL);
+    }
+    return NULL;
+}
+
+/* Called just before the clock starts. */
+static void watch_start(void)
+{
+    if (!watch.pid)
+        return;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/clear_refs", watch.pid);
+    FILE *f = fopen(path, "w"); /* "5": VmHWM := VmRSS (Linux 4.0); ours, so allowed */
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+    watch.start_kib = watch.peak_kib = status_kib(watch.pid, "VmRSS");
+    watch.cpu_start = proc_cpu(watch.pid);
+    watch.client_cpu_start = self_cpu();
+    atomic_store(&watch.stop, 0);
+    if (pthread_create(&watch.thread, NULL, watch_loop, &watch) != 0)
+        watch.pid = 0;
+    else
+        watch.running = 1;
+}
+
+/* Called just after the clock stops, and again on the way out (then a no-op). */
+static void watch_stop(void)
+{
+    if (!watch.running)
+        return;
+    watch.running = 0;
+    atomic_store(&watch.stop, 1);
+    watch.cpu = proc_cpu(watch.pid) - watch.cpu_start;
+    watch.client_cpu = self_cpu() - watch.client_cpu_start;
+    pthread_join(watch.thread, NULL);
+    long hwm = status_kib(watch.pid, "VmHWM");
+    if (hwm > watch.peak_kib)
+        watch.peak_kib = hwm;
+}
+
 static void report(uint64_t bytes, double secs, const char *cipher)
 {
-    printf("bytes=%llu seconds=%.3f mib_s=%.1f cipher=%s\n", (unsigned long long)bytes, secs,
+    printf("bytes=%llu seconds=%.3f mib_s=%.1f cipher=%s", (unsigned long long)bytes, secs,
            (double)bytes / (1024.0 * 1024.0) / secs, cipher ? cipher : "?");
+    if (watch.pid)
+        printf(" rss_start=%ld rss_peak=%ld server_cpu=%.2f client_cpu=%.2f", watch.start_kib,
+               watch.peak_kib, watch.cpu, watch.client_cpu);
+    printf("\n");
 }
 
 /* -- miscomm ------------------------------------------------------------------ */
@@ -132,6 +258,7 @@ static int run_miscomm(unsigned port, const char *cert, const char *pwfile, int 
     put_u64(req + 1, down ? count : 0);
     struct mc_reply r;
     struct sink k = {0, 0};
+    watch_start();
     double t0 = now_s();
     if ((rc = mc_stream_open(c, MC_MSG_ECHO, req, sizeof req, &s)) < 0)
         goto out;
@@ -150,6 +277,7 @@ static int run_miscomm(unsigned port, const char *cert, const char *pwfile, int 
             rc = mc_stream_finish(s, NULL, NULL, &r);
     }
     double t1 = now_s();
+    watch_stop();
     if (rc < 0)
         goto out;
     /* ECHO_OK: u64 received, u64 sent, as the server counted them. */
@@ -164,6 +292,7 @@ static int run_miscomm(unsigned port, const char *cert, const char *pwfile, int 
     }
     report(count, t1 - t0, mc_client_tls_cipher(c));
 out:
+    watch_stop();
     if (rc < 0 && c)
         fprintf(stderr, "stream_client: %s\n", mc_client_errmsg(c));
     mc_stream_free(s);
@@ -216,6 +345,7 @@ static int run_tls(unsigned port, int down, uint64_t count)
     put_u64(req + 1, count);
     uint64_t got = 0;
     int bad = 0;
+    watch_start();
     double t0 = now_s();
     if (tls_write_all(ssl, req, sizeof req) < 0)
         goto io;
@@ -245,6 +375,7 @@ static int run_tls(unsigned port, int down, uint64_t count)
         got = get_u64(ack);
     }
     double t1 = now_s();
+    watch_stop();
     if (got != count || bad) {
         fprintf(stderr, "stream_client: expected %llu bytes, got %llu%s\n",
                 (unsigned long long)count, (unsigned long long)got,
@@ -258,6 +389,7 @@ io:
     fprintf(stderr, "stream_client: TLS I/O failed after %llu bytes (%d)\n",
             (unsigned long long)got, wolfSSL_get_error(ssl, 0));
 out:
+    watch_stop();
     if (ssl) {
         wolfSSL_shutdown(ssl);
         wolfSSL_free(ssl);
@@ -272,8 +404,8 @@ out:
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: stream_client miscomm PORT CERT PASSWORD_FILE down|up COUNT\n"
-                    "       stream_client tls PORT down|up COUNT\n");
+    fprintf(stderr, "usage: stream_client [--watch PID] miscomm PORT CERT PASSWORD_FILE down|up COUNT\n"
+                    "       stream_client [--watch PID] tls PORT down|up COUNT\n");
     return 2;
 }
 
@@ -281,6 +413,11 @@ int main(int argc, char **argv)
 {
     for (size_t i = 0; i < sizeof pattern; i++)
         pattern[i] = (uint8_t)(i % PATTERN);
+    if (argc > 2 && strcmp(argv[1], "--watch") == 0) {
+        watch.pid = strtol(argv[2], NULL, 10);
+        argc -= 2;
+        argv += 2;
+    }
     int mc = argc == 7 && strcmp(argv[1], "miscomm") == 0;
     int tls = argc == 5 && strcmp(argv[1], "tls") == 0;
     if (!mc && !tls)

@@ -136,37 +136,48 @@ static int wait_fd(mc_client *c, short events)
 #define CLIENT_SEND_FLAGS 0 /* Darwin: SO_NOSIGPIPE is set on the socket instead */
 #endif
 
+/* The socket is non-blocking: try first, wait only when it has nothing. */
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
     (void)ssl;
     mc_client *c = ctx;
-    if (wait_fd(c, POLLIN) <= 0)
-        return WOLFSSL_CBIO_ERR_TIMEOUT;
-    ssize_t n;
-    do
-        n = recv(c->fd, buf, (size_t)sz, 0);
-    while (n < 0 && errno == EINTR);
-    if (n == 0)
-        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
-    if (n < 0)
-        return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
-    return (int)n;
+    for (;;) {
+        /* A server that keeps sending (frames for other requests) must not
+         * keep a call past its deadline either. */
+        if (now_ns() >= c->deadline_ns) {
+            c->timed_out = 1;
+            return WOLFSSL_CBIO_ERR_TIMEOUT;
+        }
+        ssize_t n = recv(c->fd, buf, (size_t)sz, 0);
+        if (n > 0)
+            return (int)n;
+        if (n == 0)
+            return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
+        if (wait_fd(c, POLLIN) <= 0)
+            return WOLFSSL_CBIO_ERR_TIMEOUT;
+    }
 }
 
 static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
     (void)ssl;
     mc_client *c = ctx;
-    if (wait_fd(c, POLLOUT) <= 0)
-        return WOLFSSL_CBIO_ERR_TIMEOUT;
-    ssize_t n;
-    do
-        n = send(c->fd, buf, (size_t)sz, CLIENT_SEND_FLAGS);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return errno == EPIPE || errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_CLOSE
-                                                     : WOLFSSL_CBIO_ERR_GENERAL;
-    return (int)n;
+    for (;;) {
+        ssize_t n = send(c->fd, buf, (size_t)sz, CLIENT_SEND_FLAGS);
+        if (n >= 0)
+            return (int)n;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return errno == EPIPE || errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_CLOSE
+                                                         : WOLFSSL_CBIO_ERR_GENERAL;
+        if (wait_fd(c, POLLOUT) <= 0)
+            return WOLFSSL_CBIO_ERR_TIMEOUT;
+    }
 }
 
 int mc_client_new(mc_client **out, const struct mc_client_options *opt)
@@ -631,6 +642,28 @@ static int read_frame(mc_client *c, uint32_t want, struct frame *out)
     struct frame f;
     if ((rc = frame_parse_header(hdr, MC_MAX_PAYLOAD, &f)) < 0)
         return transport_broken(c, fail(c, rc, "bad frame from the server: %s", mc_strerror(rc)));
+    /* DATA for an open stream goes straight into its queue: no second copy. */
+    struct mc_stream *ds =
+        f.type == MC_MSG_DATA && f.request_id ? stream_find(c, f.request_id) : NULL;
+    if (ds && !ds->done && f.length <= ds->recv_credit) {
+        struct chunk *k = malloc(sizeof *k + f.length);
+        if (!k)
+            return transport_broken(c, fail(c, MC_ERR_NOMEM, "out of memory"));
+        if (f.length && (rc = raw_read(c, k->data, f.length)) < 0) {
+            free(k);
+            return transport_broken(c, rc);
+        }
+        ds->recv_credit -= f.length;
+        k->next = NULL;
+        k->len = f.length;
+        k->end = (f.flags & MC_FLAG_END) != 0;
+        if (ds->q_tail)
+            ds->q_tail->next = k;
+        else
+            ds->q = k;
+        ds->q_tail = k;
+        return 0;
+    }
     if (f.length > c->rx_cap) {
         uint8_t *p = realloc(c->rx, f.length);
         if (!p)

@@ -30,12 +30,26 @@
 #define CONN_CLOSE_LINGER_MS 2000u                /* without progress in writing our last bytes */
 #define CONN_CLOSE_MAX_MS    10000u               /* in all, however slowly the peer reads */
 
+/*
+ * Output is batched: conn_write_raw() appends to the connection's open
+ * batch, and the batch goes to the socket as one write when it is full or
+ * when the loop is about to wait (server_flush, a uv_check handle), so a
+ * stream's TLS records leave in a few large writes instead of one
+ * system call each.
+ *
+ *   data                  len             cap
+ *   |  bytes to write      |  free space   |
+ */
 struct write_req {
     uv_write_t req;
     struct conn *c;
     size_t len;
+    size_t cap;
     uint8_t data[];
 };
+
+#define CONN_BATCH_SMALL (16u * 1024u)  /* answers */
+#define CONN_BATCH_LARGE (256u * 1024u) /* while a stream keeps the queue busy */
 
 static const char *const state_names[] = {"handshake", "hello", "auth", "ready", "closing"};
 
@@ -75,6 +89,11 @@ static void conn_maybe_free(struct conn *c)
         c->next->prev = c->prev;
     c->transport->release(c);
     auth_login_free(c);
+    if (c->batch) {
+        free(c->batch);
+        c->batch = NULL;
+    }
+    server_flush_cancel(srv, c);
     buf_free(&c->net_in);
     buf_free(&c->in);
     free(c);
@@ -198,6 +217,7 @@ void conn_close(struct conn *c, const char *reason)
         c->refuse_code = 0;
     }
     /* Let queued bytes (a final error frame, close_notify) reach the peer first. */
+    conn_flush(c);
     c->shutdown_req.data = c;
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
         conn_close_handles(c);
@@ -243,23 +263,55 @@ static void on_write(uv_write_t *req, int status)
     }
 }
 
+void conn_flush(struct conn *c)
+{
+    struct write_req *w = c->batch;
+    if (!w)
+        return;
+    c->batch = NULL;
+    server_flush_cancel(c->srv, c);
+    if (uv_is_closing((uv_handle_t *)&c->tcp)) {
+        c->out_queued -= sizeof *w + w->len;
+        free(w);
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+        c->out_queued -= sizeof *w + w->len;
+        free(w);
+        conn_close(c, "cannot write to the socket");
+    }
+}
+
 int conn_write_raw(struct conn *c, const uint8_t *p, size_t n)
 {
     if (uv_is_closing((uv_handle_t *)&c->tcp))
         return MC_ERR_CLOSED;
-    struct write_req *w = malloc(sizeof *w + n);
-    if (!w)
-        return MC_ERR_NOMEM;
-    w->c = c;
-    w->len = n;
-    memcpy(w->data, p, n);
-    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
-        free(w);
-        return MC_ERR_IO;
+    struct write_req *w = c->batch;
+    if (w && w->len + n > w->cap) {
+        conn_flush(c);
+        w = NULL;
     }
-    /* Count what the queue really costs, not only the payload. */
-    c->out_queued += sizeof *w + n;
+    if (!w) {
+        size_t cap = c->out_queued >= CONN_BATCH_LARGE ? CONN_BATCH_LARGE : CONN_BATCH_SMALL;
+        if (cap < n)
+            cap = n;
+        w = malloc(sizeof *w + cap);
+        if (!w)
+            return MC_ERR_NOMEM;
+        w->c = c;
+        w->len = 0;
+        w->cap = cap;
+        c->batch = w;
+        /* Count what the queue really costs, not only the payload. */
+        c->out_queued += sizeof *w;
+        server_flush_later(c->srv, c);
+    }
+    memcpy(w->data + w->len, p, n);
+    w->len += n;
+    c->out_queued += n;
+    if (w->len == w->cap)
+        conn_flush(c);
     if (c->out_queued >= conn_out_limit(c) && !c->output_paused) {
         c->output_paused = 1;
         conn_log(c->transport_up ? LOG_LVL_INFO : LOG_LVL_DEBUG, c,

@@ -21,7 +21,8 @@
 #include "op.h"
 #include "wire.h"
 
-#define ECHO_CHUNK   (64u * 1024u) /* DATA payload per frame the server sends */
+/* DATA payload per frame: with its header, exactly four full TLS records. */
+#define ECHO_CHUNK   (4u * 16384u - MC_FRAME_HEADER_SIZE)
 #define ECHO_PATTERN 251u
 
 struct echo_op {

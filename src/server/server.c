@@ -39,6 +39,39 @@ unsigned server_count_ip(const struct server *srv, const char *key, unsigned *re
     return n;
 }
 
+void server_flush_later(struct server *srv, struct conn *c)
+{
+    if (c->flush_queued)
+        return;
+    c->flush_queued = 1;
+    c->flush_prev = NULL;
+    c->flush_next = srv->flush_list;
+    if (srv->flush_list)
+        srv->flush_list->flush_prev = c;
+    srv->flush_list = c;
+}
+
+void server_flush_cancel(struct server *srv, struct conn *c)
+{
+    if (!c->flush_queued)
+        return;
+    c->flush_queued = 0;
+    if (c->flush_prev)
+        c->flush_prev->flush_next = c->flush_next;
+    else
+        srv->flush_list = c->flush_next;
+    if (c->flush_next)
+        c->flush_next->flush_prev = c->flush_prev;
+    c->flush_prev = c->flush_next = NULL;
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    struct server *srv = h->data;
+    while (srv->flush_list)
+        conn_flush(srv->flush_list); /* removes it from the list */
+}
+
 static void on_listener_closed(uv_handle_t *h)
 {
     (void)h;
@@ -353,6 +386,10 @@ int server_init(struct server *srv, const char *config_path)
     uv_signal_start(&srv->sig_int, on_signal, SIGINT);
     uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
     uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
+    uv_check_init(srv->loop, &srv->flush_check);
+    srv->flush_check.data = srv;
+    uv_check_start(&srv->flush_check, on_flush_check);
+    uv_unref((uv_handle_t *)&srv->flush_check);
     uv_timer_init(srv->loop, &srv->grace_timer);
     uv_timer_init(srv->loop, &srv->ticket_timer);
     uv_timer_init(srv->loop, &srv->expiry_timer);

@@ -50,6 +50,8 @@ struct server {
     int reloading;    /* a reload is running on the worker pool */
     int reload_again; /* SIGHUP arrived during it: reload once more after */
     uv_signal_t sig_int, sig_term, sig_hup;
+    uv_check_t flush_check;  /* writes the connections' output batches once per loop turn */
+    struct conn *flush_list; /* connections with an output batch */
     uv_timer_t grace_timer;
     uv_timer_t ticket_timer; /* ticket-key rotation */
     uv_timer_t expiry_timer; /* daily certificate expiry check */
@@ -71,6 +73,9 @@ void server_free(struct server *srv);
 
 /* The read buffer for every connection (the loop thread consumes it at once). */
 void server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+/* A connection has an output batch to write before the loop waits (or no longer has one). */
+void server_flush_later(struct server *srv, struct conn *c);
+void server_flush_cancel(struct server *srv, struct conn *c);
 /* Called by conn.c when a connection has been freed. */
 void server_conn_gone(struct server *srv);
 /* Connections beyond a limit still get an error frame, up to this many at once. */
