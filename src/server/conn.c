@@ -33,9 +33,10 @@
 /*
  * Output is batched: conn_write_raw() appends to the connection's open
  * batch, and the batch goes to the socket as one write when it is full or
- * when the loop is about to wait (server_flush, a uv_check handle), so a
+ * when the loop is about to wait (server.c, on_flush_prepare), so a
  * stream's TLS records leave in a few large writes instead of one
- * system call each.
+ * system call each. (A uv_prepare handle, not uv_check: writes queued by a
+ * timer must not wait for the next I/O event.)
  *
  *   data                  len             cap
  *   |  bytes to write      |  free space   |

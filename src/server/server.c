@@ -65,7 +65,9 @@ void server_flush_cancel(struct server *srv, struct conn *c)
     c->flush_prev = c->flush_next = NULL;
 }
 
-static void on_flush_check(uv_check_t *h)
+/* Runs right before the loop waits for I/O: every batch queued by any
+ * callback in this turn (reads, writes, timers, jobs) leaves now. */
+static void on_flush_prepare(uv_prepare_t *h)
 {
     struct server *srv = h->data;
     while (srv->flush_list)
@@ -386,10 +388,10 @@ int server_init(struct server *srv, const char *config_path)
     uv_signal_start(&srv->sig_int, on_signal, SIGINT);
     uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
     uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
-    uv_check_init(srv->loop, &srv->flush_check);
-    srv->flush_check.data = srv;
-    uv_check_start(&srv->flush_check, on_flush_check);
-    uv_unref((uv_handle_t *)&srv->flush_check);
+    uv_prepare_init(srv->loop, &srv->flush_prepare);
+    srv->flush_prepare.data = srv;
+    uv_prepare_start(&srv->flush_prepare, on_flush_prepare);
+    uv_unref((uv_handle_t *)&srv->flush_prepare);
     uv_timer_init(srv->loop, &srv->grace_timer);
     uv_timer_init(srv->loop, &srv->ticket_timer);
     uv_timer_init(srv->loop, &srv->expiry_timer);

@@ -50,8 +50,8 @@ struct server {
     int reloading;    /* a reload is running on the worker pool */
     int reload_again; /* SIGHUP arrived during it: reload once more after */
     uv_signal_t sig_int, sig_term, sig_hup;
-    uv_check_t flush_check;  /* writes the connections' output batches once per loop turn */
-    struct conn *flush_list; /* connections with an output batch */
+    uv_prepare_t flush_prepare; /* writes the output batches before the loop waits */
+    struct conn *flush_list;    /* connections with an output batch */
     uv_timer_t grace_timer;
     uv_timer_t ticket_timer; /* ticket-key rotation */
     uv_timer_t expiry_timer; /* daily certificate expiry check */
