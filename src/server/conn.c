@@ -29,6 +29,7 @@
 #define CONN_OUT_LOW         (256u * 1024u)       /* ... and are woken below this */
 #define CONN_CLOSE_LINGER_MS 2000u                /* without progress in writing our last bytes */
 #define CONN_CLOSE_MAX_MS    10000u               /* in all, however slowly the peer reads */
+#define CONN_PAUSE_LOG_MS    60000u               /* one output_paused line a minute at most */
 
 /*
  * Output is batched: conn_write_raw() appends to the connection's open
@@ -224,6 +225,31 @@ void conn_close(struct conn *c, const char *reason)
         conn_close_handles(c);
 }
 
+/*
+ * Stop parsing until the client has read half of the backlog. The kernel's
+ * socket buffer may take our bytes while the client reads nothing, so the
+ * pauses of one client can come in quick succession: one INFO line per
+ * minute at most, saying how many pauses there were.
+ */
+static void conn_pause_output(struct conn *c)
+{
+    c->output_paused = 1;
+    c->pauses++;
+    uint64_t now = conn_now_ms(c);
+    int first = c->pause_logged_ms == 0;
+    if (first || now - c->pause_logged_ms >= CONN_PAUSE_LOG_MS) {
+        conn_log(c->transport_up ? LOG_LVL_INFO : LOG_LVL_DEBUG, c,
+                 "event=output_paused queued_bytes=%zu reason=\"client is not reading its "
+                 "answers\" pauses=%u%s",
+                 c->out_queued, c->pauses, first ? "" : " note=\"pauses since the last line\"");
+        c->pause_logged_ms = now ? now : 1;
+        c->pauses = 0;
+    } else {
+        conn_log(LOG_LVL_DEBUG, c, "event=output_repeat_pause queued_bytes=%zu pauses=%u",
+                 c->out_queued, c->pauses);
+    }
+}
+
 size_t conn_out_room(const struct conn *c)
 {
     return c->out_queued < CONN_OUT_HIGH ? CONN_OUT_HIGH - c->out_queued : 0;
@@ -313,13 +339,8 @@ int conn_write_raw(struct conn *c, const uint8_t *p, size_t n)
     c->out_queued += n;
     if (w->len == w->cap)
         conn_flush(c);
-    if (c->out_queued >= conn_out_limit(c) && !c->output_paused) {
-        c->output_paused = 1;
-        conn_log(c->transport_up ? LOG_LVL_INFO : LOG_LVL_DEBUG, c,
-                 "event=output_paused queued_bytes=%zu reason=\"client is not reading its "
-                 "answers\"",
-                 c->out_queued);
-    }
+    if (c->out_queued >= conn_out_limit(c) && !c->output_paused)
+        conn_pause_output(c);
     conn_update_reading(c);
     return 0;
 }
@@ -456,6 +477,12 @@ static int conn_can_parse(const struct conn *c)
 static void conn_finish_peer_close(struct conn *c)
 {
     if (!c->peer_closed || c->state == CONN_ST_CLOSING || c->state == CONN_ST_AUTH)
+        return;
+    /* Requests that arrived before the close are still answered: while the
+     * client has not read enough of our answers, wait (its timers bound it). */
+    if (c->output_paused &&
+        (frame_parse(buf_head(&c->in), buf_len(&c->in), MC_MAX_PAYLOAD, &(struct frame){0}) != 0 ||
+         c->transport->pending(c)))
         return;
     /* Streams still open are cancelled (logged) by the close; what is
      * queued for the peer is still written before our FIN. */

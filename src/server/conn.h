@@ -64,9 +64,11 @@ struct conn {
     struct buf in;     /* plaintext frames not yet parsed */
     size_t out_queued; /* bytes handed to uv_write and not yet written */
     int reading;
-    int transport_up;  /* TLS handshake done (or plain connection accepted) */
-    int output_paused; /* parsing paused: the client left too many answers unread */
-    int peer_closed;   /* the peer sent FIN or close_notify: answer what arrived, then close */
+    int transport_up;         /* TLS handshake done (or plain connection accepted) */
+    int output_paused;        /* parsing paused: the client left too many answers unread */
+    unsigned pauses;          /* pauses since the last output_paused line */
+    uint64_t pause_logged_ms; /* when that line was written */
+    int peer_closed; /* the peer sent FIN or close_notify: answer what arrived, then close */
     int handles_open;
 
     struct job_owner jobs; /* jobs that still point here */
