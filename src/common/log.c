@@ -99,6 +99,10 @@ static size_t utf8_seq_len(const unsigned char *p, size_t n)
     if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
         (cp >= 0xD800 && cp <= 0xDFFF))
         return 0;
+    /* Valid, but terminal or line controls: C1 (CSI is 0x9B) and the
+     * Unicode line and paragraph separators are escaped too. */
+    if ((cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029)
+        return 0;
     return len;
 }
 

@@ -113,8 +113,15 @@ static void on_grace_timeout(uv_timer_t *t)
 {
     struct server *srv = t->data;
     log_warn("event=drain_timeout grace_s=%u", srv->cfg.shutdown_grace);
-    for (struct conn *c = srv->conns; c; c = c->next)
-        conn_close(c, "shutdown grace period over");
+    struct conn *next;
+    for (struct conn *c = srv->conns; c; c = next) {
+        next = c->next;
+        /* Streams still open end with the connection (logged result=CLOSED). */
+        if (c->state == CONN_ST_HANDSHAKE)
+            conn_close(c, "shutdown grace period over");
+        else
+            conn_fail(c, 0, MC_ERR_SHUTTING_DOWN, "shutdown grace period over");
+    }
 }
 
 static void server_drain(struct server *srv, const char *signame)

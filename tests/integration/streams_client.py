@@ -374,6 +374,19 @@ class BioSocket:
             pass
         self._flush()
 
+    def sendall_then_close_notify(self, data):
+        """data and a close_notify in one write to the socket: the server gets
+        both in one TCP segment (when data is small) and reads them together."""
+        view = memoryview(data)
+        while view:
+            n = self.obj.write(view)
+            view = view[n:]
+        try:
+            self.obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        self._flush()
+
     def pending(self):
         return self.obj.pending() or self.inc.pending
 

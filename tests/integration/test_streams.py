@@ -381,10 +381,12 @@ class StreamsTest(unittest.TestCase):
     def test_data_beyond_credit_is_flow_control(self):
         c = self.login()
         rid = c.echo(MODE_ECHO)
-        # 1 MiB echoed back (the server's send credit is then 0) and given back as credit.
+        # 1 MiB echoed back: the server's send credit is then 0, so from now on it
+        # echoes nothing and gives nothing back. What it gave back so far (G, in
+        # batches) is exactly what we may still send.
         c.data(rid, b"\x01" * WINDOW)
         echoed = granted = 0
-        while echoed < WINDOW or granted < WINDOW:
+        while echoed < WINDOW:
             f = c.recv_frame(timeout=10)
             if f.type == DATA and f.id == rid:
                 echoed += len(f.payload)
@@ -392,11 +394,16 @@ class StreamsTest(unittest.TestCase):
                 granted += struct.unpack(">I", f.payload)[0]
             else:
                 self.fail(fail_frame(f))
-        self.assertEqual((echoed, granted), (WINDOW, WINDOW))
-        # Now the server can echo nothing (no credit from us) and grants nothing:
-        # 1 MiB more is within the credit, one byte after it is not.
-        c.data(rid, b"\x02" * WINDOW)
+        for f in c.nothing_within(0.5):
+            self.assertEqual((f.type, f.id), (CREDIT, rid), fail_frame(f))
+            granted += struct.unpack(">I", f.payload)[0]
+        self.assertEqual(echoed, WINDOW)
+        self.assertGreaterEqual(granted, 3 * BATCH, "credit given back for 1 MiB echoed")
+        self.assertLessEqual(granted, WINDOW)
+        # Exactly the credit left is accepted ...
+        c.data(rid, b"\x02" * granted)
         self.assertEqual(c.nothing_within(0.5), [], "the server sent without credit")
+        # ... one byte more is not.
         c.data(rid, b"\x03")
         msg = c.expect_error(ERR2["FLOW_CONTROL"], rid)
         self.assertIn("exceeds the 0 bytes of credit", msg)
@@ -406,7 +413,7 @@ class StreamsTest(unittest.TestCase):
         self.assert_pings(c)
         p = self.peer(c)
         self.assertEqual(self.request_line(rid, "FLOW_CONTROL", p),
-                         (str(2 * WINDOW), str(WINDOW)))
+                         (str(WINDOW + granted), str(WINDOW)))
         # DATA on a SOURCE stream: the client was given no credit at all.
         rid = c.echo(MODE_SOURCE, 10 * WINDOW)
         got = 0

@@ -3,6 +3,7 @@
  * by the log macros on the worker pool. It must be an atomic (a plain enum
  * there is a data race, which a TSan build, -DMC_TSAN=ON, reports here).
  */
+#include <string.h>
 #include <pthread.h>
 #include <stdint.h>
 
@@ -33,5 +34,21 @@ int main(void)
            ~((1u << LOG_LVL_DEBUG) | (1u << LOG_LVL_WARN) | (1u << LOG_LVL_INFO))) == 0);
     log_set_level(LOG_LVL_ERROR);
     CHECK_EQ_INT(log_level_get(), LOG_LVL_ERROR);
+    /* log_escape: valid UTF-8 kept; controls, DEL, quotes, C1, invalid bytes escaped. */
+    char out[64];
+    log_escape(out, sizeof out, "caf\xc3\xa9", 5);
+    CHECK(strcmp(out, "caf\xc3\xa9") == 0);
+    log_escape(out, sizeof out, "d\x7f\"\\\n", 5);
+    CHECK(strcmp(out, "d\\x7f\\x22\\x5c\\x0a") == 0);
+    log_escape(out, sizeof out, "\xc2\x9b[2J", 5); /* C1 CSI */
+    CHECK(strcmp(out, "\\xc2\\x9b[2J") == 0);
+    log_escape(out, sizeof out, "\xe2\x80\xa8", 3); /* U+2028 */
+    CHECK(strcmp(out, "\\xe2\\x80\\xa8") == 0);
+    log_escape(out, sizeof out, "\xff\xc3", 2); /* invalid, truncated */
+    CHECK(strcmp(out, "\\xff\\xc3") == 0);
+    /* A full buffer stops at a whole character, always terminated. */
+    size_t n = log_escape(out, 6, "ab\x01" "cd", 5);
+    CHECK_EQ_INT(n, 2);
+    CHECK(strcmp(out, "ab") == 0);
     return check_report("test_log");
 }
