@@ -702,3 +702,16 @@ void config_print_error(void *ud, const char *section, const char *key, const ch
     else
         fprintf(stderr, "%s: %s\n", path, reason);
 }
+
+int config_check_file(const char *path)
+{
+    struct mc_config cfg;
+    if (config_load(path, &cfg, config_print_error, (void *)path) < 0) {
+        fprintf(stderr, "%s: configuration is invalid\n", path);
+        return MC_ERR_CONFIG;
+    }
+    printf("%s: configuration is valid (%zu connection%s)\n", path, cfg.nconns,
+           cfg.nconns == 1 ? "" : "s");
+    config_free(&cfg);
+    return 0;
+}

@@ -79,6 +79,13 @@ __attribute__((warn_unused_result)) int config_load(const char *path, struct mc_
                                                     config_err_fn on_error, void *ud);
 void config_free(struct mc_config *cfg);
 
+/*
+ * --check-config for miscommd and misctl: load path, print every problem
+ * and then "PATH: configuration is invalid" to stderr, or "PATH:
+ * configuration is valid (N connections)" to stdout. 0 or MC_ERR_CONFIG.
+ */
+__attribute__((warn_unused_result)) int config_check_file(const char *path);
+
 /* Print-to-stderr error callback used by the tools: "FILE: [section] key: reason". */
 void config_print_error(void *ud, const char *section, const char *key, const char *reason);
 

@@ -363,6 +363,12 @@ int conn_send_prepared(struct conn *c, uint8_t type, uint16_t flags, uint32_t id
 
 int conn_send(struct conn *c, uint8_t type, uint32_t id, const void *payload, size_t len)
 {
+    return conn_send_flags(c, type, 0, id, payload, len);
+}
+
+int conn_send_flags(struct conn *c, uint8_t type, uint16_t flags, uint32_t id, const void *payload,
+                    size_t len)
+{
     if (len > MC_MAX_PAYLOAD)
         return MC_ERR_INTERNAL;
     uint8_t small[4096];
@@ -372,7 +378,7 @@ int conn_send(struct conn *c, uint8_t type, uint32_t id, const void *payload, si
         return MC_ERR_NOMEM;
     if (len)
         memcpy(frame + MC_FRAME_HEADER_SIZE, payload, len);
-    int rc = conn_send_prepared(c, type, 0, id, frame, len);
+    int rc = conn_send_prepared(c, type, flags, id, frame, len);
     if (frame != small)
         free(frame);
     return rc;

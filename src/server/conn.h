@@ -112,6 +112,10 @@ __attribute__((warn_unused_result)) int conn_send(struct conn *c, uint8_t type, 
 __attribute__((warn_unused_result)) int conn_send_prepared(struct conn *c, uint8_t type,
                                                            uint16_t flags, uint32_t id,
                                                            uint8_t *frame, size_t len);
+/* The same with header flags (MC_FLAG_END on DATA). */
+__attribute__((warn_unused_result)) int conn_send_flags(struct conn *c, uint8_t type,
+                                                        uint16_t flags, uint32_t id,
+                                                        const void *payload, size_t len);
 int conn_send_error(struct conn *c, uint32_t id, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* An unsolicited NOTICE (request id 0) to a protocol-2 session; ignored for older ones. */

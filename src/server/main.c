@@ -70,15 +70,7 @@ static void notify_systemd(const char *state)
 
 static int check_config(const char *path)
 {
-    struct mc_config cfg;
-    if (config_load(path, &cfg, config_print_error, (void *)path) < 0) {
-        fprintf(stderr, "%s: configuration is invalid\n", path);
-        return EXIT_CONFIG;
-    }
-    printf("%s: configuration is valid (%zu connection%s)\n", path, cfg.nconns,
-           cfg.nconns == 1 ? "" : "s");
-    config_free(&cfg);
-    return 0;
+    return config_check_file(path) < 0 ? EXIT_CONFIG : 0;
 }
 
 int main(int argc, char **argv)

@@ -114,16 +114,7 @@ int op_send_data(struct op *op, const uint8_t *p, size_t n, int end)
 {
     if (n > op->send_credit || n > MC_MAX_PAYLOAD)
         return MC_ERR_FLOW_CONTROL;
-    uint8_t small[4096];
-    uint8_t *frame =
-        n + MC_FRAME_HEADER_SIZE <= sizeof small ? small : malloc(n + MC_FRAME_HEADER_SIZE);
-    if (!frame)
-        return MC_ERR_NOMEM;
-    if (n)
-        memcpy(frame + MC_FRAME_HEADER_SIZE, p, n);
-    int rc = conn_send_prepared(op->c, MC_MSG_DATA, end ? MC_FLAG_END : 0, op->id, frame, n);
-    if (frame != small)
-        free(frame);
+    int rc = conn_send_flags(op->c, MC_MSG_DATA, end ? MC_FLAG_END : 0, op->id, p, n);
     if (rc < 0)
         return rc;
     op->send_credit -= n;

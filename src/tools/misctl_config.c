@@ -32,16 +32,7 @@ int misctl_check_config(int argc, char **argv)
         fputs(usage, stderr);
         return EXIT_USAGE;
     }
-    const char *path = p.args[0];
-    struct mc_config cfg;
-    if (config_load(path, &cfg, config_print_error, (void *)path) < 0) {
-        fprintf(stderr, "%s: configuration is invalid\n", path);
-        return EXIT_CONFIG;
-    }
-    printf("%s: configuration is valid (%zu connection%s)\n", path, cfg.nconns,
-           cfg.nconns == 1 ? "" : "s");
-    config_free(&cfg);
-    return 0;
+    return config_check_file(p.args[0]) < 0 ? EXIT_CONFIG : 0;
 }
 
 int misctl_reload(int argc, char **argv)

@@ -169,6 +169,19 @@ class Gateway:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
+class LogOnFailure:
+    """unittest.TestCase mixin: after a failure or an error, print the last
+    lines of self.gw's log (the gateway a test class shares)."""
+    log_lines = 40
+
+    def run(self, result=None):
+        res = super().run(result)
+        if result is not None and (result.failures or result.errors):
+            print("---- miscommd log (last lines) ----")
+            print("\n".join(self.gw.log().splitlines()[-self.log_lines:]))
+        return res
+
+
 # -- a small client, for tests that need to misbehave -------------------------
 def tls_context(version=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -12,7 +12,7 @@ import struct
 import time
 import unittest
 
-from harness import Gateway, Client, HELLO_OK, NOOP, PONG, MISCOMMD
+from harness import LogOnFailure, Gateway, Client, HELLO_OK, NOOP, PONG, MISCOMMD
 
 
 def rss_kib(pid):
@@ -28,7 +28,8 @@ def built_with_asan():
         return b"AddressSanitizer" in f.read()
 
 
-class BackpressureTest(unittest.TestCase):
+class BackpressureTest(LogOnFailure, unittest.TestCase):
+    log_lines = 30
     @classmethod
     def setUpClass(cls):
         # Under ASan, freed memory sits in a quarantine that would look like growth.
@@ -42,13 +43,6 @@ class BackpressureTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.gw.stop()
 
-    def run(self, result=None):
-        # On failure, show what the gateway said about it.
-        res = super().run(result)
-        if result is not None and (result.failures or result.errors):
-            print("---- miscommd log (last lines) ----")
-            print("\n".join(self.gw.log().splitlines()[-30:]))
-        return res
 
     def login(self):
         c = Client(self.gw.port, timeout=30)

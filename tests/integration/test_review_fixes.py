@@ -11,7 +11,7 @@ import struct
 import time
 import unittest
 
-from harness import (Gateway, Client, HELLO, HELLO_OK, PING, PONG, NOOP, BYE, ERROR, ERR,
+from harness import (LogOnFailure, Gateway, Client, HELLO, HELLO_OK, PING, PONG, NOOP, BYE, ERROR, ERR,
                      hello_payload, peer)
 from streams_client import (
     INFO, INFO_OK, DATA, ECHO, ECHO_OK, ERR2, MODE_SINK, StreamClient, login2, frame, header,
@@ -28,7 +28,7 @@ def peer_re(c):
     return re.escape("%s:%d" % c.sock.getsockname()[:2])
 
 
-class ReviewFixesTest(unittest.TestCase):
+class ReviewFixesTest(LogOnFailure, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.asan = built_with_asan()
@@ -43,12 +43,6 @@ class ReviewFixesTest(unittest.TestCase):
         cls.gw.__exit__(None, None, None)
         cls.gw.stop()
 
-    def run(self, result=None):
-        res = super().run(result)
-        if result is not None and (result.failures or result.errors):
-            print("---- miscommd log (last lines) ----")
-            print("\n".join(self.gw.log().splitlines()[-40:]))
-        return res
 
     def client(self, **kw):
         c = StreamClient(self.gw.port, **kw)

@@ -11,7 +11,7 @@ import struct
 import time
 import unittest
 
-from harness import Gateway, Client, HELLO, HELLO_OK, PING, PONG, BYE, ERROR, wait_exit
+from harness import LogOnFailure, Gateway, Client, HELLO, HELLO_OK, PING, PONG, BYE, ERROR, wait_exit
 from streams_client import (
     DATA, CREDIT, CANCEL, NOTICE, ECHO, ECHO_OK, END, ERR2, MODE_ECHO, MODE_SOURCE, MODE_SINK,
     NOTICE_DRAINING, WINDOW, MAX_STREAMS, StreamClient, login2, frame, header, echo_payload,
@@ -26,7 +26,7 @@ def fail_frame(f):
     return "unexpected frame type 0x%02x id %d flags %d: %r" % (f.type, f.id, f.flags, detail)
 
 
-class StreamsTest(unittest.TestCase):
+class StreamsTest(LogOnFailure, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.asan = built_with_asan()
@@ -40,12 +40,6 @@ class StreamsTest(unittest.TestCase):
         cls.gw.__exit__(None, None, None)
         cls.gw.stop()
 
-    def run(self, result=None):
-        res = super().run(result)
-        if result is not None and (result.failures or result.errors):
-            print("---- miscommd log (last lines) ----")
-            print("\n".join(self.gw.log().splitlines()[-40:]))
-        return res
 
     def login(self, **kw):
         c, hello = login2(self.gw.port, self.gw.password, **kw)
