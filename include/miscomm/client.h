@@ -46,6 +46,10 @@ struct mc_client_options {
     const char *client_key;  /* PEM, unencrypted */
     int tls_version;         /* 0 = 1.2 or 1.3, 12 = TLS 1.2 only, 13 = TLS 1.3 only */
     unsigned timeout_ms;     /* per call; default 10000 */
+    /* How long mc_hello() waits for its answer: default (0) the larger of
+     * timeout_ms and 30000, as docs/protocol.md section 8 advises (a busy
+     * server queues password checks; a failed one is answered after a delay). */
+    unsigned hello_timeout_ms;
 };
 
 struct mc_hello_params {
@@ -142,7 +146,11 @@ MC_API int mc_stream_finish(mc_stream *s, mc_data_fn fn, void *ud, struct mc_rep
 MC_API long mc_stream_take(mc_stream *s, mc_data_fn fn, void *ud);
 /* Ask the server to stop (CANCEL) and wait for the final answer; MC_ERR_CANCELLED usually. */
 MC_API int mc_stream_cancel(mc_stream *s);
-/* Forget the stream (frames that still arrive for it are dropped). NULL is allowed. */
+/*
+ * Forget the stream: one still open is cancelled (CANCEL, without waiting
+ * for the answer); frames that still arrive for it are dropped. NULL is
+ * allowed. mc_close() does not free streams: free them before or after it.
+ */
 MC_API void mc_stream_free(mc_stream *s);
 
 MC_API void mc_set_notice_cb(mc_client *c, mc_notice_fn fn, void *ud);

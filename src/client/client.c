@@ -48,6 +48,7 @@ struct mc_client {
     /* Copies of the caller's option strings (it may free its own). */
     char *cafile, *fingerprint, *psk_file, *client_cert, *client_key;
     int timed_out;
+    int peeking;          /* mc_poll: a read that finds nothing returns at once */
     uint64_t deadline_ns; /* of the call in progress */
     uint32_t next_id;
     uint16_t proto; /* negotiated protocol version, 0 before HELLO_OK */
@@ -110,10 +111,15 @@ static uint64_t now_ns(void)
 }
 
 /* A call begins: its one deadline. */
-static void call_begin(mc_client *c)
+static void call_begin_ms(mc_client *c, unsigned ms)
 {
     c->timed_out = 0;
-    c->deadline_ns = now_ns() + (uint64_t)c->opt.timeout_ms * 1000000u;
+    c->deadline_ns = now_ns() + (uint64_t)ms * 1000000u;
+}
+
+static void call_begin(mc_client *c)
+{
+    call_begin_ms(c, c->opt.timeout_ms);
 }
 
 static int wait_fd(mc_client *c, short events)
@@ -157,6 +163,8 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
+        if (c->peeking)
+            return WOLFSSL_CBIO_ERR_WANT_READ; /* mc_poll: nothing more now, not an error */
         if (wait_fd(c, POLLIN) <= 0)
             return WOLFSSL_CBIO_ERR_TIMEOUT;
     }
@@ -213,6 +221,8 @@ int mc_client_new(mc_client **out, const struct mc_client_options *opt)
         c->opt.port = MC_DEFAULT_PORT;
     if (!c->opt.timeout_ms)
         c->opt.timeout_ms = 10000;
+    if (!c->opt.hello_timeout_ms)
+        c->opt.hello_timeout_ms = c->opt.timeout_ms > 30000 ? c->opt.timeout_ms : 30000;
     int modes =
         !!opt->cafile + !!opt->fingerprint + !!opt->insecure + !!opt->plaintext + !!opt->psk_file;
     int rc = 0;
@@ -582,6 +592,8 @@ static void deliver_notice(mc_client *c, const struct frame *f)
 static int stream_take(mc_client *c, struct mc_stream *s, const struct frame *f)
 {
     if (f->type == MC_MSG_DATA) {
+        if (f->length == 0 && !(f->flags & MC_FLAG_END))
+            return 0;
         if (f->length > s->recv_credit)
             return transport_broken(
                 c, fail(c, MC_ERR_FLOW_CONTROL, "the server sent more DATA than credited"));
@@ -645,6 +657,8 @@ static int read_frame(mc_client *c, uint32_t want, struct frame *out)
     /* DATA for an open stream goes straight into its queue: no second copy. */
     struct mc_stream *ds =
         f.type == MC_MSG_DATA && f.request_id ? stream_find(c, f.request_id) : NULL;
+    if (ds && !ds->done && f.length == 0 && !(f.flags & MC_FLAG_END))
+        return 0; /* an empty DATA says nothing: not queued, so the queue stays bounded */
     if (ds && !ds->done && f.length <= ds->recv_credit) {
         struct chunk *k = malloc(sizeof *k + f.length);
         if (!k)
@@ -714,11 +728,13 @@ static int answer(mc_client *c, const struct frame *f)
     return fail(c, code, "%s", text);
 }
 
-int mc_call(mc_client *c, uint8_t type, const void *payload, size_t len, struct mc_reply *out)
+/* mc_call with a deadline of ms. */
+static int call_ms(mc_client *c, unsigned ms, uint8_t type, const void *payload, size_t len,
+                   struct mc_reply *out)
 {
     if (!c->ready)
         return fail(c, MC_ERR_INVALID_ARG, "not connected");
-    call_begin(c);
+    call_begin_ms(c, ms);
     c->server_error = 0;
     uint32_t id = new_id(c);
     int rc = send_frame(c, type, 0, id, payload, len);
@@ -732,11 +748,16 @@ int mc_call(mc_client *c, uint8_t type, const void *payload, size_t len, struct 
     return answer(c, &f);
 }
 
-static int request(mc_client *c, uint8_t type, const uint8_t *payload, size_t len, uint8_t expect,
-                   struct frame *out)
+int mc_call(mc_client *c, uint8_t type, const void *payload, size_t len, struct mc_reply *out)
+{
+    return call_ms(c, c->opt.timeout_ms, type, payload, len, out);
+}
+
+static int request_ms(mc_client *c, unsigned ms, uint8_t type, const uint8_t *payload, size_t len,
+                      uint8_t expect, struct frame *out)
 {
     struct mc_reply r;
-    int rc = mc_call(c, type, payload, len, &r);
+    int rc = call_ms(c, ms, type, payload, len, &r);
     if (rc < 0)
         return rc;
     if (r.type != expect)
@@ -745,6 +766,12 @@ static int request(mc_client *c, uint8_t type, const uint8_t *payload, size_t le
     *out = (struct frame){
         .type = r.type, .request_id = r.id, .length = (uint32_t)r.len, .payload = r.payload};
     return 0;
+}
+
+static int request(mc_client *c, uint8_t type, const uint8_t *payload, size_t len, uint8_t expect,
+                   struct frame *out)
+{
+    return request_ms(c, c->opt.timeout_ms, type, payload, len, expect, out);
 }
 
 int mc_hello(mc_client *c, const struct mc_hello_params *p, struct mc_session *out)
@@ -767,7 +794,8 @@ int mc_hello(mc_client *c, const struct mc_hello_params *p, struct mc_session *o
     wire_put_str(&w, p->password ? p->password : "", p->password ? p->password_len : 0);
     struct frame f;
     int rc = w.err ? fail(c, MC_ERR_INVALID_ARG, "cannot encode HELLO")
-                   : request(c, MC_MSG_HELLO, payload, w.len, MC_MSG_HELLO_OK, &f);
+                   : request_ms(c, c->opt.hello_timeout_ms, MC_MSG_HELLO, payload, w.len,
+                                MC_MSG_HELLO_OK, &f);
     secret_wipe(payload, sizeof payload);
     if (rc < 0)
         return rc;
@@ -878,13 +906,22 @@ static int has_credit_or_done(const mc_stream *s)
     return s->send_credit > 0 || s->done;
 }
 
+static int always(const mc_stream *s)
+{
+    (void)s;
+    return 1;
+}
+
 int mc_stream_write(mc_stream *s, const void *data, size_t len, int end)
 {
+    if (!s->c)
+        return MC_ERR_CLOSED; /* its client was closed (mc_close) */
     mc_client *c = s->c;
     const uint8_t *p = data;
     call_begin(c);
     do {
-        int rc = stream_wait(s, has_credit_or_done);
+        /* An empty END needs no credit. */
+        int rc = stream_wait(s, len == 0 ? always : has_credit_or_done);
         if (rc < 0)
             return rc;
         if (s->done)
@@ -909,6 +946,8 @@ int mc_stream_write(mc_stream *s, const void *data, size_t len, int end)
 
 int mc_stream_grant(mc_stream *s, uint32_t n)
 {
+    if (!s->c)
+        return MC_ERR_CLOSED;
     uint8_t payload[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
     if (n == 0)
         return fail(s->c, MC_ERR_INVALID_ARG, "a grant must be more than 0 bytes");
@@ -953,11 +992,15 @@ static long stream_deliver(mc_stream *s, mc_data_fn fn, void *ud)
 
 long mc_stream_take(mc_stream *s, mc_data_fn fn, void *ud)
 {
+    if (!s->c)
+        return MC_ERR_CLOSED; /* its client was closed (mc_close) */
     return stream_deliver(s, fn, ud);
 }
 
 int mc_stream_finish(mc_stream *s, mc_data_fn fn, void *ud, struct mc_reply *out)
 {
+    if (!s->c)
+        return MC_ERR_CLOSED; /* its client was closed (mc_close) */
     mc_client *c = s->c;
     call_begin(c);
     for (;;) {
@@ -984,6 +1027,8 @@ int mc_stream_finish(mc_stream *s, mc_data_fn fn, void *ud, struct mc_reply *out
 
 int mc_stream_cancel(mc_stream *s)
 {
+    if (!s->c)
+        return MC_ERR_CLOSED; /* its client was closed (mc_close) */
     mc_client *c = s->c;
     call_begin(c);
     if (!s->done) {
@@ -1001,10 +1046,19 @@ void mc_stream_free(mc_stream *s)
     if (!s)
         return;
     mc_client *c = s->c;
-    for (struct mc_stream **p = &c->streams; *p; p = &(*p)->next) {
-        if (*p == s) {
-            *p = s->next;
-            break;
+    if (c) {
+        /* A stream still open on the server would hold one of its slots
+         * (and its credit) until the connection ends: cancel it, without
+         * waiting for the answer (it is dropped when it comes). */
+        if (!s->done && c->ready) {
+            call_begin(c);
+            (void)send_frame(c, MC_MSG_CANCEL, 0, s->id, NULL, 0);
+        }
+        for (struct mc_stream **p = &c->streams; *p; p = &(*p)->next) {
+            if (*p == s) {
+                *p = s->next;
+                break;
+            }
         }
     }
     while (s->q) {
@@ -1027,10 +1081,10 @@ int mc_poll(mc_client *c, unsigned timeout_ms)
     if (!c->ready)
         return fail(c, MC_ERR_INVALID_ARG, "not connected");
     uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000u;
-    for (;;) {
+    /* Past the end only what has already arrived is read, and not forever. */
+    for (int late = 0; late < 64;) {
         c->timed_out = 0;
         c->deadline_ns = end;
-        /* Wait on the socket only when wolfSSL holds no decrypted bytes. */
         if (!(c->ssl && wolfSSL_pending(c->ssl) > 0)) {
             int n = wait_fd(c, POLLIN);
             if (n == 0)
@@ -1038,15 +1092,36 @@ int mc_poll(mc_client *c, unsigned timeout_ms)
             if (n < 0)
                 return transport_broken(c, fail(c, MC_ERR_IO, "poll failed"));
         }
+        if (c->ssl) {
+            /* The socket may hold only TLS records that are not frames (a
+             * session ticket): peek, which takes them in without waiting. */
+            uint8_t b;
+            c->peeking = 1;
+            int n = wolfSSL_peek(c->ssl, &b, 1);
+            c->peeking = 0;
+            if (n <= 0) {
+                int err = wolfSSL_get_error(c->ssl, n);
+                if (err == WOLFSSL_ERROR_WANT_READ) {
+                    if (now_ns() >= end)
+                        return 0;
+                    continue;
+                }
+                if (err == WOLFSSL_ERROR_ZERO_RETURN)
+                    return transport_broken(
+                        c, fail(c, MC_ERR_CLOSED, "the server closed the connection"));
+                return transport_broken(c, tls_fail(c, n, "receive"));
+            }
+        }
         /* A frame that has begun is read whole, with a call's deadline. */
         call_begin(c);
         struct frame f;
         int rc = read_frame(c, 0, &f);
         if (rc < 0)
             return rc;
-        /* Past the end the socket is only polled, not waited for: what has
-         * already arrived is still read (bounded by the credit granted). */
+        if (now_ns() >= end)
+            late++;
     }
+    return 0;
 }
 
 int mc_ping(mc_client *c, uint64_t *server_time_us, double *rtt_ms)
@@ -1134,8 +1209,14 @@ void mc_close(mc_client *c)
     free(c->psk_file);
     free(c->client_cert);
     free(c->client_key);
-    while (c->streams)
-        mc_stream_free(c->streams);
+    /* Streams the application still holds are detached, not freed: it frees
+     * them with mc_stream_free(), before or after this. */
+    for (struct mc_stream *s = c->streams, *next; s; s = next) {
+        next = s->next;
+        s->c = NULL;
+        s->next = NULL;
+    }
+    c->streams = NULL;
     free(c->rx);
     if (c->tx) {
         secret_wipe(c->tx, c->tx_cap);

@@ -50,6 +50,7 @@ struct write_req {
     uint8_t data[];
 };
 
+#define CONN_BATCH_PRE   (2u * 1024u)   /* before login: the queue holds 8 KiB */
 #define CONN_BATCH_SMALL (16u * 1024u)  /* answers */
 #define CONN_BATCH_LARGE (256u * 1024u) /* while a stream keeps the queue busy */
 
@@ -219,7 +220,7 @@ void conn_close(struct conn *c, const char *reason)
         c->refuse_code = 0;
     }
     /* Let queued bytes (a final error frame, close_notify) reach the peer first. */
-    conn_flush(c);
+    (void)conn_flush(c);
     c->shutdown_req.data = c;
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
         conn_close_handles(c);
@@ -259,8 +260,7 @@ static void on_write(uv_write_t *req, int status)
 {
     struct write_req *w = (struct write_req *)req;
     struct conn *c = w->c;
-    size_t before = c->out_queued;
-    c->out_queued -= sizeof *w + w->len;
+    c->out_queued -= sizeof *w + w->cap;
     free(w);
     if (status < 0 && status != UV_ECANCELED) {
         conn_close(c, uv_strerror(status));
@@ -273,8 +273,10 @@ static void on_write(uv_write_t *req, int status)
             conn_arm_timer(c, CONN_CLOSE_LINGER_MS);
         return;
     }
-    /* Streams refill once the socket took most of what they queued. */
-    if (before >= CONN_OUT_LOW && c->out_queued < CONN_OUT_LOW)
+    /* Streams refill once the socket took most of what they queued. (Not
+     * only when this write crossed the mark: a flush that gave back unused
+     * batch room may have crossed it without a write completing.) */
+    if (c->out_queued < CONN_OUT_LOW && c->ops)
         op_wake_writers(c);
     if (c->state == CONN_ST_CLOSING)
         return;
@@ -290,24 +292,36 @@ static void on_write(uv_write_t *req, int status)
     }
 }
 
-void conn_flush(struct conn *c)
+int conn_flush(struct conn *c)
 {
     struct write_req *w = c->batch;
     if (!w)
-        return;
+        return 0;
     c->batch = NULL;
     server_flush_cancel(c->srv, c);
     if (uv_is_closing((uv_handle_t *)&c->tcp)) {
-        c->out_queued -= sizeof *w + w->len;
+        c->out_queued -= sizeof *w + w->cap;
         free(w);
-        return;
+        return MC_ERR_CLOSED;
+    }
+    /* A batch that left mostly empty gives its unused room back: the queue
+     * counts (and the limits hold) what is allocated, not what is used. */
+    if (w->len < w->cap / 2) {
+        struct write_req *small = realloc(w, sizeof *w + w->len);
+        if (small) {
+            c->out_queued -= small->cap - small->len;
+            small->cap = small->len;
+            w = small;
+        }
     }
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
-        c->out_queued -= sizeof *w + w->len;
+        c->out_queued -= sizeof *w + w->cap;
         free(w);
         conn_close(c, "cannot write to the socket");
+        return MC_ERR_IO;
     }
+    return 0;
 }
 
 int conn_write_raw(struct conn *c, const uint8_t *p, size_t n)
@@ -316,11 +330,14 @@ int conn_write_raw(struct conn *c, const uint8_t *p, size_t n)
         return MC_ERR_CLOSED;
     struct write_req *w = c->batch;
     if (w && w->len + n > w->cap) {
-        conn_flush(c);
+        if (conn_flush(c) < 0)
+            return MC_ERR_IO; /* the connection is closing: nothing more goes out */
         w = NULL;
     }
     if (!w) {
-        size_t cap = c->out_queued >= CONN_BATCH_LARGE ? CONN_BATCH_LARGE : CONN_BATCH_SMALL;
+        size_t cap = !conn_logged_in(c)                  ? CONN_BATCH_PRE
+                     : c->out_queued >= CONN_BATCH_LARGE ? CONN_BATCH_LARGE
+                                                         : CONN_BATCH_SMALL;
         if (cap < n)
             cap = n;
         w = malloc(sizeof *w + cap);
@@ -330,15 +347,14 @@ int conn_write_raw(struct conn *c, const uint8_t *p, size_t n)
         w->len = 0;
         w->cap = cap;
         c->batch = w;
-        /* Count what the queue really costs, not only the payload. */
-        c->out_queued += sizeof *w;
+        /* Count what the queue really costs: the whole allocation. */
+        c->out_queued += sizeof *w + cap;
         server_flush_later(c->srv, c);
     }
     memcpy(w->data + w->len, p, n);
     w->len += n;
-    c->out_queued += n;
-    if (w->len == w->cap)
-        conn_flush(c);
+    if (w->len == w->cap && conn_flush(c) < 0)
+        return MC_ERR_IO;
     if (c->out_queued >= conn_out_limit(c) && !c->output_paused)
         conn_pause_output(c);
     conn_update_reading(c);
@@ -490,9 +506,11 @@ static void conn_finish_peer_close(struct conn *c)
         (frame_parse(buf_head(&c->in), buf_len(&c->in), MC_MAX_PAYLOAD, &(struct frame){0}) != 0 ||
          c->transport->pending(c)))
         return;
-    /* Streams still open are cancelled (logged) by the close; what is
-     * queued for the peer is still written before our FIN. */
-    conn_close(c, "peer closed the connection");
+    /* Streams that still wait for the client's data end now; the others
+     * (a download) finish first. What is queued is written before our FIN. */
+    op_peer_closed(c);
+    if (!c->ops)
+        conn_close(c, "peer closed the connection");
 }
 
 static void conn_process_frames(struct conn *c);
@@ -555,10 +573,9 @@ static void conn_process_frames(struct conn *c)
             }
             if (c->state == CONN_ST_READY)
                 conn_arm_timer(c, (uint64_t)c->lst->cfg->timeout * 1000u);
-            int bye = f.type == MC_MSG_BYE;
             dispatch_frame(c, &f);
             buf_consume(&c->in, (size_t)n);
-            if (bye && c->state != CONN_ST_CLOSING && c->state != CONN_ST_AUTH) {
+            if (c->bye_answered && c->state != CONN_ST_CLOSING) {
                 /* BYE is the last request read: what follows it is dropped (logged). */
                 conn_close(c, "client said BYE");
                 return;

@@ -79,7 +79,10 @@ struct conn {
     struct write_req *batch;              /* output not yet handed to the socket */
     struct conn *flush_prev, *flush_next; /* on srv->flush_list while batch is set */
     int flush_queued;
-    int processing; /* conn_process() is on the stack */
+    int processing;       /* conn_process() is on the stack */
+    int waking;           /* op_wake_writers() is on the stack */
+    uint32_t last_writer; /* the op that sent last: round robin starts after it */
+    int bye_answered;     /* BYE was answered: close once it is consumed */
     uint32_t perms;
     char device_id[MC_MAX_DEVICE_ID * 4 + 1]; /* escaped for logs (log_escape) */
     char client[(MC_MAX_CLIENT_NAME + MC_MAX_CLIENT_VERSION) * 4 + 2];
@@ -121,7 +124,7 @@ int conn_send_error(struct conn *c, uint32_t id, int code, const char *fmt, ...)
 /* An unsolicited NOTICE (request id 0) to a protocol-2 session; ignored for older ones. */
 void conn_notice(struct conn *c, uint16_t kind, const char *text, const void *data, size_t len);
 /* Hand the open output batch to the socket now (server_flush does it for every connection). */
-void conn_flush(struct conn *c);
+__attribute__((warn_unused_result)) int conn_flush(struct conn *c);
 /* Write bytes to the socket (used by transports). */
 __attribute__((warn_unused_result)) int conn_write_raw(struct conn *c, const uint8_t *p, size_t n);
 /*

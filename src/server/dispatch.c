@@ -42,7 +42,10 @@ int op_noop(struct conn *c, const struct frame *f)
 int op_bye(struct conn *c, const struct frame *f)
 {
     /* conn_process() closes the connection once the request is logged. */
-    return conn_send(c, MC_MSG_BYE, f->request_id, NULL, 0);
+    int rc = conn_send(c, MC_MSG_BYE, f->request_id, NULL, 0);
+    if (rc == 0)
+        c->bye_answered = 1;
+    return rc;
 }
 
 int op_stream_frame(struct conn *c, const struct frame *f)

@@ -77,6 +77,7 @@ static void op_end(struct op *op, int result)
     struct conn *c = op->c;
     op_unlink(op);
     op->finished = 1;
+    op->jobs.closing = 1; /* a job still running gets MC_ERR_CLOSED */
     conn_log(result == 0 ? LOG_LVL_INFO : LOG_LVL_WARN, c,
              "event=request op=%s id=%u result=%s bytes=%u bytes_in=%llu bytes_out=%llu ms=%.3f",
              op->name, op->id, mc_err_name(result), op->request_bytes,
@@ -90,6 +91,8 @@ static void op_end(struct op *op, int result)
 
 void op_finish(struct op *op)
 {
+    if (op->finished)
+        return; /* answered already (a job's done() after a cancel) */
     struct conn *c = op->c;
     op_end(op, 0);
     conn_request_done(c);
@@ -97,16 +100,21 @@ void op_finish(struct op *op)
 
 void op_fail(struct op *op, int code, const char *fmt, ...)
 {
+    if (op->finished)
+        return;
     char msg[MC_MAX_ERROR_MESSAGE];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     struct conn *c = op->c;
+    uint32_t id = op->id;
     if (op->vt->cancel)
         op->vt->cancel(op, code);
-    (void)conn_send_error(c, op->id, code, "%s", msg);
+    /* Unlinked (and maybe freed) before sending: a send that fails closes
+     * the connection, which must not find the op again. */
     op_end(op, code);
+    (void)conn_send_error(c, id, code, "%s", msg);
     conn_request_done(c);
 }
 
@@ -149,14 +157,14 @@ void op_route_frame(struct conn *c, const struct frame *f)
     switch (f->type) {
     case MC_MSG_DATA: {
         int end = (f->flags & MC_FLAG_END) != 0;
-        if (op->in_ended) {
-            op_fail(op, MC_ERR_FLOW_CONTROL, "DATA after the END of request %u's stream", op->id);
-            return;
-        }
         if (f->length > op->recv_credit) {
             op_fail(op, MC_ERR_FLOW_CONTROL,
                     "DATA of %u bytes exceeds the %llu bytes of credit granted to request %u",
                     f->length, (unsigned long long)op->recv_credit, op->id);
+            return;
+        }
+        if (op->in_ended) {
+            op_fail(op, MC_ERR_FLOW_CONTROL, "DATA after the END of request %u's stream", op->id);
             return;
         }
         if (!op->vt->data) {
@@ -184,7 +192,7 @@ void op_route_frame(struct conn *c, const struct frame *f)
         }
         op->send_credit += n;
         if (op->vt->writable && !op->out_ended)
-            op->vt->writable(op);
+            op_want_write(op);
         return;
     }
     case MC_MSG_CANCEL:
@@ -196,20 +204,65 @@ void op_route_frame(struct conn *c, const struct frame *f)
     }
 }
 
+void op_want_write(struct op *op)
+{
+    op->wants_write = 1;
+    op_wake_writers(op->c);
+}
+
+/*
+ * Round robin: each pass gives every waiting op one turn (one frame), and
+ * the passes go on while the connection has room and someone could send.
+ * A pass starts after the op served last, so no stream starves another
+ * when the room runs out in the middle of a pass.
+ */
 void op_wake_writers(struct conn *c)
 {
-    /* An op may end (and be freed) in its callback: walk a snapshot of ids. */
-    uint32_t ids[MC_MAX_STREAMS];
-    unsigned n = 0;
-    for (struct op *op = c->ops; op && n < MC_MAX_STREAMS; op = op->next)
-        if (op->wants_write)
+    if (c->waking)
+        return; /* the loop on the stack sees the new request */
+    c->waking = 1;
+    for (int pass = 0; pass < 4096 && c->state == CONN_ST_READY; pass++) {
+        uint32_t ids[MC_MAX_STREAMS];
+        unsigned n = 0, start = 0;
+        for (struct op *op = c->ops; op && n < MC_MAX_STREAMS; op = op->next) {
+            if (!op->wants_write)
+                continue;
+            if (op->id == c->last_writer)
+                start = n + 1;
             ids[n++] = op->id;
-    for (unsigned i = 0; i < n && c->state == CONN_ST_READY; i++) {
-        struct op *op = op_find(c, ids[i]);
-        if (op && op->wants_write && conn_out_room(c) > 0) {
-            op->wants_write = 0;
-            op->vt->writable(op);
         }
+        if (n == 0)
+            break;
+        size_t before = c->out_queued;
+        for (unsigned i = 0; i < n && c->state == CONN_ST_READY; i++) {
+            if (conn_out_room(c) == 0)
+                goto out; /* woken again below the low-water mark */
+            struct op *op = op_find(c, ids[(start + i) % n]);
+            if (!op || !op->wants_write)
+                continue;
+            op->wants_write = 0;
+            c->last_writer = op->id;
+            op->vt->writable(op); /* sends at most one frame; asks again if it has more */
+        }
+        if (c->out_queued == before)
+            break; /* everyone waits for credit */
+    }
+out:
+    c->waking = 0;
+}
+
+void op_peer_closed(struct conn *c)
+{
+    struct op *op = c->ops;
+    while (op) {
+        struct op *next = op->next;
+        if (!op->in_ended) {
+            /* Its data would have to come from the client: it cannot finish. */
+            if (op->vt->cancel)
+                op->vt->cancel(op, MC_ERR_CLOSED);
+            op_end(op, MC_ERR_CLOSED);
+        }
+        op = next;
     }
 }
 

@@ -36,7 +36,7 @@ struct op;
 struct op_vtable {
     /* n DATA bytes arrived (end: the client's last); the op fails itself (op_fail) if need be. */
     void (*data)(struct op *op, const uint8_t *p, size_t n, int end);
-    /* Send credit arrived or the connection can take more output. */
+    /* Its turn to send (op_want_write): at most one frame, then ask again. */
     void (*writable)(struct op *op);
     /* The op ends without its own answer: MC_ERR_CANCELLED (client) or MC_ERR_CLOSED. */
     void (*cancel)(struct op *op, int reason);
@@ -83,8 +83,16 @@ void op_fail(struct op *op, int code, const char *fmt, ...) __attribute__((forma
 
 /* Route a DATA, CREDIT or CANCEL frame (a v2 session in READY). */
 void op_route_frame(struct conn *c, const struct frame *f);
-/* Offer output room to the ops waiting for it. */
+/*
+ * The op has something to send: it gets vt->writable() in its turn. Each
+ * call of writable() sends at most one frame and calls op_want_write()
+ * again if it has more, so the streams of a connection share its output.
+ */
+void op_want_write(struct op *op);
+/* Offer output room to the ops waiting for it (round robin). */
 void op_wake_writers(struct conn *c);
+/* The client half-closed: end the ops that still wait for its DATA (logged result=CLOSED). */
+void op_peer_closed(struct conn *c);
 /* The connection is closing: cancel every op (they are freed when their jobs end). */
 void op_close_all(struct conn *c);
 

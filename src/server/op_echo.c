@@ -70,29 +70,40 @@ static int echo_give_back(struct echo_op *e, size_t n, int force)
     return op_grant(&e->op, g);
 }
 
-/* Send what we can; answer when everything is done. */
+/* Bytes still to send, and whether they are the last. */
+static size_t echo_left(const struct echo_op *e, int *last)
+{
+    const struct op *op = &e->op;
+    size_t left = 0;
+    *last = 0;
+    if (e->mode == MC_ECHO_SOURCE) {
+        uint64_t rest = e->count - op->bytes_out;
+        left = rest < ECHO_CHUNK ? (size_t)rest : ECHO_CHUNK;
+        *last = rest <= ECHO_CHUNK;
+    } else if (e->mode == MC_ECHO_ECHO) {
+        left = buf_len(&e->pending) < ECHO_CHUNK ? buf_len(&e->pending) : ECHO_CHUNK;
+        *last = op->in_ended && left == buf_len(&e->pending);
+    }
+    return left;
+}
+
+/*
+ * One turn: send at most one frame (the connection's streams take turns,
+ * op_want_write), ask for another turn if more is ready, and answer once
+ * everything is sent.
+ */
 static void echo_pump(struct echo_op *e)
 {
     struct op *op = &e->op;
     struct conn *c = op->c;
-    for (;;) {
-        size_t left;
-        if (e->mode == MC_ECHO_SOURCE)
-            left = (size_t)(e->count - op->bytes_out < ECHO_CHUNK ? e->count - op->bytes_out
-                                                                  : ECHO_CHUNK);
-        else if (e->mode == MC_ECHO_ECHO)
-            left = buf_len(&e->pending) < ECHO_CHUNK ? buf_len(&e->pending) : ECHO_CHUNK;
-        else
-            left = 0;
-        int last = e->mode == MC_ECHO_SOURCE ? op->bytes_out + left == e->count
-                   : e->mode == MC_ECHO_ECHO ? op->in_ended && left == buf_len(&e->pending)
-                                             : 0;
-        if (left == 0 && !(last && !op->out_ended))
-            break;
+    int last;
+    size_t left = echo_left(e, &last);
+    if (!op->out_ended && (left > 0 || last)) {
         size_t n = left < op->send_credit ? left : (size_t)op->send_credit;
-        size_t room = conn_out_room(c);
-        if ((n == 0 && left > 0) || room == 0) {
-            op->wants_write = 1; /* woken by CREDIT or by output room */
+        if (n == 0 && left > 0)
+            return; /* no credit: the client's CREDIT gives the next turn */
+        if (conn_out_room(c) == 0) {
+            op->wants_write = 1; /* woken below the low-water mark */
             return;
         }
         if (n < left)
@@ -113,8 +124,11 @@ static void echo_pump(struct echo_op *e)
             if (echo_give_back(e, n, 0) < 0)
                 return;
         }
-        if (last)
-            break;
+        if (!op->out_ended) {
+            if (echo_left(e, &last) > 0 || last)
+                op_want_write(op);
+            return;
+        }
     }
     int done = e->mode == MC_ECHO_SINK ? op->in_ended : op->out_ended;
     if (done)
@@ -144,7 +158,7 @@ static void echo_data(struct op *op, const uint8_t *p, size_t n, int end)
         op_fail(op, MC_ERR_INTERNAL, "echo: buffer full within the credit");
         return;
     }
-    echo_pump(e);
+    op_want_write(op);
 }
 
 static void echo_writable(struct op *op)
@@ -190,8 +204,10 @@ int op_echo(struct conn *c, const struct frame *f)
     e->mode = mode;
     e->count = count;
     buf_init(&e->pending, MC_STREAM_WINDOW);
-    if (mode == MC_ECHO_SOURCE)
-        e->op.recv_credit = 0; /* the client sends nothing */
+    if (mode == MC_ECHO_SOURCE) {
+        e->op.recv_credit = 0; /* the client sends nothing ... */
+        e->op.in_ended = 1;    /* ... so its side is over: a half-close does not end this */
+    }
     if (mode != MC_ECHO_SINK) {
         e->frame = malloc(MC_FRAME_HEADER_SIZE + ECHO_CHUNK);
         if (!e->frame) {
@@ -202,6 +218,6 @@ int op_echo(struct conn *c, const struct frame *f)
     conn_log(LOG_LVL_DEBUG, c, "event=stream_open op=echo id=%u mode=%u count=%llu", f->request_id,
              mode, (unsigned long long)count);
     if (mode == MC_ECHO_SOURCE)
-        echo_pump(e);
+        op_want_write(&e->op);
     return DISPATCH_ASYNC;
 }

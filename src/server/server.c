@@ -71,7 +71,7 @@ static void on_flush_prepare(uv_prepare_t *h)
 {
     struct server *srv = h->data;
     while (srv->flush_list)
-        conn_flush(srv->flush_list); /* removes it from the list */
+        (void)conn_flush(srv->flush_list); /* removes it from the list; a failure closes */
 }
 
 static void on_listener_closed(uv_handle_t *h)

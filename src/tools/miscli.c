@@ -63,7 +63,8 @@ static void usage(FILE *out)
         "      --tls VERSION         1.2 or 1.3 only (default: either)\n"
         "      --password-file FILE  the connection password, first line of FILE\n"
         "      --device ID           device id sent in HELLO (default: host name)\n"
-        "      --timeout SEC         per-request timeout (default 10)\n"
+        "      --timeout SEC         per-request timeout (default 10; the login waits\n"
+        "                            30 s unless --timeout is given)\n"
         "  -h, --help                print this help\n"
         "\n"
         "Run from a checkout with no trust option, miscli pins the fingerprint of\n" DEFAULT_CERT
@@ -677,7 +678,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "miscli: --timeout must be 0-3600 seconds\n");
                 return EXIT_USAGE;
             }
-            cli.opt.timeout_ms = (unsigned)(t * 1000);
+            /* Given by hand, it bounds the login too (default: 30 s for HELLO). */
+            cli.opt.timeout_ms = cli.opt.hello_timeout_ms = (unsigned)(t * 1000);
             break;
         }
         case 'h':
