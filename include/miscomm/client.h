@@ -144,6 +144,12 @@ MC_API int mc_stream_finish(mc_stream *s, mc_data_fn fn, void *ud, struct mc_rep
  * the server's credit keeps flowing both ways.
  */
 MC_API long mc_stream_take(mc_stream *s, mc_data_fn fn, void *ud);
+/*
+ * Wait for a frame of the stream that is neither DATA nor its final answer
+ * (PUT_OFFSET, docs/protocol.md 5.14). An ERROR answer instead returns its
+ * code.
+ */
+MC_API int mc_stream_wait_frame(mc_stream *s, uint8_t type, struct mc_reply *out);
 /* Ask the server to stop (CANCEL) and wait for the final answer; MC_ERR_CANCELLED usually. */
 MC_API int mc_stream_cancel(mc_stream *s);
 /*
@@ -162,6 +168,14 @@ MC_API int mc_poll(mc_client *c, unsigned timeout_ms);
  * with mc_hello() afterwards.
  */
 MC_API int mc_reconnect(mc_client *c);
+/*
+ * After a dropped connection: reconnect (resuming the TLS session) and log
+ * in again with the parameters of the last successful mc_hello(), which
+ * the client keeps (the password wiped at mc_close()).
+ */
+MC_API int mc_relogin(mc_client *c, struct mc_session *out);
+/* 1 while the connection is usable; 0 after a transport failure (mc_relogin() then). */
+MC_API int mc_client_connected(const mc_client *c);
 /* 1 if the current connection's TLS handshake resumed an earlier session. */
 MC_API int mc_client_resumed(const mc_client *c);
 /* Say BYE (best effort), close and free. NULL is allowed. */

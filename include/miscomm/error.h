@@ -53,7 +53,12 @@ extern "C" {
     X(CONFIG, 40, "invalid configuration")                                                         \
     X(CRYPTO, 41, "cryptographic operation failed")                                                \
     X(NOT_FOUND, 42, "not found")                                                                  \
-    X(EXISTS, 43, "already exists")
+    X(EXISTS, 43, "already exists")                                                                \
+    X(BAD_NAME, 50, "invalid file name")                                                           \
+    X(NO_SPACE, 51, "no space left on the server")                                                 \
+    X(QUOTA, 52, "quota exceeded")                                                                 \
+    X(HASH_MISMATCH, 53, "hash mismatch")                                                          \
+    X(FILE_TOO_LARGE, 54, "file too large")
 
 typedef enum mc_err {
 #define MC_ERR_ENUM_(name, code, msg) MC_ERR_##name = -(code),

@@ -40,6 +40,15 @@
     X(NOTICE, 0x13)                                                                                \
     X(ECHO, 0x20)                                                                                  \
     X(ECHO_OK, 0x21)                                                                               \
+    X(LIST, 0x30)                                                                                  \
+    X(LIST_OK, 0x31)                                                                               \
+    X(GET, 0x32)                                                                                   \
+    X(GET_OK, 0x33)                                                                                \
+    X(ACK, 0x34)                                                                                   \
+    X(ACK_OK, 0x35)                                                                                \
+    X(PUT, 0x36)                                                                                   \
+    X(PUT_OFFSET, 0x37)                                                                            \
+    X(PUT_OK, 0x38)                                                                                \
     X(ERROR, 0x7F)
 
 enum mc_msg_type {
@@ -71,7 +80,8 @@ enum mc_echo_mode {
 
 /* Notice kinds (NOTICE frames, request id 0). */
 enum mc_notice_kind {
-    MC_NOTICE_DRAINING = 1, /* the server is shutting down; data: u32 grace seconds */
+    MC_NOTICE_DRAINING = 1,      /* the server is shutting down; data: u32 grace seconds */
+    MC_NOTICE_FILES_CHANGED = 2, /* files appeared in the device's send folder; no data */
 };
 
 /* Limits on HELLO strings, in bytes. */
@@ -82,6 +92,9 @@ enum mc_notice_kind {
 #define MC_MAX_PING_DATA      256u
 #define MC_MAX_ERROR_MESSAGE  1024u
 #define MC_SESSION_ID_SIZE    16u
+#define MC_SHA256_SIZE        32u
+#define MC_UPLOAD_ID_SIZE     16u
+#define MC_LIST_RECURSIVE     0x01u /* LIST flag */
 
 /* Streams (protocol 2): what HELLO_OK announces. */
 #define MC_STREAM_WINDOW (1024u * 1024u) /* initial credit per stream and direction */

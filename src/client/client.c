@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cert.h"
+#include "client_internal.h"
 #include "frame.h"
 #include "psk.h"
 #include "secret.h"
@@ -61,6 +62,13 @@ struct mc_client {
     struct mc_stream *streams;
     mc_notice_fn notice_fn;
     void *notice_ud;
+    /* The last successful HELLO, for mc_relogin(). */
+    int have_login;
+    char login_name[MC_MAX_CLIENT_NAME + 1];
+    char login_version[MC_MAX_CLIENT_VERSION + 1];
+    char login_device[MC_MAX_DEVICE_ID + 1];
+    char login_password[MC_MAX_PASSWORD];
+    size_t login_password_len;
 };
 
 /* A received DATA frame waiting for its stream's reader. */
@@ -85,11 +93,25 @@ struct mc_stream {
     uint8_t *final; /* its payload */
     size_t final_len;
     char final_msg[MC_MAX_ERROR_MESSAGE + 1];
+    /* The last frame of the stream that is neither DATA, CREDIT nor final
+     * (PUT_OFFSET), kept for mc_stream_wait_frame(). */
+    uint8_t mid_type;
+    uint8_t mid[64];
+    size_t mid_len;
 };
 
 static int fail(mc_client *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int fail(mc_client *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int client_fail(mc_client *c, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -149,8 +171,8 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     mc_client *c = ctx;
     for (;;) {
         /* A server that keeps sending (frames for other requests) must not
-         * keep a call past its deadline either. */
-        if (now_ns() >= c->deadline_ns) {
+         * keep a call past its deadline either. (mc_poll's peek never waits.) */
+        if (!c->peeking && now_ns() >= c->deadline_ns) {
             c->timed_out = 1;
             return WOLFSSL_CBIO_ERR_TIMEOUT;
         }
@@ -620,6 +642,14 @@ static int stream_take(mc_client *c, struct mc_stream *s, const struct frame *f)
             s->send_credit += n;
         return 0;
     }
+    if (f->type == MC_MSG_PUT_OFFSET) {
+        /* Not final: where the upload starts, and the credit to send it. */
+        s->mid_type = f->type;
+        s->mid_len = f->length < sizeof s->mid ? f->length : sizeof s->mid;
+        memcpy(s->mid, f->payload, s->mid_len);
+        s->send_credit = c->stream_window;
+        return 0;
+    }
     /* Anything else ends the stream: its final answer. */
     s->done = 1;
     s->final_type = f->type;
@@ -825,7 +855,37 @@ int mc_hello(mc_client *c, const struct mc_hello_params *p, struct mc_session *o
     if (out)
         *out = s;
     save_session(c);
+    if (p->password != c->login_password) {
+        snprintf(c->login_name, sizeof c->login_name, "%s", name);
+        snprintf(c->login_version, sizeof c->login_version, "%s", ver);
+        snprintf(c->login_device, sizeof c->login_device, "%s", dev);
+        secret_wipe(c->login_password, sizeof c->login_password);
+        if (p->password)
+            memcpy(c->login_password, p->password, p->password_len);
+        c->login_password_len = p->password ? p->password_len : 0;
+        c->have_login = 1;
+    }
     return 0;
+}
+
+int mc_relogin(mc_client *c, struct mc_session *out)
+{
+    if (!c->have_login)
+        return fail(c, MC_ERR_INVALID_ARG, "no earlier login to repeat");
+    int rc = c->fd >= 0 ? mc_reconnect(c) : mc_connect(c);
+    if (rc < 0)
+        return rc;
+    struct mc_hello_params p = {.client_name = c->login_name,
+                                .client_version = c->login_version,
+                                .device_id = c->login_device,
+                                .password = c->login_password,
+                                .password_len = c->login_password_len};
+    return mc_hello(c, &p, out);
+}
+
+int mc_client_connected(const mc_client *c)
+{
+    return c && c->ready;
 }
 
 int mc_info(mc_client *c, struct mc_server_info *out)
@@ -1025,6 +1085,35 @@ int mc_stream_finish(mc_stream *s, mc_data_fn fn, void *ud, struct mc_reply *out
     return 0;
 }
 
+static int has_mid_or_done(const mc_stream *s)
+{
+    return s->mid_type != 0 || s->done;
+}
+
+int mc_stream_wait_frame(mc_stream *s, uint8_t type, struct mc_reply *out)
+{
+    if (!s->c)
+        return MC_ERR_CLOSED;
+    mc_client *c = s->c;
+    call_begin(c);
+    int rc = stream_wait(s, has_mid_or_done);
+    if (rc < 0)
+        return rc;
+    if (s->mid_type == type) {
+        s->mid_type = 0;
+        if (out)
+            *out =
+                (struct mc_reply){.type = type, .id = s->id, .payload = s->mid, .len = s->mid_len};
+        return 0;
+    }
+    if (s->rc < 0) {
+        c->server_error = 1;
+        return fail(c, s->rc, "%s", s->final_msg);
+    }
+    return fail(c, MC_ERR_UNEXPECTED, "the stream ended before its %s frame",
+                frame_type_name(type));
+}
+
 int mc_stream_cancel(mc_stream *s)
 {
     if (!s->c)
@@ -1204,6 +1293,7 @@ void mc_close(mc_client *c)
     if (c->ctx)
         wolfSSL_CTX_free(c->ctx);
     secret_wipe(c->psk, sizeof c->psk);
+    secret_wipe(c->login_password, sizeof c->login_password);
     free(c->cafile);
     free(c->fingerprint);
     free(c->psk_file);

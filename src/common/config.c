@@ -16,7 +16,7 @@
 #include "miscomm/proto.h"
 #include "secret.h"
 
-enum key_kind { K_STR, K_PATH, K_UINT, K_BOOL, K_ENUM, K_PERM, K_HASH, K_HASH_FILE };
+enum key_kind { K_STR, K_PATH, K_UINT, K_SIZE, K_BOOL, K_ENUM, K_PERM, K_HASH, K_HASH_FILE };
 
 struct key_spec {
     const char *name;
@@ -84,6 +84,14 @@ static const struct key_spec conn_keys[] = {
     {"timeout", K_UINT, C_(timeout), 0, 86400, NULL, 0, "300"},
     {"tries", K_UINT, C_(tries), 1, 100, NULL, 0, "3"},
     {"timewait", K_UINT, C_(timewait), 0, 60, NULL, 0, "0"},
+    {"receive_files_dir", K_PATH, C_(receive_files_dir), 0, 0, NULL, 0, ""},
+    {"send_files_dir", K_PATH, C_(send_files_dir), 0, 0, NULL, 0, ""},
+    {"max_file_size", K_SIZE, C_(max_file_size), 0, 0, NULL, 0, "2G"},
+    {"quota", K_SIZE, C_(quota), 0, 0, NULL, 0, "0"},
+    {"partial_expiry", K_UINT, C_(partial_expiry), 60, 31536000, NULL, 0, "604800"},
+    {"delete_after_send", K_BOOL, C_(delete_after_send), 0, 0, NULL, 0, "no"},
+    {"overwrite", K_BOOL, C_(overwrite), 0, 0, NULL, 0, "no"},
+    {"compression", K_UINT, C_(compression), 0, 9, NULL, 0, "0"},
 /* One key per permission (miscomm/proto.h); only ping is on by default. */
 #define CONFIG_PERM_KEY_(name, bit, key)                                                           \
     {key, K_PERM, 0, 0, 0, 0, NULL, MC_PERM_##name, MC_PERM_##name == MC_PERM_PING ? "on" : "off"},
@@ -271,6 +279,26 @@ static void apply_key(struct loader *ld, const char *section, const struct key_s
                    k->max, v);
         else
             *(unsigned *)field = (unsigned)n;
+        break;
+    }
+    case K_SIZE: {
+        /* Bytes, with an optional K, M, G or T (powers of 1024). */
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        unsigned shift = 0;
+        if (*end && strchr("kKmMgGtT", *end) && end[1] == 0) {
+            shift = *end == 'k' || *end == 'K'   ? 10
+                    : *end == 'm' || *end == 'M' ? 20
+                    : *end == 'g' || *end == 'G' ? 30
+                                                 : 40;
+            end++;
+        }
+        if (!isdigit((unsigned char)v[0]) || *end || errno || n > (UINT64_MAX >> shift))
+            report(ld, section, k->name,
+                   "must be a size in bytes, optionally with K, M, G or T (got '%s')", v);
+        else
+            *(uint64_t *)field = (uint64_t)n << shift;
         break;
     }
     case K_BOOL:
@@ -577,6 +605,22 @@ static void check_connection(struct loader *ld, const char *label, struct cfg_co
                "required when encryption = aes256 (make one with 'misctl psk create')");
     if (c->encryption != CFG_ENC_AES256 && c->psk_file[0] != 0)
         report(ld, label, "psk_file", "only used with encryption = aes256");
+    static const char *const dir_keys[] = {"receive_files_dir", "send_files_dir"};
+    const char *dirs[] = {c->receive_files_dir, c->send_files_dir};
+    for (int i = 0; i < 2; i++) {
+        /* {device} may only stand for a whole path segment. */
+        for (const char *p = strstr(dirs[i], "{"); p; p = strstr(p + 1, "{")) {
+            if (strncmp(p, "{device}", 8) != 0 || p == dirs[i] || p[-1] != '/' ||
+                (p[8] != '/' && p[8] != 0))
+                report(ld, label, dir_keys[i],
+                       "'{device}' is the only placeholder, and it must be a whole folder name "
+                       "(got '%s')",
+                       dirs[i]);
+        }
+    }
+    if (strcmp(c->receive_files_dir, c->send_files_dir) == 0)
+        report(ld, label, "send_files_dir",
+               "must differ from receive_files_dir: uploads would be sent back to the device");
     for (size_t i = 0; i < cfg->nconns; i++) {
         const struct cfg_connection *o = &cfg->conns[i];
         if (o != c && o->active && c->active && o->port == c->port && o < c)
@@ -671,6 +715,16 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
     for (size_t i = 0; i < cfg->nconns; i++) {
         char label[CFG_NAME_MAX + 16];
         snprintf(label, sizeof label, "connection %s", cfg->conns[i].name);
+        struct cfg_connection *c = &cfg->conns[i];
+        /* The original's layout: one ToPC and one ToPDA per device. */
+        if (c->receive_files_dir[0] == 0 &&
+            snprintf(c->receive_files_dir, sizeof c->receive_files_dir, "%s/%s/{device}/ToPC",
+                     cfg->data_dir, c->name) >= (int)sizeof c->receive_files_dir)
+            report(&ld, label, "receive_files_dir", "data_dir is too long for the default");
+        if (c->send_files_dir[0] == 0 &&
+            snprintf(c->send_files_dir, sizeof c->send_files_dir, "%s/%s/{device}/ToPDA",
+                     cfg->data_dir, c->name) >= (int)sizeof c->send_files_dir)
+            report(&ld, label, "send_files_dir", "data_dir is too long for the default");
         check_connection(&ld, label, &cfg->conns[i], cfg);
         nactive += cfg->conns[i].active != 0;
     }

@@ -39,6 +39,15 @@ struct cfg_connection {
     unsigned timewait;       /* extra seconds before answering a failed login */
     uint32_t perms;          /* MC_PERM_* bits */
     char psk_file[PATH_MAX]; /* encryption = aes256: file with the 256-bit key, hex */
+    /* File transfer: folders (absolute, "{device}" stands for the HELLO device id). */
+    char receive_files_dir[PATH_MAX]; /* ToPC: uploads land here */
+    char send_files_dir[PATH_MAX];    /* ToPDA: downloads come from here */
+    uint64_t max_file_size;           /* bytes, 0 = no limit */
+    uint64_t quota;                   /* bytes per device folder, 0 = no limit */
+    unsigned partial_expiry;          /* seconds before an abandoned upload is removed */
+    int delete_after_send;            /* remove a file once the device confirmed it (ACK) */
+    int overwrite;                    /* a complete upload may replace a file of that name */
+    unsigned compression;             /* 0 = off .. 9 (zstd level for frames that shrink) */
 };
 
 struct mc_config {

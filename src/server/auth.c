@@ -17,6 +17,7 @@
 
 #include "conn.h"
 #include "dispatch.h"
+#include "files_path.h"
 #include "job.h"
 #include "miscomm/error.h"
 #include "secret.h"
@@ -210,6 +211,19 @@ int auth_hello(struct conn *c, const struct frame *f)
             MC_MAX_CLIENT_NAME, MC_MAX_CLIENT_VERSION, MC_MAX_DEVICE_ID, MC_MAX_PASSWORD);
     }
     auth_set_identity(c, name, version, device);
+    /* With a file permission the device id names the device's folders. */
+    const struct cfg_connection *cc = c->lst->cfg;
+    const char *bad;
+    if ((cc->perms & (MC_PERM_SEND_FILES | MC_PERM_RECEIVE_FILES)) &&
+        files_segment_check(device.ptr, device.len, &bad) < 0) {
+        secret_wipe(pw_bytes, pw.len);
+        conn_log(LOG_LVL_WARN, c, "event=hello result=BAD_NAME device=\"%s\" reason=\"%s\"",
+                 c->device_id, bad);
+        return op_error(c, f, MC_ERR_BAD_NAME,
+                        "the device id names this device's file folders and must be a plain "
+                        "folder name: %s",
+                        bad);
+    }
     struct login *l = auth_login(c);
     if (!l) {
         secret_wipe(pw_bytes, pw.len);

@@ -15,9 +15,8 @@
 #include "auth.h"
 #include "conn.h"
 #include "frame.h"
+#include "op.h"
 #include "optable.h"
-
-#define DISPATCH_ASYNC 1
 
 enum { OP_IN_HELLO = 1 << CONN_ST_HELLO, OP_IN_READY = 1 << CONN_ST_READY };
 enum op_log { OP_LOG_INFO, OP_LOG_DEBUG, OP_LOG_NONE, OP_LOG_SELF };
@@ -26,10 +25,6 @@ void dispatch_frame(struct conn *c, const struct frame *f);
 /* Log one finished request: op, id, result, bytes, time. */
 void dispatch_log_request(struct conn *c, const char *op, uint32_t id, int result, size_t bytes,
                           uint64_t start_ns);
-
-/* Answer request f with an ERROR frame; returns code, for the handler to return. */
-int op_error(struct conn *c, const struct frame *f, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 /* The handlers the table names (one file each, or dispatch.c for the trivial ones). */
 #define DISPATCH_PROTO_(msg, name, perm, states, proto, log, handler)                              \

@@ -132,6 +132,20 @@ int op_send_data(struct op *op, const uint8_t *p, size_t n, int end)
     return 0;
 }
 
+int op_send_prepared(struct op *op, uint8_t *frame, size_t n, int end)
+{
+    if (n > op->send_credit || n > MC_MAX_PAYLOAD)
+        return MC_ERR_FLOW_CONTROL;
+    int rc = conn_send_prepared(op->c, MC_MSG_DATA, end ? MC_FLAG_END : 0, op->id, frame, n);
+    if (rc < 0)
+        return rc;
+    op->send_credit -= n;
+    op->bytes_out += n;
+    if (end)
+        op->out_ended = 1;
+    return 0;
+}
+
 int op_grant(struct op *op, uint32_t n)
 {
     uint8_t payload[4];
@@ -274,4 +288,62 @@ void op_close_all(struct conn *c)
             op->vt->cancel(op, MC_ERR_CLOSED);
         op_end(op, MC_ERR_CLOSED);
     }
+}
+
+const struct cfg_connection *op_conn_config(const struct conn *c)
+{
+    return c->lst->cfg;
+}
+
+const char *op_conn_device(const struct conn *c)
+{
+    return c->device_id;
+}
+
+uv_loop_t *op_conn_loop(const struct conn *c)
+{
+    return c->srv->loop;
+}
+
+int op_conn_send(struct conn *c, uint8_t type, uint32_t id, const void *payload, size_t len)
+{
+    return conn_send(c, type, id, payload, len);
+}
+
+void op_conn_log(const struct conn *c, int level, const char *fmt, ...)
+{
+    if (level > (int)log_level_get())
+        return;
+    char msg[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_write((enum log_level)level, "conn=%llu peer=%s %s", (unsigned long long)c->id, c->peer,
+              msg);
+}
+
+int op_submit(struct op *op, struct job_pool *pool, struct job *j)
+{
+    return job_submit(op->c->srv->loop, pool, j, &op->jobs);
+}
+
+int op_conn_send_error(struct conn *c, uint32_t id, int code, const char *fmt, ...)
+{
+    char msg[MC_MAX_ERROR_MESSAGE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return conn_send_error(c, id, code, "%s", msg);
+}
+
+void op_conn_request_done(struct conn *c)
+{
+    conn_request_done(c);
+}
+
+int op_conn_submit(struct conn *c, struct job *j)
+{
+    return job_submit(c->srv->loop, NULL, j, &c->jobs);
 }

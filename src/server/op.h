@@ -32,6 +32,8 @@
 
 struct conn;
 struct op;
+struct cfg_connection;
+typedef struct uv_loop_s uv_loop_t;
 
 struct op_vtable {
     /* n DATA bytes arrived (end: the client's last); the op fails itself (op_fail) if need be. */
@@ -73,6 +75,9 @@ struct op *op_find(const struct conn *c, uint32_t id);
 /* Queue a DATA frame within the send credit (0, or MC_ERR_FLOW_CONTROL / transport errors). */
 __attribute__((warn_unused_result)) int op_send_data(struct op *op, const uint8_t *p, size_t n,
                                                      int end);
+/* The same for a frame the op built: its payload at frame + MC_FRAME_HEADER_SIZE (no copy). */
+__attribute__((warn_unused_result)) int op_send_prepared(struct op *op, uint8_t *frame, size_t n,
+                                                         int end);
 /* Let the client send n more bytes (a CREDIT frame). */
 __attribute__((warn_unused_result)) int op_grant(struct op *op, uint32_t n);
 
@@ -95,5 +100,39 @@ void op_wake_writers(struct conn *c);
 void op_peer_closed(struct conn *c);
 /* The connection is closing: cancel every op (they are freed when their jobs end). */
 void op_close_all(struct conn *c);
+
+/* A handler's result: a job or an op answers (and logs) later. */
+#define DISPATCH_ASYNC 1
+
+/* Answer request f with an ERROR frame; returns code, for the handler to return. */
+int op_error(struct conn *c, const struct frame *f, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
+ * What a capability (src/files, src/odbc, src/sync) may know of the
+ * connection a request came on. Capabilities treat struct conn as opaque
+ * and use only these, op_*() above and the job helper.
+ */
+const struct cfg_connection *op_conn_config(const struct conn *c);
+/* The HELLO device id; for connections with file permissions a checked path segment. */
+const char *op_conn_device(const struct conn *c);
+uv_loop_t *op_conn_loop(const struct conn *c);
+/* Send a frame for request id on c (an answer, or a frame of the op's stream). */
+__attribute__((warn_unused_result)) int op_conn_send(struct conn *c, uint8_t type, uint32_t id,
+                                                     const void *payload, size_t len);
+/* Log a line with the connection's identity (conn=, peer=) at level (enum log_level). */
+void op_conn_log(const struct conn *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+__attribute__((warn_unused_result)) int op_conn_send_error(struct conn *c, uint32_t id, int code,
+                                                           const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A request answered from a job's done(): go on reading (or finish a drain). */
+void op_conn_request_done(struct conn *c);
+/* Run j on libuv's pool for a request that is not an op (its done() gets MC_ERR_CLOSED after
+ * a close; the connection is not freed before done() has run). */
+__attribute__((warn_unused_result)) int op_conn_submit(struct conn *c, struct job *j);
+/* Run j on pool (NULL: libuv's) for op: the op is not freed before done() has run. */
+__attribute__((warn_unused_result)) int op_submit(struct op *op, struct job_pool *pool,
+                                                  struct job *j);
 
 #endif

@@ -27,6 +27,10 @@
     X(DATA, "data", 0, OP_IN_READY, 2, OP_LOG_NONE, op_stream_frame)                               \
     X(CREDIT, "credit", 0, OP_IN_READY, 2, OP_LOG_NONE, op_stream_frame)                           \
     X(CANCEL, "cancel", 0, OP_IN_READY, 2, OP_LOG_NONE, op_stream_frame)                           \
-    X(ECHO, "echo", MC_PERM_PING, OP_IN_READY, 2, OP_LOG_SELF, op_echo)
+    X(ECHO, "echo", MC_PERM_PING, OP_IN_READY, 2, OP_LOG_SELF, op_echo)                            \
+    X(LIST, "list", MC_PERM_SEND_FILES, OP_IN_READY, 2, OP_LOG_SELF, files_list)                   \
+    X(GET, "get", MC_PERM_SEND_FILES, OP_IN_READY, 2, OP_LOG_SELF, files_get)                      \
+    X(ACK, "ack", MC_PERM_SEND_FILES, OP_IN_READY, 2, OP_LOG_SELF, files_ack)                      \
+    X(PUT, "put", MC_PERM_RECEIVE_FILES, OP_IN_READY, 2, OP_LOG_SELF, files_put)
 
 #endif

@@ -11,10 +11,8 @@
 
 #include "cert.h"
 #include "miscomm/client.h"
+#include "miscli.h"
 #include "secret.h"
-
-#define EXIT_FAIL  1
-#define EXIT_USAGE 64
 
 #define DEFAULT_CERT     "certs/miscomm.crt"
 #define DEFAULT_PASSWORD "certs/psdmobile.password"
@@ -41,6 +39,9 @@ static void usage(FILE *out)
         "                                      the TLS session) for every request\n"
         "  hello                               log in and print the session\n"
         "  info                                what the server says before login\n"
+        "  ls [FOLDER] [-R]                    the files waiting for this device\n"
+        "  get NAME [-o FILE] [--ack]          download (resumes, checks SHA-256)\n"
+        "  put FILE [--as NAME]                upload (resumes, checked on the server)\n"
         "  echo [--source N | --sink N | --echo N]\n"
         "                                      stream N bytes through the ECHO\n"
         "                                      demonstration (protocol 2), verify\n"
@@ -76,20 +77,7 @@ static void usage(FILE *out)
         "(the error code and message are printed); 64 usage error.\n");
 }
 
-struct cli {
-    struct mc_client_options opt;
-    const char *password_file;
-    const char *device;
-    char fingerprint[96];
-    long count;
-    double interval;
-    int reconnect;
-    int echo_mode;             /* MC_ECHO_* */
-    unsigned long long bytes;  /* echo: bytes to stream */
-    char password[SECRET_MAX]; /* wiped before exit */
-};
-
-static int cli_error(const char *what, int rc, mc_client *c)
+int cli_error(const char *what, int rc, mc_client *c)
 {
     fprintf(stderr, "miscli: %s: %s (%d): %s\n", what, mc_err_name(rc), -rc,
             c ? mc_client_errmsg(c) : mc_strerror(rc));
@@ -111,7 +99,7 @@ static int cli_hello(struct cli *cli, mc_client *c, struct mc_session *s)
 }
 
 /* Connect and log in; on failure print why and return NULL. */
-static mc_client *cli_login(struct cli *cli, struct mc_session *s)
+mc_client *cli_login(struct cli *cli, struct mc_session *s)
 {
     mc_client *c;
     int rc = mc_client_new(&c, &cli->opt);
@@ -706,12 +694,14 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "ping") != 0 && strcmp(cmd, "hello") != 0 && strcmp(cmd, "info") != 0 &&
-        strcmp(cmd, "echo") != 0) {
+    int files = miscli_files_command(cmd);
+    if (!files && strcmp(cmd, "ping") != 0 && strcmp(cmd, "hello") != 0 &&
+        strcmp(cmd, "info") != 0 && strcmp(cmd, "echo") != 0) {
         fprintf(stderr, "miscli: unknown command '%s' (try --help)\n", cmd);
         return EXIT_USAGE;
     }
-    int done, rc = parse_command(&cli, cmd, argc - optind, argv + optind, &done);
+    int done, rc = files ? miscli_files_parse(&cli, cmd, argc - optind, argv + optind, &done)
+                         : parse_command(&cli, cmd, argc - optind, argv + optind, &done);
     if (rc != 0 || done)
         return rc;
 
@@ -738,7 +728,8 @@ int main(int argc, char **argv)
     if (!cli.password_file && access(DEFAULT_PASSWORD, R_OK) == 0)
         cli.password_file = DEFAULT_PASSWORD;
 
-    rc = strcmp(cmd, "ping") == 0   ? cmd_ping(&cli)
+    rc = files                      ? miscli_files_run(&cli, cmd)
+         : strcmp(cmd, "ping") == 0 ? cmd_ping(&cli)
          : strcmp(cmd, "info") == 0 ? cmd_info(&cli)
          : strcmp(cmd, "echo") == 0 ? cmd_echo(&cli)
                                     : cmd_hello(&cli);

@@ -29,6 +29,8 @@ MAX_PAYLOAD = 1048576
 T_HELLO, T_HELLO_OK, T_PING, T_PONG, T_NOOP, T_BYE, T_ERROR = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x7F
 T_INFO, T_INFO_OK, T_DATA, T_CREDIT, T_CANCEL, T_NOTICE = 0x07, 0x08, 0x10, 0x11, 0x12, 0x13
 T_ECHO, T_ECHO_OK = 0x20, 0x21
+T_LIST, T_LIST_OK, T_GET, T_GET_OK, T_ACK, T_ACK_OK = 0x30, 0x31, 0x32, 0x33, 0x34, 0x35
+T_PUT, T_PUT_OFFSET, T_PUT_OK = 0x36, 0x37, 0x38
 FLAG_END = 0x0001
 STREAM_WINDOW = 1048576
 PERM_PING, PERM_SYNC, PERM_SEND_FILES, PERM_RECEIVE_FILES, PERM_ODBC = 1, 2, 4, 8, 16
@@ -612,7 +614,10 @@ class ProtocolDocTest(unittest.TestCase):
                                  "PONG": T_PONG, "NOOP": T_NOOP, "BYE": T_BYE, "ERROR": T_ERROR,
                                  "INFO": T_INFO, "INFO_OK": T_INFO_OK, "DATA": T_DATA,
                                  "CREDIT": T_CREDIT, "CANCEL": T_CANCEL, "NOTICE": T_NOTICE,
-                                 "ECHO": T_ECHO, "ECHO_OK": T_ECHO_OK})
+                                 "ECHO": T_ECHO, "ECHO_OK": T_ECHO_OK, "LIST": T_LIST,
+                                 "LIST_OK": T_LIST_OK, "GET": T_GET, "GET_OK": T_GET_OK,
+                                 "ACK": T_ACK, "ACK_OK": T_ACK_OK, "PUT": T_PUT,
+                                 "PUT_OFFSET": T_PUT_OFFSET, "PUT_OK": T_PUT_OK})
 
     # -- version 2: INFO and streams, from sections 5.8-5.13, 7.3 and 11.7 ------------
     def test_info_before_hello(self):

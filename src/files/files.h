@@ -1,0 +1,37 @@
+/*
+ * The file-transfer capability: a device's two folders (ToPC for uploads,
+ * ToPDA for downloads, from the connection's configuration with {device}
+ * replaced by the HELLO device id) and the requests on them, LIST, GET,
+ * ACK and PUT (docs/protocol.md section 5.14). All disk work runs as jobs
+ * off the loop thread; the loop only moves bytes between jobs and frames.
+ */
+#ifndef MC_FILES_H
+#define MC_FILES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "op.h"
+
+struct cfg_connection;
+struct frame;
+
+/* The request handlers named in the op table (optable.h). */
+int files_list(struct conn *c, const struct frame *f);
+int files_get(struct conn *c, const struct frame *f);
+int files_ack(struct conn *c, const struct frame *f);
+int files_put(struct conn *c, const struct frame *f);
+
+/*
+ * The device's folder: receive (ToPC) or send (ToPDA), as a path and an
+ * open directory fd, created with mode 0750 when create is set (the
+ * receive folder always is). Runs on a worker thread. fd or MC_ERR_*.
+ */
+int files_folder_open(const struct cfg_connection *cfg, const char *device, int receive, int create,
+                      char *path, size_t cap);
+
+/* SHA-256 of the first len bytes of fd (pread), remembered by (dev, inode, size, mtime). */
+int files_hash_fd(int fd, uint64_t len, uint8_t out[32]);
+int files_hash_cached(int fd, uint8_t out[32]);
+
+#endif

@@ -1,0 +1,333 @@
+"""File transfer (docs/protocol.md section 5.14): round trips checked by
+SHA-256, resume after a drop, hash mismatch, permissions, hostile names and
+planted links, concurrent uploads of one name, ACK with delete_after_send,
+a PING answered during a download, and the device id check at HELLO.
+The raw-protocol parts use streams_client; the round trips use miscli on
+libmiscomm (put, get, ls)."""
+import hashlib
+import os
+import struct
+import threading
+import time
+import unittest
+
+from harness import ERR, Gateway, HELLO_OK, LogOnFailure, PING, PONG
+from streams_client import (CREDIT, DATA, END, ERR2, StreamClient, WINDOW, error_of, wstr)
+
+LIST, LIST_OK, GET, GET_OK, ACK, ACK_OK = 0x30, 0x31, 0x32, 0x33, 0x34, 0x35
+PUT, PUT_OFFSET, PUT_OK = 0x36, 0x37, 0x38
+E = dict(ERR2, NOT_FOUND=42, EXISTS=43, BAD_NAME=50, NO_SPACE=51, QUOTA=52, HASH_MISMATCH=53,
+         FILE_TOO_LARGE=54, PERMISSION=22)
+DEVICE = "TR0001"
+
+
+def sha(b):
+    return hashlib.sha256(b).digest()
+
+
+class FilesTest(LogOnFailure, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway(conns=[
+            {"name": "psdmobile", "send_files": "on", "receive_files": "on",
+             "delete_after_send": "yes", "max_file_size": "64M", "quota": "200M"},
+            {"name": "noperm"},
+            {"name": "shared", "send_files": "on", "receive_files": "on",
+             "receive_files_dir": "shared-in", "send_files_dir": "shared-out"},
+        ])
+        cls.ports = {c["name"]: c["port"] for c in cls.gw.conns}
+        cls.data = os.path.join(cls.gw.dir, "data")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.__exit__(None, None, None)
+        cls.gw.stop()
+
+    def topc(self, *parts, device=DEVICE):
+        return os.path.join(self.data, "psdmobile", device, "ToPC", *parts)
+
+    def topda(self, *parts, device=DEVICE):
+        return os.path.join(self.data, "psdmobile", device, "ToPDA", *parts)
+
+    def client(self, conn="psdmobile", device=DEVICE):
+        c = StreamClient(self.ports[conn])
+        self.addCleanup(c.close)
+        rid, f = c.hello2(self.gw.password, device=device)
+        self.assertEqual(f.type, HELLO_OK, error_of(f) if f.type == 0x7F else f)
+        return c
+
+    def put_request(self, c, name, content, declared=None, size=None):
+        return c.send(PUT, wstr(name) + struct.pack(">Q", len(content) if size is None else size)
+                      + (declared or sha(content)))
+
+    def put_offset(self, c, rid, with_id=False):
+        f = c.expect(PUT_OFFSET, rid)
+        self.assertEqual(len(f.payload), 24)
+        off = struct.unpack(">Q", f.payload[16:])[0]
+        return (off, f.payload[:16].hex()) if with_id else off
+
+    def send_all(self, c, rid, content, start=0):
+        """DATA from start to the end under the server's credit; END on the last."""
+        credit, off = WINDOW, start
+        while True:
+            n = min(65536, credit, len(content) - off)
+            last = off + n == len(content)
+            if n or last:
+                c.data(rid, content[off:off + n], end=last)
+                credit -= n
+                off += n
+            if last:
+                return
+            if credit == 0:
+                f = c.expect(CREDIT, rid)
+                credit += struct.unpack(">I", f.payload)[0]
+
+    ids = set()
+
+    def put(self, c, name, content):
+        rid = self.put_request(c, name, content)
+        off, upload = self.put_offset(c, rid, with_id=True)
+        self.ids.add(upload + ".part")
+        self.send_all(c, rid, content, off)
+        return c.expect(PUT_OK, rid, skip=(CREDIT,))
+
+    def get(self, c, name, offset=0):
+        rid = c.send(GET, wstr(name) + struct.pack(">Q", offset))
+        body = b""
+        while True:
+            f = c.recv_frame()
+            self.assertEqual(f.id, rid)
+            if f.type == DATA:
+                body += f.payload
+                if f.payload:
+                    c.credit(rid, len(f.payload))
+                continue
+            if f.type == 0x7F:
+                return None, error_of(f)
+            self.assertEqual(f.type, GET_OK)
+            size, mtime = struct.unpack(">QQ", f.payload[:16])
+            return body, (size, f.payload[16:])
+
+    # -- round trips ---------------------------------------------------------------
+    def test_round_trips_with_hash_checks(self):
+        c = self.client()
+        for n in (0, 1, 65523, 65524, 65525, WINDOW - 1, WINDOW, WINDOW + 1, 3 * WINDOW + 7):
+            content = os.urandom(n)
+            name = "rt/size-%d.bin" % n
+            f = self.put(c, name, content)
+            self.assertEqual(f.payload, struct.pack(">Q", n) + sha(content))
+            with open(self.topc("rt", "size-%d.bin" % n), "rb") as fh:
+                self.assertEqual(fh.read(), content)
+            os.makedirs(self.topda("rt"), exist_ok=True)
+            with open(self.topda("rt", "size-%d.bin" % n), "wb") as fh:
+                fh.write(content)
+            body, (size, digest) = self.get(c, name)
+            self.assertEqual((body, size, digest), (content, n, sha(content)))
+            # From an offset: the rest, and still the whole file's hash.
+            body, (size, digest) = self.get(c, name, n // 2)
+            self.assertEqual((body, digest), (content[n // 2:], sha(content)))
+        # Nothing of these uploads was left in the staging folder.
+        self.assertFalse([n for n in os.listdir(self.topc(".miscomm-partial"))
+                          if n in self.ids], self.ids)
+
+    def test_resume_after_a_dropped_upload(self):
+        content = os.urandom(3 * WINDOW + 12345)
+        c = self.client()
+        rid = self.put_request(c, "photos/resume.jpg", content)
+        self.assertEqual(self.put_offset(c, rid), 0)
+        c.data(rid, content[:WINDOW])
+        # Wait until the server wrote it (credit comes back), then drop.
+        c.expect(CREDIT, rid)
+        c.close()
+        self.gw.wait_log(r'op=put id=%d result=CLOSED' % rid)
+        self.assertFalse(os.path.exists(self.topc("photos", "resume.jpg")))
+        c = self.client()
+        rid = self.put_request(c, "photos/resume.jpg", content)
+        off = self.put_offset(c, rid)
+        self.assertGreater(off, 0)
+        self.assertLessEqual(off, WINDOW)
+        self.send_all(c, rid, content, off)
+        c.expect(PUT_OK, rid, skip=(CREDIT,))
+        with open(self.topc("photos", "resume.jpg"), "rb") as fh:
+            self.assertEqual(fh.read(), content)
+        self.gw.wait_log(r'event=upload_resumed name="photos/resume.jpg" offset=%d' % off)
+
+    def test_wrong_hash_is_refused_and_the_partial_removed(self):
+        c = self.client()
+        content = os.urandom(100000)
+        rid = self.put_request(c, "bad.bin", content, declared=sha(b"something else"))
+        _, upload = self.put_offset(c, rid, with_id=True)
+        self.assertTrue(os.path.exists(self.topc(".miscomm-partial", upload + ".part")))
+        self.send_all(c, rid, content)
+        msg = c.expect_error(E["HASH_MISMATCH"], rid, skip=(CREDIT,))
+        self.assertIn("removed", msg)
+        self.assertFalse(os.path.exists(self.topc("bad.bin")))
+        self.assertFalse(os.path.exists(self.topc(".miscomm-partial", upload + ".part")))
+
+    def test_size_limit_exists_and_counts(self):
+        c = self.client()
+        rid = self.put_request(c, "big.bin", b"", size=65 * 1048576)
+        c.expect_error(E["FILE_TOO_LARGE"], rid)
+        self.put(c, "once.txt", b"first")
+        rid = self.put_request(c, "once.txt", b"second")
+        c.expect_error(E["EXISTS"], rid)
+        with open(self.topc("once.txt"), "rb") as fh:
+            self.assertEqual(fh.read(), b"first")
+        rid = self.put_request(c, "short.bin", b"abcdef")
+        self.put_offset(c, rid)
+        c.data(rid, b"abc", end=True)
+        c.expect_error(E["BAD_PAYLOAD"], rid)
+
+    def test_permissions_off_writes_nothing(self):
+        c = self.client("noperm")
+        for req, payload in ((PUT, wstr("x.bin") + struct.pack(">Q", 1) + sha(b"x")),
+                             (GET, wstr("x.bin") + struct.pack(">Q", 0)),
+                             (LIST, b"\x00" + wstr(""))):
+            rid = c.send(req, payload)
+            msg = c.expect_error(E["PERMISSION"], rid)
+            self.assertIn("not granted", msg)
+        self.assertFalse(os.path.exists(os.path.join(self.data, "noperm")))
+
+    def test_hostile_names_and_planted_links(self):
+        c = self.client()
+        outside = os.path.join(self.gw.dir, "outside")
+        os.makedirs(outside, exist_ok=True)
+        secret = os.path.join(outside, "secret.txt")
+        with open(secret, "w") as fh:
+            fh.write("not for devices")
+        os.makedirs(self.topda(), exist_ok=True)
+        os.symlink(secret, self.topda("link.txt"))
+        os.symlink(outside, self.topda("linkdir"))
+        os.link(secret, self.topda("hard.txt"))
+        before = sorted(os.listdir(outside))
+        for raw in (b"../x", b"a/../../x", b"/etc/passwd", b"C:\\x", b"a\\b", b"CON",
+                    b"nul.txt", b"a ", b"a.", b"", b"a//b", b".miscomm-partial/x", b"\x01",
+                    b"\xc3(", b"\xc0\xae\xc0\xae", b"x" * 256):
+            rid = c.send(PUT, struct.pack(">H", len(raw)) + raw + struct.pack(">Q", 1) + sha(b"x"))
+            c.expect_error(E["BAD_NAME"], rid)
+            rid = c.send(GET, struct.pack(">H", len(raw)) + raw + struct.pack(">Q", 0))
+            c.expect_error(E["BAD_NAME"], rid)
+        for name in ("link.txt", "linkdir/secret.txt", "hard.txt"):
+            body, err = self.get(c, name)
+            self.assertIsNone(body, "served %s" % name)
+            self.assertEqual(err[0], E["BAD_NAME"], err)
+        # Uploading through a planted directory link creates nothing outside.
+        os.makedirs(self.topc(), exist_ok=True)
+        os.symlink(outside, self.topc("evil"))
+        rid = self.put_request(c, "evil/new.txt", b"data")
+        msg = c.expect_error(E["BAD_NAME"], rid)
+        self.assertIn("link", msg)
+        self.assertEqual(sorted(os.listdir(outside)), before)
+        with open(secret) as fh:
+            self.assertEqual(fh.read(), "not for devices")
+        # LIST shows none of the links.
+        rid = c.send(LIST, b"\x01" + wstr(""))
+        names = []
+        while True:
+            f = c.recv_frame()
+            if f.type == LIST_OK:
+                break
+            payload = f.payload
+            while payload:
+                n = struct.unpack(">H", payload[:2])[0]
+                names.append(payload[2:2 + n].decode())
+                payload = payload[2 + n + 48:]
+        self.assertFalse({"link.txt", "hard.txt"} & set(names), names)
+        self.assertFalse([n for n in names if n.startswith("linkdir")], names)
+
+    def test_concurrent_uploads_of_one_name(self):
+        a, b = self.client("shared", device="dev-a"), self.client("shared", device="dev-b")
+        one, two = os.urandom(2 * WINDOW), os.urandom(2 * WINDOW)
+        ra, rb = self.put_request(a, "same.bin", one), self.put_request(b, "same.bin", two)
+        self.put_offset(a, ra)
+        self.put_offset(b, rb)
+        results = {}
+
+        def run(c, rid, content, key):
+            try:
+                self.send_all(c, rid, content)
+                f = c.recv_frame()
+                while f.type == CREDIT:
+                    f = c.recv_frame()
+                results[key] = f.type if f.type != 0x7F else error_of(f)[0]
+            except Exception as e:  # noqa: BLE001 - reported below
+                results[key] = repr(e)
+        threads = [threading.Thread(target=run, args=(a, ra, one, "a")),
+                   threading.Thread(target=run, args=(b, rb, two, "b"))]
+        [t.start() for t in threads]
+        [t.join(60) for t in threads]
+        self.assertEqual(sorted(map(str, results.values())), sorted([str(PUT_OK), str(E["EXISTS"])]),
+                         results)
+        with open(os.path.join(self.gw.dir, "shared-in", "same.bin"), "rb") as fh:
+            self.assertIn(fh.read(), (one, two))  # one whole file, never a mix
+
+    def test_ack_deletes_after_send_and_ping_meanwhile(self):
+        c = self.client(device="TR0002")
+        content = os.urandom(8 * WINDOW)
+        os.makedirs(self.topda(device="TR0002"), exist_ok=True)
+        with open(self.topda("report.pdf", device="TR0002"), "wb") as fh:
+            fh.write(content)
+        rid = c.send(GET, wstr("report.pdf") + struct.pack(">Q", 0))
+        first = c.expect(DATA, rid)
+        # A PING between the download's frames.
+        pid = c.send(PING, b"mid")
+        got, pong = len(first.payload), None
+        c.credit(rid, len(first.payload))
+        while True:
+            f = c.recv_frame()
+            if (f.type, f.id) == (PONG, pid):
+                pong = got
+                continue
+            if f.type == DATA:
+                got += len(f.payload)
+                if f.payload:
+                    c.credit(rid, len(f.payload))
+                continue
+            self.assertEqual(f.type, GET_OK)
+            break
+        self.assertIsNotNone(pong)
+        self.assertLess(pong, len(content), "the PONG waited for the whole download")
+        rid = c.send(ACK, wstr("report.pdf") + sha(b"not it"))
+        c.expect_error(E["HASH_MISMATCH"], rid)
+        rid = c.send(ACK, wstr("report.pdf") + sha(content))
+        f = c.expect(ACK_OK, rid)
+        self.assertEqual(f.payload, b"\x01")
+        self.assertFalse(os.path.exists(self.topda("report.pdf", device="TR0002")))
+
+    def test_device_id_must_be_a_folder_name(self):
+        c = StreamClient(self.ports["psdmobile"])
+        self.addCleanup(c.close)
+        for bad in ("../TR", "a/b", "CON", ".", ""):
+            rid, f = c.hello2(self.gw.password, device=bad)
+            self.assertEqual((f.type, error_of(f)[0]), (0x7F, E["BAD_NAME"]), bad)
+        rid, f = c.hello2(self.gw.password, device="TR0003")
+        self.assertEqual(f.type, HELLO_OK)
+
+    def test_miscli_put_get_ls(self):
+        src = os.path.join(self.gw.dir, "photo.jpg")
+        content = os.urandom(5 * WINDOW + 3)
+        with open(src, "wb") as fh:
+            fh.write(content)
+        r = self.gw.miscli("--device", "TR0004", "put", src, "--as", "photos/p.jpg")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.topc("photos", "p.jpg", device="TR0004"), "rb") as fh:
+            self.assertEqual(fh.read(), content)
+        os.makedirs(self.topda(device="TR0004"), exist_ok=True)
+        with open(self.topda("manual.pdf", device="TR0004"), "wb") as fh:
+            fh.write(content)
+        r = self.gw.miscli("--device", "TR0004", "ls")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(hashlib.sha256(content).hexdigest() + "  manual.pdf", r.stdout)
+        out = os.path.join(self.gw.dir, "manual.pdf")
+        r = self.gw.miscli("--device", "TR0004", "get", "manual.pdf", "-o", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out, "rb") as fh:
+            self.assertEqual(fh.read(), content)
+        self.assertFalse(os.path.exists(out + ".part"))
+        r = self.gw.miscli("--device", "TR0004", "get", "missing.pdf", "-o", out + "2")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("NOT_FOUND", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
