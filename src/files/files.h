@@ -30,6 +30,9 @@ int files_put(struct conn *c, const struct frame *f);
 int files_folder_open(const struct cfg_connection *cfg, const char *device, int receive, int create,
                       char *path, size_t cap);
 
+/* Remove the connection's abandoned partial uploads (worker thread); returns how many. */
+unsigned files_sweep(const struct cfg_connection *cfg);
+
 /* SHA-256 of the first len bytes of fd (pread), remembered by (dev, inode, size, mtime). */
 int files_hash_fd(int fd, uint64_t len, uint8_t out[32]);
 int files_hash_cached(int fd, uint8_t out[32]);

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "miscomm/error.h"
 #include "srvcert.h"
+#include "files.h"
 #include "transport.h"
 
 static char read_buf[SERVER_READ_SIZE];
@@ -100,6 +101,7 @@ static void server_finish(struct server *srv)
     uv_timer_stop(&srv->grace_timer);
     uv_timer_stop(&srv->ticket_timer);
     uv_timer_stop(&srv->expiry_timer);
+    uv_timer_stop(&srv->sweep_timer);
     uv_walk(srv->loop, on_walk_unref, NULL);
 }
 
@@ -171,6 +173,40 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     }
     server_drain(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* The hourly sweep of abandoned uploads, on the worker pool. */
+struct sweep_job {
+    struct job job; /* first: the job helper hands it back */
+    size_t n;
+    struct cfg_connection conns[]; /* copies: a reload may replace them meanwhile */
+};
+
+static void sweep_work(struct job *j)
+{
+    struct sweep_job *s = (struct sweep_job *)j;
+    for (size_t i = 0; i < s->n; i++)
+        (void)files_sweep(&s->conns[i]);
+}
+
+static void sweep_done(struct job *j, int status)
+{
+    (void)status;
+    free(j);
+}
+
+static void on_sweep_timer(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    struct sweep_job *s = calloc(1, sizeof *s + srv->nlisteners * sizeof s->conns[0]);
+    if (!s)
+        return;
+    s->job.work = sweep_work;
+    s->job.done = sweep_done;
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        s->conns[s->n++] = srv->listeners[i].conf;
+    if (job_submit(srv->loop, NULL, &s->job, &srv->jobs) != 0)
+        free(s);
 }
 
 static void on_ticket_timer(uv_timer_t *t)
@@ -399,6 +435,9 @@ int server_init(struct server *srv, const char *config_path)
     srv->flush_prepare.data = srv;
     uv_prepare_start(&srv->flush_prepare, on_flush_prepare);
     uv_unref((uv_handle_t *)&srv->flush_prepare);
+    uv_timer_init(srv->loop, &srv->sweep_timer);
+    srv->sweep_timer.data = srv;
+    uv_timer_start(&srv->sweep_timer, on_sweep_timer, 1000, SERVER_SWEEP_MS);
     uv_timer_init(srv->loop, &srv->grace_timer);
     uv_timer_init(srv->loop, &srv->ticket_timer);
     uv_timer_init(srv->loop, &srv->expiry_timer);

@@ -55,6 +55,7 @@ struct server {
     uv_timer_t grace_timer;
     uv_timer_t ticket_timer; /* ticket-key rotation */
     uv_timer_t expiry_timer; /* daily certificate expiry check */
+    uv_timer_t sweep_timer;  /* hourly removal of abandoned partial uploads */
     int exit_code;
 };
 
@@ -67,6 +68,9 @@ int server_reload(struct server *srv);
 /* Run the loop until the drain after SIGINT/SIGTERM finishes; returns the exit code. */
 int server_run(struct server *srv);
 void server_free(struct server *srv);
+
+/* How often abandoned uploads are looked for (and once a second after start). */
+#define SERVER_SWEEP_MS (3600u * 1000u)
 
 /* The size of one socket read. */
 #define SERVER_READ_SIZE 65536u

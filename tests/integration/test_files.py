@@ -331,3 +331,32 @@ class FilesTest(LogOnFailure, unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PartialExpiryTest(unittest.TestCase):
+    def test_abandoned_partials_are_removed_fresh_ones_kept(self):
+        gw = Gateway(conns=[{"name": "psdmobile", "receive_files": "on",
+                             "partial_expiry": 86400}], start=False)
+        self.addCleanup(gw.__exit__, None, None, None)
+        staging = os.path.join(gw.dir, "data", "psdmobile", "TR9", "ToPC", ".miscomm-partial")
+        os.makedirs(staging)
+        old, fresh = os.path.join(staging, "a" * 32 + ".part"), os.path.join(staging, "b" * 32 + ".part")
+        for p in (old, fresh):
+            with open(p, "wb") as fh:
+                fh.write(b"x" * 1000)
+        two_days_ago = time.time() - 2 * 86400
+        os.utime(old, (two_days_ago, two_days_ago))
+        gw.start()
+        gw.wait_log(r"event=partial_expired connection=psdmobile folder=\S+TR9/ToPC file=a{32}\.part "
+                    r"bytes=1000 age_s=\d+ partial_expiry_s=86400")
+        self.assertFalse(os.path.exists(old))
+        self.assertTrue(os.path.exists(fresh))
+        gw.stop()
+
+    def test_compression_is_refused_until_it_exists(self):
+        import subprocess
+        from harness import MISCOMMD
+        gw = Gateway(conns=[{"name": "psdmobile", "compression": 3}], start=False)
+        r = subprocess.run([MISCOMMD, "--check-config", gw.ini], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+        self.assertIn("compression: compressed transfers are not available", r.stderr)
