@@ -30,6 +30,14 @@ int files_put(struct conn *c, const struct frame *f);
 int files_folder_open(const struct cfg_connection *cfg, const char *device, int receive, int create,
                       char *path, size_t cap);
 
+/* The folder's path (the template with {device} replaced). 0 or MC_ERR_BAD_NAME (too long). */
+int files_folder_path(const struct cfg_connection *cfg, const char *device, int receive, char *path,
+                      size_t cap);
+
+/* FILES_CHANGED notices (files_watch.c): after login, and at close. Loop thread. */
+void files_watch_attach(struct conn *c);
+void files_watch_detach(struct conn *c);
+
 /* Remove the connection's abandoned partial uploads (worker thread); returns how many. */
 unsigned files_sweep(const struct cfg_connection *cfg);
 

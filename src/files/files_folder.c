@@ -11,8 +11,8 @@
 #include "miscomm/error.h"
 #include "miscomm/proto.h"
 
-int files_folder_open(const struct cfg_connection *cfg, const char *device, int receive, int create,
-                      char *path, size_t cap)
+int files_folder_path(const struct cfg_connection *cfg, const char *device, int receive, char *path,
+                      size_t cap)
 {
     const char *tpl = receive ? cfg->receive_files_dir : cfg->send_files_dir;
     size_t o = 0;
@@ -33,5 +33,12 @@ int files_folder_open(const struct cfg_connection *cfg, const char *device, int 
         o += n;
     }
     path[o] = 0;
-    return files_dir_open(path, create || receive);
+    return 0;
+}
+
+int files_folder_open(const struct cfg_connection *cfg, const char *device, int receive, int create,
+                      char *path, size_t cap)
+{
+    int rc = files_folder_path(cfg, device, receive, path, cap);
+    return rc < 0 ? rc : files_dir_open(path, create || receive);
 }

@@ -17,6 +17,7 @@
 
 #include "conn.h"
 #include "dispatch.h"
+#include "files.h"
 #include "files_path.h"
 #include "job.h"
 #include "miscomm/error.h"
@@ -136,6 +137,8 @@ static void auth_done(struct job *j, int status)
         auth_login_free(c);
         conn_set_state(c, CONN_ST_READY);
         auth_send_ok(c, w);
+        if (c->proto >= MC_PROTO_STREAMS && (c->perms & MC_PERM_SEND_FILES))
+            files_watch_attach(c); /* FILES_CHANGED notices */
         conn_request_done(c);
         goto out;
     }

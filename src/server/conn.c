@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "dispatch.h"
+#include "files.h"
 #include "miscomm/error.h"
 #include "op.h"
 #include "transport.h"
@@ -206,6 +207,7 @@ void conn_close(struct conn *c, const char *reason)
         conn_log(LOG_LVL_INFO, c, "event=input_dropped bytes=%zu reason=\"unanswered at close\"",
                  buf_len(&c->in));
     c->jobs.closing = 1;
+    files_watch_detach(c);
     op_close_all(c);
     c->transport->shutdown(c);
     c->closing_since_ms = conn_now_ms(c);

@@ -347,3 +347,8 @@ int op_conn_submit(struct conn *c, struct job *j)
 {
     return job_submit(c->srv->loop, NULL, j, &c->jobs);
 }
+
+void op_conn_notice(struct conn *c, uint16_t kind, const char *text)
+{
+    conn_notice(c, kind, text, NULL, 0);
+}

@@ -42,6 +42,7 @@ static void usage(FILE *out)
         "  ls [FOLDER] [-R]                    the files waiting for this device\n"
         "  get NAME [-o FILE] [--ack]          download (resumes, checks SHA-256)\n"
         "  put FILE [--as NAME]                upload (resumes, checked on the server)\n"
+        "  watch [--count N]                   print FILES_CHANGED notices as they come\n"
         "  echo [--source N | --sink N | --echo N]\n"
         "                                      stream N bytes through the ECHO\n"
         "                                      demonstration (protocol 2), verify\n"

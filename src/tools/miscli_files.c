@@ -1,6 +1,7 @@
 /* miscli ls, get, put: argument parsing and output; the work is in libmiscomm. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,9 +33,18 @@ static const char put_help[] =
     "      --as NAME   the name on the server (may contain folders: a/b.jpg)\n"
     "  -h, --help      print this help\n";
 
+static const char watch_help[] =
+    "Usage: miscli [OPTIONS] watch [--count N]\n"
+    "Stays logged in and prints a line each time the server says that files\n"
+    "changed in this device's send folder (a FILES_CHANGED notice), until\n"
+    "Ctrl-C, or after N notices.\n"
+    "  -c, --count N   stop after N notices\n"
+    "  -h, --help      print this help\n";
+
 int miscli_files_command(const char *cmd)
 {
-    return strcmp(cmd, "ls") == 0 || strcmp(cmd, "get") == 0 || strcmp(cmd, "put") == 0;
+    return strcmp(cmd, "ls") == 0 || strcmp(cmd, "get") == 0 || strcmp(cmd, "put") == 0 ||
+           strcmp(cmd, "watch") == 0;
 }
 
 int miscli_files_parse(struct cli *cli, const char *cmd, int argc, char **argv, int *done)
@@ -45,6 +55,36 @@ int miscli_files_parse(struct cli *cli, const char *cmd, int argc, char **argv, 
         {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
     int ls = strcmp(cmd, "ls") == 0, get = strcmp(cmd, "get") == 0;
+    if (strcmp(cmd, "watch") == 0) {
+        static const struct option wopts[] = {
+            {"count", required_argument, NULL, 'c'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        optind = 0;
+        opterr = 0;
+        *done = 0;
+        cli->count = 0;
+        int o;
+        char *end;
+        while ((o = getopt_long(argc, argv, "c:h", wopts, NULL)) != -1) {
+            if (o == 'h') {
+                fputs(watch_help, stdout);
+                *done = 1;
+                return 0;
+            }
+            if (o == 'c' && (cli->count = strtol(optarg, &end, 10)) > 0 && !*end)
+                continue;
+            fprintf(stderr, "miscli: watch: --count takes a number above 0; try miscli watch "
+                            "--help\n");
+            return EXIT_USAGE;
+        }
+        if (optind < argc) {
+            fprintf(stderr, "miscli: watch: unexpected argument '%s'\n", argv[optind]);
+            return EXIT_USAGE;
+        }
+        return 0;
+    }
     const char *help = ls ? ls_help : get ? get_help : put_help;
     *done = 0;
     optind = 0; /* glibc: 0 starts over completely (argv is permuted below) */
@@ -148,12 +188,67 @@ static const char *last_part(const char *p)
     return s ? s + 1 : p;
 }
 
+struct watch_ctx {
+    long seen;
+};
+
+static void on_notice(void *ud, uint16_t kind, const char *text, const uint8_t *data, size_t len)
+{
+    (void)data;
+    (void)len;
+    struct watch_ctx *w = ud;
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("%s %s: %s\n", when,
+           kind == MC_NOTICE_FILES_CHANGED ? "files_changed"
+           : kind == MC_NOTICE_DRAINING    ? "draining"
+                                           : "notice",
+           text);
+    fflush(stdout);
+    if (kind == MC_NOTICE_FILES_CHANGED)
+        w->seen++;
+}
+
+static int watch_run(struct cli *cli, mc_client *c, const struct mc_session *s)
+{
+    struct watch_ctx w = {0};
+    mc_set_notice_cb(c, on_notice, &w);
+    if (s->version < 2) {
+        fprintf(stderr, "miscli: watch: the server speaks protocol %u: no notices\n", s->version);
+        return EXIT_FAIL;
+    }
+    fprintf(stderr, "watching the send folder (Ctrl-C to stop)\n");
+    /* Keep the session alive: a NOOP at half the idle timeout. */
+    unsigned keep = s->idle_timeout ? s->idle_timeout * 500u : 60000u;
+    unsigned quiet = 0;
+    while (cli->count == 0 || w.seen < cli->count) {
+        int rc = mc_poll(c, 1000);
+        if (rc < 0)
+            return cli_error("watch", rc, c);
+        quiet += 1000;
+        if (quiet >= keep) {
+            quiet = 0;
+            if ((rc = mc_noop(c)) < 0)
+                return cli_error("watch", rc, c);
+        }
+    }
+    return 0;
+}
+
 int miscli_files_run(struct cli *cli, const char *cmd)
 {
     struct mc_session s;
     mc_client *c = cli_login(cli, &s);
     if (!c)
         return EXIT_FAIL;
+    if (strcmp(cmd, "watch") == 0) {
+        int code = watch_run(cli, c, &s);
+        mc_close(c);
+        return code;
+    }
     int rc;
     struct progress pg = {.tty = isatty(STDERR_FILENO)};
     struct mc_transfer_options o = {.progress = on_progress, .ud = &pg};

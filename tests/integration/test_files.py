@@ -25,6 +25,19 @@ def sha(b):
     return hashlib.sha256(b).digest()
 
 
+class QuietClient(StreamClient):
+    """A StreamClient that sets FILES_CHANGED notices aside (the tests write into
+    the send folders of logged-in devices); self.notices counts them."""
+    notices = 0
+
+    def recv_frame(self, timeout=None):
+        while True:
+            f = super().recv_frame(timeout)
+            if (f.type, f.id) != (0x13, 0):
+                return f
+            self.notices += 1
+
+
 class FilesTest(LogOnFailure, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -49,8 +62,8 @@ class FilesTest(LogOnFailure, unittest.TestCase):
     def topda(self, *parts, device=DEVICE):
         return os.path.join(self.data, "psdmobile", device, "ToPDA", *parts)
 
-    def client(self, conn="psdmobile", device=DEVICE):
-        c = StreamClient(self.ports[conn])
+    def client(self, conn="psdmobile", device=DEVICE, notices=False):
+        c = (StreamClient if notices else QuietClient)(self.ports[conn])
         self.addCleanup(c.close)
         rid, f = c.hello2(self.gw.password, device=device)
         self.assertEqual(f.type, HELLO_OK, error_of(f) if f.type == 0x7F else f)
@@ -302,6 +315,46 @@ class FilesTest(LogOnFailure, unittest.TestCase):
             self.assertEqual((f.type, error_of(f)[0]), (0x7F, E["BAD_NAME"]), bad)
         rid, f = c.hello2(self.gw.password, device="TR0003")
         self.assertEqual(f.type, HELLO_OK)
+
+    def test_files_changed_notice(self):
+        c = self.client(device="TR0005", notices=True)
+        self.gw.wait_log(r"event=files_watch folder=\S+TR0005/ToPDA")
+        t0 = time.monotonic()
+        with open(self.topda("new-order.pdf", device="TR0005"), "wb") as fh:
+            fh.write(b"x" * 100000)
+        f = c.recv_frame(timeout=5)
+        took = time.monotonic() - t0
+        self.assertEqual((f.type, f.id), (0x13, 0), f)  # NOTICE, request id 0
+        self.assertEqual(struct.unpack(">H", f.payload[:2])[0], 2)  # FILES_CHANGED
+        self.assertLess(took, 1.5)
+        # A second device is not told about the first one's folder.
+        other = self.client(device="TR0006", notices=True)
+        self.gw.wait_log(r"event=files_watch folder=\S+TR0006/ToPDA")
+        with open(self.topda("again.pdf", device="TR0005"), "wb") as fh:
+            fh.write(b"y")
+        self.assertEqual(c.recv_frame(timeout=5).type, 0x13)
+        self.assertEqual(other.nothing_within(0.6), [])
+
+    def test_miscli_watch(self):
+        import subprocess
+        pwfile = os.path.join(self.gw.dir, "client.password")
+        with open(pwfile, "w") as fh:
+            fh.write(self.gw.password + "\n")
+        from harness import MISCLI
+        p = subprocess.Popen([MISCLI, "--port", str(self.ports["psdmobile"]), "--fingerprint",
+                              self.gw.fingerprint(), "--password-file", pwfile, "--device",
+                              "TR0007", "watch", "--count", "1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.gw.wait_log(r"event=files_watch folder=\S+TR0007/ToPDA")
+            with open(self.topda("plan.pdf", device="TR0007"), "wb") as fh:
+                fh.write(b"z")
+            out, err = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("files_changed: files changed in the send folder", out)
 
     def test_miscli_put_get_ls(self):
         src = os.path.join(self.gw.dir, "photo.jpg")
