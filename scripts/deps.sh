@@ -8,6 +8,7 @@ PACKAGES=(
     cmake make pkg-config clang libclang-rt-14-dev
     libuv1-dev libsodium-dev libiniparser-dev libwolfssl-dev
     unixodbc unixodbc-dev odbcinst libsqliteodbc sqlite3
+    libzstd-dev zstd
     openssl python3 procps
     dpkg-dev autoconf automake libtool
 )

@@ -50,6 +50,7 @@ struct mc_client_options {
      * timeout_ms and 30000, as docs/protocol.md section 8 advises (a busy
      * server queues password checks; a failed one is answered after a delay). */
     unsigned hello_timeout_ms;
+    int no_compression; /* do not offer compressed DATA (zstd) in HELLO */
 };
 
 struct mc_hello_params {
@@ -72,6 +73,7 @@ struct mc_session {
     /* Protocol 2 and later (0 before). */
     uint32_t stream_window; /* initial credit per stream and direction, bytes */
     uint16_t max_streams;   /* streams open at once */
+    uint8_t compression;    /* zstd level of DATA both ways, 0 = none (the server's choice) */
 };
 
 /* What the server says before login (INFO, docs/protocol.md 5.8). */

@@ -17,9 +17,13 @@
 #define MC_MAX_PRELOGIN_PAYLOAD 2048u
 #define MC_DEFAULT_PORT         9000u
 
-/* Frame flags (header bytes 2-3). END is only valid on DATA. */
-#define MC_FLAG_END   0x0001u
-#define MC_FLAGS_MASK MC_FLAG_END
+/* Frame flags (header bytes 2-3), only valid on DATA. */
+#define MC_FLAG_END        0x0001u /* the sender's last DATA of the stream */
+#define MC_FLAG_COMPRESSED 0x0002u /* the payload is one zstd frame (agreed at HELLO) */
+#define MC_FLAGS_MASK      (MC_FLAG_END | MC_FLAG_COMPRESSED)
+
+/* HELLO features (protocol 2, an optional u32 after the password). */
+#define MC_FEATURE_ZSTD 0x00000001u /* the client can take and send compressed DATA */
 
 /*
  * Message types (header byte 1): X(NAME, value). Requests, their answers,

@@ -33,6 +33,7 @@
 #include "psk.h"
 #include "secret.h"
 #include "wire.h"
+#include <zstd.h>
 
 struct mc_client {
     struct mc_client_options opt;
@@ -52,7 +53,12 @@ struct mc_client {
     int peeking;          /* mc_poll: a read that finds nothing returns at once */
     uint64_t deadline_ns; /* of the call in progress */
     uint32_t next_id;
-    uint16_t proto; /* negotiated protocol version, 0 before HELLO_OK */
+    uint16_t proto;   /* negotiated protocol version, 0 before HELLO_OK */
+    uint8_t compress; /* zstd level agreed at HELLO, 0 = none */
+    ZSTD_CCtx *cctx;
+    ZSTD_DCtx *dctx;
+    uint8_t *zbuf; /* a compressed frame being built or read */
+    size_t zcap;
     uint32_t stream_window;
     char errmsg[MC_MAX_ERROR_MESSAGE + 64];
     uint8_t *rx; /* one frame's payload */
@@ -560,6 +566,28 @@ static int send_frame(mc_client *c, uint8_t type, uint16_t flags, uint32_t id,
     return rc < 0 ? transport_broken(c, rc) : 0;
 }
 
+/* A DATA frame, compressed when it was agreed and it shrinks (not a JPEG). */
+static int send_data(mc_client *c, uint32_t id, const uint8_t *p, size_t n, int last)
+{
+    uint16_t flags = last ? MC_FLAG_END : 0;
+    if (c->compress && n >= 512) {
+        size_t bound = ZSTD_compressBound(n);
+        if (bound > c->zcap) {
+            uint8_t *b = realloc(c->zbuf, bound);
+            if (!b)
+                return fail(c, MC_ERR_NOMEM, "out of memory");
+            c->zbuf = b;
+            c->zcap = bound;
+        }
+        if (!c->cctx)
+            c->cctx = ZSTD_createCCtx();
+        size_t z = c->cctx ? ZSTD_compressCCtx(c->cctx, c->zbuf, c->zcap, p, n, c->compress) : 0;
+        if (c->cctx && !ZSTD_isError(z) && z + z / 16 < n && z <= MC_MAX_PAYLOAD)
+            return send_frame(c, MC_MSG_DATA, flags | MC_FLAG_COMPRESSED, id, c->zbuf, z);
+    }
+    return send_frame(c, MC_MSG_DATA, flags, id, p, n);
+}
+
 static uint32_t new_id(mc_client *c)
 {
     uint32_t id = c->next_id++;
@@ -616,17 +644,40 @@ static int stream_take(mc_client *c, struct mc_stream *s, const struct frame *f)
     if (f->type == MC_MSG_DATA) {
         if (f->length == 0 && !(f->flags & MC_FLAG_END))
             return 0;
-        if (f->length > s->recv_credit)
+        /* Credit counts the bytes a DATA stands for: uncompressed. */
+        size_t n = f->length;
+        if (f->flags & MC_FLAG_COMPRESSED) {
+            unsigned long long z = ZSTD_getFrameContentSize(f->payload, f->length);
+            if (!c->compress || z == ZSTD_CONTENTSIZE_UNKNOWN || z == ZSTD_CONTENTSIZE_ERROR ||
+                z > MC_MAX_PAYLOAD)
+                return transport_broken(
+                    c, fail(c, MC_ERR_BAD_PAYLOAD, "a compressed DATA frame that cannot be"));
+            n = (size_t)z;
+        }
+        if (n > s->recv_credit)
             return transport_broken(
                 c, fail(c, MC_ERR_FLOW_CONTROL, "the server sent more DATA than credited"));
-        s->recv_credit -= f->length;
-        struct chunk *k = malloc(sizeof *k + f->length);
+        struct chunk *k = malloc(sizeof *k + n);
         if (!k)
             return fail(c, MC_ERR_NOMEM, "out of memory");
+        if (f->flags & MC_FLAG_COMPRESSED) {
+            if (!c->dctx && !(c->dctx = ZSTD_createDCtx())) {
+                free(k);
+                return fail(c, MC_ERR_NOMEM, "out of memory");
+            }
+            size_t got = ZSTD_decompressDCtx(c->dctx, k->data, n, f->payload, f->length);
+            if (ZSTD_isError(got) || got != n) {
+                free(k);
+                return transport_broken(
+                    c, fail(c, MC_ERR_BAD_PAYLOAD, "a compressed DATA frame does not decompress"));
+            }
+        } else if (n) {
+            memcpy(k->data, f->payload, n);
+        }
+        s->recv_credit -= n;
         k->next = NULL;
-        k->len = f->length;
+        k->len = n;
         k->end = (f->flags & MC_FLAG_END) != 0;
-        memcpy(k->data, f->payload, f->length);
         if (s->q_tail)
             s->q_tail->next = k;
         else
@@ -689,7 +740,7 @@ static int read_frame(mc_client *c, uint32_t want, struct frame *out)
         f.type == MC_MSG_DATA && f.request_id ? stream_find(c, f.request_id) : NULL;
     if (ds && !ds->done && f.length == 0 && !(f.flags & MC_FLAG_END))
         return 0; /* an empty DATA says nothing: not queued, so the queue stays bounded */
-    if (ds && !ds->done && f.length <= ds->recv_credit) {
+    if (ds && !ds->done && f.length <= ds->recv_credit && !(f.flags & MC_FLAG_COMPRESSED)) {
         struct chunk *k = malloc(sizeof *k + f.length);
         if (!k)
             return transport_broken(c, fail(c, MC_ERR_NOMEM, "out of memory"));
@@ -822,6 +873,8 @@ int mc_hello(mc_client *c, const struct mc_hello_params *p, struct mc_session *o
     wire_put_cstr(&w, ver);
     wire_put_cstr(&w, dev);
     wire_put_str(&w, p->password ? p->password : "", p->password ? p->password_len : 0);
+    if (!c->opt.no_compression)
+        wire_put_u32(&w, MC_FEATURE_ZSTD); /* features: we can take compressed DATA */
     struct frame f;
     int rc = w.err ? fail(c, MC_ERR_INVALID_ARG, "cannot encode HELLO")
                    : request_ms(c, c->opt.hello_timeout_ms, MC_MSG_HELLO, payload, w.len,
@@ -846,12 +899,15 @@ int mc_hello(mc_client *c, const struct mc_hello_params *p, struct mc_session *o
     if (s.version >= MC_PROTO_STREAMS) {
         s.stream_window = wire_get_u32(&r);
         s.max_streams = wire_get_u16(&r);
+        const uint8_t *z = wire_get_bytes(&r, 1);
+        s.compression = z && !c->opt.no_compression ? z[0] : 0;
     }
     /* Fields a later version appends are ignored. */
     if (r.err || s.version < MC_PROTO_MIN || s.version > MC_PROTO_VERSION)
         return fail(c, MC_ERR_BAD_PAYLOAD, "malformed HELLO_OK from the server");
     c->proto = s.version;
     c->stream_window = s.stream_window;
+    c->compress = s.compression;
     if (out)
         *out = s;
     save_session(c);
@@ -993,7 +1049,7 @@ int mc_stream_write(mc_stream *s, const void *data, size_t len, int end)
         if (n > MC_MAX_PAYLOAD)
             n = MC_MAX_PAYLOAD;
         int last = end && n == len;
-        if ((rc = send_frame(c, MC_MSG_DATA, last ? MC_FLAG_END : 0, s->id, p, n)) < 0)
+        if ((rc = send_data(c, s->id, p, n, last)) < 0)
             return rc;
         s->send_credit -= n;
         p += n;
@@ -1256,6 +1312,7 @@ static void disconnect(mc_client *c)
     c->ready = 0;
     c->verified = 0;
     c->proto = 0;
+    c->compress = 0;
     /* Streams of this connection end with it. */
     for (struct mc_stream *s = c->streams; s; s = s->next)
         if (!s->done) {
@@ -1308,6 +1365,9 @@ void mc_close(mc_client *c)
     }
     c->streams = NULL;
     free(c->rx);
+    free(c->zbuf);
+    ZSTD_freeCCtx(c->cctx);
+    ZSTD_freeDCtx(c->dctx);
     if (c->tx) {
         secret_wipe(c->tx, c->tx_cap);
         free(c->tx);

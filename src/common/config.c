@@ -618,9 +618,6 @@ static void check_connection(struct loader *ld, const char *label, struct cfg_co
                        dirs[i]);
         }
     }
-    if (c->compression)
-        report(ld, label, "compression",
-               "compressed transfers are not available in this version: set 0 (or leave it out)");
     if (strcmp(c->receive_files_dir, c->send_files_dir) == 0)
         report(ld, label, "send_files_dir",
                "must differ from receive_files_dir: uploads would be sent back to the device");

@@ -46,8 +46,9 @@ struct get_op {
     const char *why;
     uint8_t *buf; /* read, not yet sent: [start, len); loop thread only */
     size_t start, len;
-    size_t got;     /* what the last read job read (set by the job) */
-    uint8_t *frame; /* MC_FRAME_HEADER_SIZE + GET_FRAME */
+    size_t got;      /* what the last read job read (set by the job) */
+    uint8_t *frame;  /* MC_FRAME_HEADER_SIZE + GET_FRAME */
+    uint8_t *packed; /* the frame compressed (connections with compression) */
 };
 
 static void get_open_work(struct get_op *g)
@@ -163,7 +164,7 @@ static void get_writable(struct op *op)
             return; /* the client's CREDIT gives the next turn */
         int last = g->pos + g->len == g->size && g->start + n == g->len;
         memcpy(g->frame + MC_FRAME_HEADER_SIZE, g->buf + g->start, n);
-        if (op_send_prepared(op, g->frame, n, last) < 0)
+        if (op_send_packed(op, g->frame, g->packed, n, last) < 0)
             return;
         g->start += n;
         if (last) {
@@ -220,6 +221,7 @@ static void get_release(struct op *op)
         close(g->fd);
     free(g->buf);
     free(g->frame);
+    free(g->packed);
 }
 
 static const struct op_vtable get_vt = {.writable = get_writable, .release = get_release};
@@ -248,9 +250,10 @@ int files_get(struct conn *c, const struct frame *f)
     g->op.in_ended = 1; /* nothing more comes from the client */
     g->buf = malloc(GET_READ);
     g->frame = malloc(MC_FRAME_HEADER_SIZE + GET_FRAME);
+    g->packed = malloc(MC_FRAME_HEADER_SIZE + op_pack_bound(GET_FRAME));
     g->job.work = get_work;
     g->job.done = get_done;
-    if (!g->buf || !g->frame) {
+    if (!g->buf || !g->frame || !g->packed) {
         op_fail(&g->op, MC_ERR_NOMEM, "get: out of memory");
         return DISPATCH_ASYNC;
     }

@@ -42,6 +42,7 @@ struct auth_job {
     struct conn *c;
     uint32_t request_id;
     uint16_t version;
+    uint32_t features;
     uint64_t start_ns;
     int result;
     size_t pw_len;
@@ -96,6 +97,8 @@ static void auth_send_ok(struct conn *c, const struct auth_job *w)
         /* Protocol 2: the stream parameters. */
         wire_put_u32(&wr, MC_STREAM_WINDOW);
         wire_put_u16(&wr, MC_MAX_STREAMS);
+        /* The compression level of DATA both ways (0: none), when both can. */
+        wire_put_bytes(&wr, &c->compress, 1);
     }
     char sid[2 * MC_SESSION_ID_SIZE + 1];
     sodium_bin2hex(sid, sizeof sid, session, sizeof session);
@@ -134,6 +137,8 @@ static void auth_done(struct job *j, int status)
     if (result == 0) {
         c->perms = c->lst->cfg->perms;
         c->proto = w->version;
+        if (w->version >= MC_PROTO_STREAMS && (w->features & MC_FEATURE_ZSTD))
+            c->compress = (uint8_t)c->lst->cfg->compression;
         auth_login_free(c);
         conn_set_state(c, CONN_ST_READY);
         auth_send_ok(c, w);
@@ -199,6 +204,10 @@ int auth_hello(struct conn *c, const struct frame *f)
     struct wire_str version = wire_get_str(&r, MC_MAX_CLIENT_VERSION);
     struct wire_str device = wire_get_str(&r, MC_MAX_DEVICE_ID);
     struct wire_str pw = wire_get_str(&r, MC_MAX_PASSWORD);
+    /* Protocol 2 clients may add a u32 of features after the password. */
+    uint32_t features = 0;
+    if (!r.err && r.off < r.len && vmax >= MC_PROTO_STREAMS)
+        features = wire_get_u32(&r);
     int rc = wire_reader_done(&r);
     /* Whatever happens next, the password must not linger in the input queue. */
     uint8_t *pw_bytes = (uint8_t *)(uintptr_t)pw.ptr;
@@ -277,6 +286,7 @@ int auth_hello(struct conn *c, const struct frame *f)
     w->c = c;
     w->request_id = f->request_id;
     w->version = vmax < MC_PROTO_VERSION ? vmax : MC_PROTO_VERSION;
+    w->features = features;
     w->start_ns = uv_hrtime();
     memcpy(w->hash, c->lst->cfg->password_hash, sizeof w->hash);
     memcpy(w->password, pw.ptr, pw.len);

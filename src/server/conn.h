@@ -52,9 +52,10 @@ struct conn {
     char peer_ip[48];   /* address only */
     char limit_key[56]; /* what per-address limits count: the IPv4 address or the IPv6 /64 */
     enum conn_state state;
-    uint16_t proto;  /* negotiated protocol version; 0 before HELLO_OK */
-    int refuse_code; /* nonzero: answer this error after the handshake, then close */
-    int counted;     /* counted in srv->nconns */
+    uint16_t proto;   /* negotiated protocol version; 0 before HELLO_OK */
+    uint8_t compress; /* zstd level for DATA (0: none), agreed at HELLO */
+    int refuse_code;  /* nonzero: answer this error after the handshake, then close */
+    int counted;      /* counted in srv->nconns */
     uint64_t started_ms;
     uint64_t closing_since_ms;
 

@@ -9,6 +9,7 @@
 #include "dispatch.h"
 #include "miscomm/error.h"
 #include "wire.h"
+#include <zstd.h>
 
 static void op_free(struct op *op)
 {
@@ -146,6 +147,30 @@ int op_send_prepared(struct op *op, uint8_t *frame, size_t n, int end)
     return 0;
 }
 
+int op_send_packed(struct op *op, uint8_t *frame, uint8_t *scratch, size_t n, int end)
+{
+    struct conn *c = op->c;
+    static ZSTD_CCtx *cctx;
+    if (n > op->send_credit || n > MC_MAX_PAYLOAD)
+        return MC_ERR_FLOW_CONTROL;
+    /* Worth it only when it shrinks (not for JPEG photos, already compressed). */
+    if (c->compress && n >= 512 && (cctx || (cctx = ZSTD_createCCtx()))) {
+        size_t z = ZSTD_compressCCtx(cctx, scratch + MC_FRAME_HEADER_SIZE, ZSTD_compressBound(n),
+                                     frame + MC_FRAME_HEADER_SIZE, n, c->compress);
+        if (!ZSTD_isError(z) && z + z / 16 < n) {
+            int rc = conn_send_prepared(
+                c, MC_MSG_DATA, MC_FLAG_COMPRESSED | (end ? MC_FLAG_END : 0), op->id, scratch, z);
+            if (rc < 0)
+                return rc;
+            op->send_credit -= n;
+            op->bytes_out += n;
+            op->out_ended |= end;
+            return 0;
+        }
+    }
+    return op_send_prepared(op, frame, n, end);
+}
+
 int op_grant(struct op *op, uint32_t n)
 {
     uint8_t payload[4];
@@ -156,6 +181,31 @@ int op_grant(struct op *op, uint32_t n)
     if (rc == 0)
         op->recv_credit += n;
     return rc;
+}
+
+/*
+ * A compressed DATA frame, back to its bytes (loop thread; one frame is at
+ * most 1 MiB uncompressed). NULL, or why it cannot be.
+ */
+static const char *op_inflate(const struct conn *c, const struct frame *f, struct frame *out)
+{
+    static uint8_t *plain;
+    static ZSTD_DCtx *dctx;
+    if (!c->compress)
+        return "compression was not agreed at HELLO";
+    unsigned long long n = ZSTD_getFrameContentSize(f->payload, f->length);
+    if (n == ZSTD_CONTENTSIZE_UNKNOWN || n == ZSTD_CONTENTSIZE_ERROR || n > MC_MAX_PAYLOAD)
+        return "not one zstd frame with its size, of at most 1 MiB";
+    if (!plain && !(plain = malloc(MC_MAX_PAYLOAD)))
+        return "out of memory";
+    if (!dctx && !(dctx = ZSTD_createDCtx()))
+        return "out of memory";
+    size_t got = ZSTD_decompressDCtx(dctx, plain, MC_MAX_PAYLOAD, f->payload, f->length);
+    if (ZSTD_isError(got) || got != n)
+        return "it does not decompress";
+    out->payload = plain;
+    out->length = (uint32_t)got;
+    return NULL;
 }
 
 void op_route_frame(struct conn *c, const struct frame *f)
@@ -171,6 +221,16 @@ void op_route_frame(struct conn *c, const struct frame *f)
     switch (f->type) {
     case MC_MSG_DATA: {
         int end = (f->flags & MC_FLAG_END) != 0;
+        struct frame plain = *f;
+        if (f->flags & MC_FLAG_COMPRESSED) {
+            const char *why = op_inflate(c, f, &plain);
+            if (why) {
+                op_fail(op, MC_ERR_BAD_PAYLOAD, "request %u: compressed DATA refused: %s", op->id,
+                        why);
+                return;
+            }
+        }
+        f = &plain; /* credit counts what the DATA stands for: its bytes uncompressed */
         if (f->length > op->recv_credit) {
             op_fail(op, MC_ERR_FLOW_CONTROL,
                     "DATA of %u bytes exceeds the %llu bytes of credit granted to request %u",
@@ -351,4 +411,9 @@ int op_conn_submit(struct conn *c, struct job *j)
 void op_conn_notice(struct conn *c, uint16_t kind, const char *text)
 {
     conn_notice(c, kind, text, NULL, 0);
+}
+
+size_t op_pack_bound(size_t n)
+{
+    return ZSTD_compressBound(n);
 }

@@ -78,6 +78,14 @@ __attribute__((warn_unused_result)) int op_send_data(struct op *op, const uint8_
 /* The same for a frame the op built: its payload at frame + MC_FRAME_HEADER_SIZE (no copy). */
 __attribute__((warn_unused_result)) int op_send_prepared(struct op *op, uint8_t *frame, size_t n,
                                                          int end);
+/*
+ * The same, compressed (zstd, the connection's level) when compression was
+ * agreed and it shrinks the bytes. scratch holds MC_FRAME_HEADER_SIZE +
+ * op_pack_bound(n) bytes. Credit counts the n uncompressed bytes.
+ */
+__attribute__((warn_unused_result)) int op_send_packed(struct op *op, uint8_t *frame,
+                                                       uint8_t *scratch, size_t n, int end);
+size_t op_pack_bound(size_t n);
 /* Let the client send n more bytes (a CREDIT frame). */
 __attribute__((warn_unused_result)) int op_grant(struct op *op, uint32_t n);
 

@@ -20,6 +20,7 @@ INFO, INFO_OK = 0x07, 0x08
 DATA, CREDIT, CANCEL, NOTICE = 0x10, 0x11, 0x12, 0x13
 ECHO, ECHO_OK = 0x20, 0x21
 END = 0x0001
+COMPRESSED = 0x0002  # only where compression was agreed at HELLO
 
 ERR2 = dict(ERR, CANCELLED=27, FLOW_CONTROL=28, ID_IN_USE=29)
 MODE_ECHO, MODE_SOURCE, MODE_SINK = 0, 1, 2
@@ -176,7 +177,7 @@ class StreamClient(Client):
             return None
         version, mtype, flags, rid, n = struct.unpack_from(">BBHII", self.rbuf)
         assert version == 1, "server frame version %d" % version
-        assert flags & ~END == 0 and (flags == 0 or mtype == DATA), \
+        assert flags & ~(END | COMPRESSED) == 0 and (flags == 0 or mtype == DATA), \
             "server frame type 0x%02x has flags 0x%04x" % (mtype, flags)
         if len(self.rbuf) < 12 + n:
             return None

@@ -406,14 +406,6 @@ class PartialExpiryTest(unittest.TestCase):
         self.assertTrue(os.path.exists(fresh))
         gw.stop()
 
-    def test_compression_is_refused_until_it_exists(self):
-        import subprocess
-        from harness import MISCOMMD
-        gw = Gateway(conns=[{"name": "psdmobile", "compression": 3}], start=False)
-        r = subprocess.run([MISCOMMD, "--check-config", gw.ini], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
-        self.assertIn("compression: compressed transfers are not available", r.stderr)
-
 
 class FullDiskTest(unittest.TestCase):
     """ENOSPC on a small tmpfs: a clear error, the bytes received kept, other
@@ -552,3 +544,114 @@ class LargeTransferTest(unittest.TestCase):
         self.assertGreater(peak[0], 0, "no sample taken")
         self.assertLess(peak[0], 32 * 1024, "peak RSS %d KiB" % peak[0])
         gw.stop()
+
+
+class CompressionTest(unittest.TestCase):
+    """zstd DATA (protocol.md 5.14): only when the connection's level is above 0
+    and the client offered it; frames that do not shrink (random data, photos)
+    go as they are; the bytes arrive unchanged both ways."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway(conns=[
+            {"name": "zstd", "send_files": "on", "receive_files": "on", "compression": 3},
+            {"name": "plain", "send_files": "on", "receive_files": "on"}])
+        cls.ports = {c["name"]: c["port"] for c in cls.gw.conns}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.__exit__(None, None, None)
+        cls.gw.stop()
+
+    def folder(self, conn, device, which):
+        return os.path.join(self.gw.dir, "data", conn, device, which)
+
+    def hello(self, conn, features):
+        from streams_client import hello_payload2
+        c = QuietClient(self.ports[conn])
+        self.addCleanup(c.close)
+        rid = c.send(0x01, hello_payload2(self.gw.password, device="Z1")
+                     + (struct.pack(">I", features) if features is not None else b""))
+        f = c.recv_frame()
+        self.assertEqual(f.type, HELLO_OK, f)
+        return c, f.payload[-1]  # the compression level agreed (last byte in version 2)
+
+    def fetch_frames(self, c, name):
+        rid = c.send(GET, wstr(name) + struct.pack(">Q", 0))
+        frames = []
+        while True:
+            f = c.recv_frame()
+            if f.type == DATA:
+                frames.append(f)
+                c.credit(rid, WINDOW)
+                continue
+            self.assertEqual(f.type, GET_OK, error_of(f) if f.type == 0x7F else f)
+            return frames
+
+    def test_negotiation_and_wire_frames(self):
+        import subprocess
+        text = b"".join(b"intervention %06d: replaced the printer's fuser unit\n" % i
+                        for i in range(40000))
+        noise = os.urandom(len(text))
+        os.makedirs(self.folder("zstd", "Z1", "ToPDA"), exist_ok=True)
+        for name, body in (("report.txt", text), ("photo.jpg", noise)):
+            with open(os.path.join(self.folder("zstd", "Z1", "ToPDA"), name), "wb") as fh:
+                fh.write(body)
+        # Offered and configured: level 3. Not offered, or not configured: 0.
+        c, level = self.hello("zstd", 1)
+        self.assertEqual(level, 3)
+        self.assertEqual(self.hello("zstd", None)[1], 0)
+        self.assertEqual(self.hello("plain", 1)[1], 0)
+        frames = self.fetch_frames(c, "report.txt")
+        packed = [f for f in frames if f.flags & 0x0002]
+        self.assertTrue(packed, "no compressed frame for text")
+        wire = sum(len(f.payload) for f in frames)
+        self.assertLess(wire, len(text) // 4)
+        body = b""
+        for f in frames:
+            if f.flags & 0x0002:
+                r = subprocess.run(["zstd", "-d", "-c"], input=f.payload, capture_output=True)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                body += r.stdout
+            else:
+                body += f.payload
+        self.assertEqual(body, text)
+        # Random bytes do not shrink: sent as they are.
+        frames = self.fetch_frames(c, "photo.jpg")
+        self.assertFalse([f for f in frames if f.flags & 0x0002])
+        self.assertEqual(b"".join(f.payload for f in frames), noise)
+        # Compressed DATA where it was not agreed: the stream is refused.
+        p, level = self.hello("plain", None)
+        z = subprocess.run(["zstd", "-c", "-q"], input=b"a" * 10000, capture_output=True).stdout
+        rid = p.send(PUT, wstr("z.bin") + struct.pack(">Q", 10000) + sha(b"a" * 10000))
+        p.expect(PUT_OFFSET, rid)
+        p.sock.sendall(struct.pack(">BBHII", 1, DATA, 0x0003, rid, len(z)) + z)
+        msg = p.expect_error(E["BAD_PAYLOAD"], rid, skip=(CREDIT,))
+        self.assertIn("compression was not agreed", msg)
+
+    def test_round_trip_through_the_client_library(self):
+        text = b"".join(b"line %d of a long service report\n" % i for i in range(200000))
+        src = os.path.join(self.gw.dir, "report-up.txt")
+        with open(src, "wb") as fh:
+            fh.write(text)
+        for conn in ("zstd", "plain"):
+            pwfile = os.path.join(self.gw.dir, "pw")
+            with open(pwfile, "w") as fh:
+                fh.write(self.gw.password + "\n")
+            import subprocess
+            from harness import MISCLI
+            base = [MISCLI, "--port", str(self.ports[conn]), "--fingerprint",
+                    self.gw.fingerprint(), "--password-file", pwfile, "--device", "Z2"]
+            r = subprocess.run(base + ["put", src], capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            landed = os.path.join(self.folder(conn, "Z2", "ToPC"), "report-up.txt")
+            with open(landed, "rb") as fh:
+                self.assertEqual(fh.read(), text)
+            os.makedirs(self.folder(conn, "Z2", "ToPDA"), exist_ok=True)
+            os.rename(landed, os.path.join(self.folder(conn, "Z2", "ToPDA"), "back.txt"))
+            out = os.path.join(self.gw.dir, "back-%s.txt" % conn)
+            r = subprocess.run(base + ["get", "back.txt", "-o", out], capture_output=True,
+                               text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out, "rb") as fh:
+                self.assertEqual(fh.read(), text)

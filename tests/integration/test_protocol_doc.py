@@ -504,18 +504,19 @@ class ProtocolDocTest(unittest.TestCase):
 
     def test_version_negotiation(self):
         # The highest version in both ranges: 2 for a range containing 2, else 1.
-        for vmin, vmax, want, extra in ((0, 7, 2, 6), (1, 2, 2, 6), (1, 1, 1, 0), (0, 1, 1, 0)):
+        for vmin, vmax, want, extra in ((0, 7, 2, 7), (1, 2, 2, 7), (1, 1, 1, 0), (0, 1, 1, 0)):
             with self.client() as c:
                 rid, mtype, rrid, p = c.request(T_HELLO,
                                                 hello_payload(self.gw.password, vmin=vmin, vmax=vmax))
                 self.assertEqual((mtype, rrid), (T_HELLO_OK, rid))
                 ok = decode_hello_ok(p)
                 self.assertEqual(ok["version"], want)
-                # Version 2 appends stream_window (u32) and max_streams (u16).
+                # Version 2 appends stream_window (u32), max_streams (u16) and
+                # compression (u8: 0, none was offered).
                 r = Reader(p)
                 r.take(len(p) - extra)
                 if extra:
-                    self.assertEqual((r.u32(), r.u16()), (STREAM_WINDOW, 16))
+                    self.assertEqual((r.u32(), r.u16(), r.take(1)), (STREAM_WINDOW, 16, b"\0"))
                 self.assertTrue(r.done())
         for vmin, vmax in ((3, 4), (1, 0)):
             with self.client() as c:

@@ -71,8 +71,9 @@ class StreamsTest(LogOnFailure, unittest.TestCase):
                 self.assertEqual(h["version"], 2, (vmin, vmax))
                 self.assertEqual(h["stream_window"], 1048576)
                 self.assertEqual(h["max_streams"], 16)
-                self.assertEqual(h["rest"], b"", "bytes after max_streams")
-                self.assertEqual(len(f.payload), h["v1_length"] + 6)
+                # compression (u8): 0, as this client offered none.
+                self.assertEqual(h["rest"], b"\x00", "bytes after max_streams")
+                self.assertEqual(len(f.payload), h["v1_length"] + 7)
         self.gw.wait_log(r"event=hello result=OK connection=psdmobile .* proto=2 ", count=4)
 
     def test_v1_client_sees_the_old_protocol(self):
@@ -524,8 +525,9 @@ class StreamsTest(LogOnFailure, unittest.TestCase):
             self.gw.wait_log(r"peer=%s event=stream_frame_dropped type=%s id=%d" % (p, t, i))
 
     def test_end_flag_only_on_data(self):
-        for mtype, flags, payload in ((PING, END, b"12345678"), (DATA, 0x0002, b"x"),
-                                      (CREDIT, END, struct.pack(">I", 5))):
+        for mtype, flags, payload in ((PING, END, b"12345678"), (DATA, 0x0004, b"x"),
+                                      (CREDIT, END, struct.pack(">I", 5)),
+                                      (PING, 0x0002, b"12345678")):
             c = self.login()
             c.sock.sendall(frame(mtype, 42, payload, flags))
             msg = c.expect_error(ERR2["BAD_FRAME"], 0)
