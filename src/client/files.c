@@ -59,12 +59,13 @@ static int with_retries(mc_client *c, const struct mc_transfer_options *o,
     unsigned tries = o && o->retries ? o->retries : 5;
     unsigned pause = o && o->backoff_ms ? o->backoff_ms : 500;
     int rc = op(c, arg);
-    for (unsigned i = 0; rc < 0 && !mc_client_connected(c) && i < tries; i++) {
+    /* A dropped connection, or the server still holding the upload of the
+     * connection that dropped (BUSY until it notices): wait and go on. */
+    for (unsigned i = 0; rc < 0 && (!mc_client_connected(c) || rc == MC_ERR_BUSY) && i < tries;
+         i++) {
         sleep_ms(pause);
         pause = pause < 16000 ? pause * 2 : 32000;
-        if (getenv("MC_DEBUG_RETRY"))
-            fprintf(stderr, "retry %u after: %s\n", i + 1, mc_client_errmsg(c));
-        if (mc_relogin(c, NULL) < 0)
+        if (!mc_client_connected(c) && mc_relogin(c, NULL) < 0)
             continue;
         rc = op(c, arg);
     }
@@ -207,6 +208,11 @@ int mc_get_file(mc_client *c, const char *name, const char *path,
     if (g.fd < 0)
         return client_fail(c, MC_ERR_IO, "%s: %s", g.part, strerror(errno));
     int rc = with_retries(c, o, get_once, &g);
+    if (rc == MC_ERR_BAD_PAYLOAD && g.have > 0) {
+        /* The partial copy is longer than the server's file (it changed on the
+         * server): start again from 0. */
+        rc = ftruncate(g.fd, 0) == 0 ? with_retries(c, o, get_once, &g) : MC_ERR_IO;
+    }
     uint8_t got[32];
     if (rc == 0 && (rc = hash_fd(g.fd, g.have, got)) == 0 && memcmp(got, g.sha, 32) != 0) {
         /* Not the server's file: a stale partial, or corruption. Start over next time. */

@@ -43,6 +43,7 @@ unsigned files_sweep(const struct cfg_connection *cfg);
 
 /* SHA-256 of the first len bytes of fd (pread), remembered by (dev, inode, size, mtime). */
 int files_hash_fd(int fd, uint64_t len, uint8_t out[32]);
-int files_hash_cached(int fd, uint8_t out[32]);
+/* The same for the whole file, which must be size bytes long (else MC_ERR_IO: it changed). */
+int files_hash_cached(int fd, uint64_t size, uint8_t out[32]);
 
 #endif

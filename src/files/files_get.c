@@ -25,6 +25,7 @@
 #include "log.h"
 #include "miscomm/error.h"
 #include "wire.h"
+#include <sodium.h>
 
 #define GET_READ  (512u * 1024u)                       /* one read job */
 #define GET_FRAME (4u * 16384u - MC_FRAME_HEADER_SIZE) /* four full TLS records */
@@ -32,8 +33,7 @@
 struct get_op {
     struct op op;
     struct job job;
-    const struct cfg_connection *cfg;
-    char device[MC_MAX_DEVICE_ID * 4 + 1];
+    char folder[PATH_MAX]; /* fixed at the request: a reload may change the configuration */
     char name[FILES_NAME_MAX + 1];
     int fd;
     uint64_t offset; /* asked for */
@@ -54,7 +54,8 @@ struct get_op {
 static void get_open_work(struct get_op *g)
 {
     char path[PATH_MAX];
-    int dirfd = files_folder_open(g->cfg, g->device, 0, 0, path, sizeof path);
+    (void)path;
+    int dirfd = files_dir_open(g->folder, 0);
     if (dirfd < 0) {
         g->rc = dirfd == MC_ERR_NOT_FOUND ? MC_ERR_NOT_FOUND : dirfd;
         g->why = dirfd == MC_ERR_NOT_FOUND ? "no such file" : "cannot open the send folder";
@@ -82,7 +83,7 @@ static void get_open_work(struct get_op *g)
         g->why = "the offset is past the end of the file";
         return;
     }
-    g->rc = files_hash_cached(g->fd, g->sha);
+    g->rc = files_hash_cached(g->fd, g->size, g->sha);
     if (g->rc < 0)
         g->why = "cannot read the file";
     g->pos = g->offset;
@@ -242,8 +243,11 @@ int files_get(struct conn *c, const struct frame *f)
     if (!g)
         return op_error(c, f, MC_ERR_NOMEM, "get: out of memory");
     g->fd = -1;
-    g->cfg = op_conn_config(c);
-    snprintf(g->device, sizeof g->device, "%s", op_conn_device(c));
+    if (files_folder_path(op_conn_config(c), op_conn_device(c), 0, g->folder, sizeof g->folder) <
+        0) {
+        op_fail(&g->op, MC_ERR_BAD_NAME, "get: the send folder's path is too long");
+        return DISPATCH_ASYNC;
+    }
     memcpy(g->name, name.ptr, name.len);
     g->offset = offset;
     g->op.recv_credit = 0;
@@ -271,8 +275,8 @@ struct ack_job {
     struct job job;
     struct conn *c;
     uint32_t id;
-    const struct cfg_connection *cfg;
-    char device[MC_MAX_DEVICE_ID * 4 + 1];
+    char folder[PATH_MAX]; /* fixed at the request */
+    int delete_after_send;
     char name[FILES_NAME_MAX + 1];
     uint8_t sha[32];
     int rc;
@@ -280,11 +284,58 @@ struct ack_job {
     const char *why;
 };
 
+/*
+ * Remove base (in parent) only if it is still the file that was hashed
+ * (st): moved aside first, atomically, then compared. A newer file the
+ * office side put in its place meanwhile is moved back, not deleted.
+ */
+static int ack_remove(struct ack_job *a, int dirfd, int parent, const char *base,
+                      const struct stat *st)
+{
+    if (mkdirat(dirfd, FILES_STAGING, 0750) != 0 && errno != EEXIST) {
+        a->why = "cannot create the staging folder";
+        return MC_ERR_IO;
+    }
+    int stage = openat(dirfd, FILES_STAGING, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (stage < 0) {
+        a->why = "cannot open the staging folder";
+        return MC_ERR_IO;
+    }
+    char tmp[64];
+    uint8_t r[8];
+    randombytes_buf(r, sizeof r);
+    snprintf(tmp, sizeof tmp, "ack-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4],
+             r[5], r[6], r[7]);
+    int rc = 0;
+    if (renameat2(parent, base, stage, tmp, RENAME_NOREPLACE) != 0) {
+        a->why = errno == ENOENT ? "the file is gone already" : "cannot remove the file";
+        rc = errno == ENOENT ? MC_ERR_NOT_FOUND : MC_ERR_IO;
+    } else {
+        struct stat now;
+        if (fstatat(stage, tmp, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == st->st_dev &&
+            now.st_ino == st->st_ino) {
+            (void)unlinkat(stage, tmp, 0);
+            a->deleted = 1;
+        } else if (renameat2(stage, tmp, parent, base, RENAME_NOREPLACE) == 0) {
+            rc = MC_ERR_HASH_MISMATCH;
+            a->why = "the file was replaced since it was downloaded: kept";
+        } else {
+            rc = MC_ERR_IO;
+            a->why = "the file was replaced and could not be put back";
+            log_warn("event=ack_conflict folder=%s name=\"%s\" kept_as=%s/%s", a->folder, a->name,
+                     FILES_STAGING, tmp);
+        }
+    }
+    close(stage);
+    return rc;
+}
+
 static void ack_work(struct job *j)
 {
     struct ack_job *a = (struct ack_job *)j;
     char path[PATH_MAX];
-    int dirfd = files_folder_open(a->cfg, a->device, 0, 0, path, sizeof path);
+    (void)path;
+    int dirfd = files_dir_open(a->folder, 0);
     if (dirfd < 0) {
         a->rc = dirfd;
         a->why = "no such file";
@@ -298,12 +349,13 @@ static void ack_work(struct job *j)
         return;
     }
     uint8_t sha[32];
-    a->rc = files_hash_cached(fd, sha);
+    struct stat ast;
+    a->rc = fstat(fd, &ast) == 0 ? files_hash_cached(fd, (uint64_t)ast.st_size, sha) : MC_ERR_IO;
     close(fd);
     if (a->rc == 0 && memcmp(sha, a->sha, 32) != 0) {
         a->rc = MC_ERR_HASH_MISMATCH;
         a->why = "the file is not the one downloaded (it changed since): kept";
-    } else if (a->rc == 0 && a->cfg->delete_after_send) {
+    } else if (a->rc == 0 && a->delete_after_send) {
         /* The name was checked and opened beneath the folder: its last
          * component is a plain file there; remove it through its parent. */
         const char *slash = strrchr(a->name, '/');
@@ -314,12 +366,8 @@ static void ack_work(struct job *j)
             dir[slash - a->name] = 0;
             parent = files_open_beneath(dirfd, dir, O_RDONLY | O_DIRECTORY, 0, 0);
         }
-        if (parent < 0 || unlinkat(parent, slash ? slash + 1 : a->name, 0) != 0) {
-            a->rc = MC_ERR_IO;
-            a->why = "cannot remove the file";
-        } else {
-            a->deleted = 1;
-        }
+        a->rc = parent < 0 ? MC_ERR_IO
+                           : ack_remove(a, dirfd, parent, slash ? slash + 1 : a->name, &ast);
         if (parent >= 0 && parent != dirfd)
             close(parent);
     }
@@ -364,8 +412,12 @@ int files_ack(struct conn *c, const struct frame *f)
     a->job.done = ack_done;
     a->c = c;
     a->id = f->request_id;
-    a->cfg = op_conn_config(c);
-    snprintf(a->device, sizeof a->device, "%s", op_conn_device(c));
+    a->delete_after_send = op_conn_config(c)->delete_after_send;
+    if (files_folder_path(op_conn_config(c), op_conn_device(c), 0, a->folder, sizeof a->folder) <
+        0) {
+        free(a);
+        return op_error(c, f, MC_ERR_BAD_NAME, "ack: the send folder's path is too long");
+    }
     memcpy(a->name, name.ptr, name.len);
     memcpy(a->sha, sha, 32);
     if (op_conn_submit(c, &a->job) < 0) {

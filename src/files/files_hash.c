@@ -71,11 +71,11 @@ int files_hash_fd(int fd, uint64_t len, uint8_t out[32])
     return rc;
 }
 
-int files_hash_cached(int fd, uint8_t out[32])
+int files_hash_cached(int fd, uint64_t size, uint8_t out[32])
 {
     struct stat st;
-    if (fstat(fd, &st) != 0)
-        return MC_ERR_IO;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != size)
+        return MC_ERR_IO; /* it changed since its size was taken */
     uv_once(&cache_once, cache_init);
     size_t slot = cache_slot(&st);
     uv_mutex_lock(&cache_lock);

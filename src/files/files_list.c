@@ -9,6 +9,7 @@
  * 1970), bytes[32] SHA-256 of the whole file.
  */
 #include <dirent.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,6 +28,10 @@
 #include "wire.h"
 
 #define LIST_MAX_BYTES (16u * 1024u * 1024u) /* the encoded listing, at most */
+#define LIST_ALL_BYTES (64u * 1024u * 1024u) /* all the listings being sent, server-wide */
+
+/* Bytes held by listings (worker threads add, the loop thread gives back). */
+static _Atomic size_t list_bytes;
 #define LIST_MAX_DEPTH 32u
 #define LIST_FRAME     (64u * 1024u)
 
@@ -34,8 +39,8 @@ struct list_op {
     struct op op;
     struct job job;
     struct conn *c;
-    const struct cfg_connection *cfg;
-    char device[MC_MAX_DEVICE_ID * 4 + 1];
+    char folder[PATH_MAX]; /* the device's send folder, fixed at the request (a reload may change
+                              the configuration meanwhile) */
     char sub[FILES_NAME_MAX + 1]; /* the subfolder asked for, "" = the top */
     int recursive;
     /* Filled by the job. */
@@ -51,7 +56,7 @@ struct list_op {
 static int list_put_entry(struct list_op *l, const char *name, const struct stat *st, int fd)
 {
     uint8_t sha[32];
-    int rc = files_hash_cached(fd, sha);
+    int rc = files_hash_cached(fd, (uint64_t)st->st_size, sha);
     if (rc < 0)
         return rc;
     uint8_t rec[2 + FILES_NAME_MAX + 8 + 8 + 32];
@@ -64,7 +69,13 @@ static int list_put_entry(struct list_op *l, const char *name, const struct stat
     wire_put_bytes(&w, sha, sizeof sha);
     if (w.err)
         return MC_ERR_BAD_NAME;
+    if (atomic_fetch_add(&list_bytes, w.len) + w.len > LIST_ALL_BYTES) {
+        atomic_fetch_sub(&list_bytes, w.len);
+        l->why = "the server holds too many listings being sent; try again in a moment";
+        return MC_ERR_BUSY;
+    }
     if (buf_append(&l->out, rec, w.len) < 0) {
+        atomic_fetch_sub(&list_bytes, w.len);
         l->why = "the listing is larger than 16 MiB: list a subfolder";
         return MC_ERR_FILE_TOO_LARGE;
     }
@@ -116,7 +127,8 @@ static void list_work(struct job *j)
 {
     struct list_op *l = (struct list_op *)((char *)j - offsetof(struct list_op, job));
     char path[PATH_MAX];
-    int dirfd = files_folder_open(l->cfg, l->device, 0, 0, path, sizeof path);
+    (void)path;
+    int dirfd = files_dir_open(l->folder, 0);
     if (dirfd == MC_ERR_NOT_FOUND) {
         l->rc = 0; /* nothing was ever sent to this device: an empty list */
         return;
@@ -145,6 +157,11 @@ static void list_pump(struct list_op *l)
 {
     struct op *op = &l->op;
     size_t left = buf_len(&l->out) - l->sent;
+    if (left == 0 && !op->out_ended) {
+        /* An empty listing: one empty DATA with END, as every stream ends. */
+        if (op_send_data(op, NULL, 0, 1) < 0)
+            return;
+    }
     if (left == 0) {
         uint8_t p[4];
         struct wire_writer w;
@@ -165,7 +182,8 @@ static void list_pump(struct list_op *l)
     }
     if (n == 0)
         return; /* no credit for the next entry: CREDIT gives the next turn */
-    if (op_send_data(op, base, n, 0) < 0)
+    int last = l->sent + n == buf_len(&l->out);
+    if (op_send_data(op, base, n, last) < 0)
         return;
     l->sent += n;
     op_want_write(op);
@@ -194,7 +212,9 @@ static void list_writable(struct op *op)
 
 static void list_release(struct op *op)
 {
-    buf_free(&((struct list_op *)op)->out);
+    struct list_op *l = (struct list_op *)op;
+    atomic_fetch_sub(&list_bytes, buf_len(&l->out));
+    buf_free(&l->out);
 }
 
 static const struct op_vtable list_vt = {.writable = list_writable, .release = list_release};
@@ -205,9 +225,10 @@ int files_list(struct conn *c, const struct frame *f)
     wire_reader_init(&r, f->payload, f->length);
     const uint8_t *flags = wire_get_bytes(&r, 1);
     struct wire_str sub = wire_get_str(&r, FILES_NAME_MAX);
-    if (wire_reader_done(&r) < 0)
+    if (wire_reader_done(&r) < 0 || (flags[0] & ~MC_LIST_RECURSIVE))
         return op_error(c, f, MC_ERR_BAD_PAYLOAD,
-                        "LIST carries u8 flags and a folder name (str, \"\" for the top)");
+                        "LIST carries u8 flags (0 or 1: recursive) and a folder name (str, \"\" "
+                        "for the top)");
     const char *why;
     if (sub.len && files_name_check(sub.ptr, sub.len, &why) < 0)
         return op_error(c, f, MC_ERR_BAD_NAME, "list: bad folder name: %s", why);
@@ -216,8 +237,11 @@ int files_list(struct conn *c, const struct frame *f)
     if (!l)
         return op_error(c, f, MC_ERR_NOMEM, "list: out of memory");
     l->c = c;
-    l->cfg = op_conn_config(c);
-    snprintf(l->device, sizeof l->device, "%s", op_conn_device(c));
+    if (files_folder_path(op_conn_config(c), op_conn_device(c), 0, l->folder, sizeof l->folder) <
+        0) {
+        op_fail(&l->op, MC_ERR_BAD_NAME, "list: the send folder's path is too long");
+        return DISPATCH_ASYNC;
+    }
     memcpy(l->sub, sub.ptr, sub.len);
     l->sub[sub.len] = 0;
     l->recursive = (flags[0] & MC_LIST_RECURSIVE) != 0;

@@ -101,6 +101,8 @@ static const char *char_rule(uint32_t cp)
         return "a control character";
     if (cp >= 0x80 && cp <= 0x9f)
         return "a C1 control character (U+0080 to U+009F)";
+    if (cp == 0x2028 || cp == 0x2029)
+        return "a Unicode line or paragraph separator (U+2028, U+2029)";
     switch (cp) {
     case '/':
         return "a '/' inside a segment";

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -39,8 +40,11 @@ enum put_phase { PUT_PREPARE, PUT_WRITE, PUT_FINISH };
 struct put_op {
     struct op op;
     struct job job;
-    const struct cfg_connection *cfg;
+    char folder[PATH_MAX]; /* the receive folder, fixed at the request */
     char device[MC_MAX_DEVICE_ID * 4 + 1];
+    int overwrite;
+    uint64_t quota;
+    uint64_t reserved; /* bytes other uploads into the same folder may still write */
     char name[FILES_NAME_MAX + 1];
     char key[PATH_MAX + 40]; /* folder path and upload id: one upload at a time */
     uint64_t size;
@@ -54,7 +58,8 @@ struct put_op {
     uint64_t wrote;   /* what the last write job wrote (set by the job) */
     uint64_t resumed; /* what the partial held at the start */
     enum put_phase phase;
-    int busy; /* a job runs */
+    int busy;    /* a job runs */
+    int already; /* the same bytes were there already: nothing is written */
     int registered;
     int rc;
     const char *why;
@@ -67,18 +72,27 @@ struct put_op {
 struct put_active {
     struct put_active *next;
     char key[PATH_MAX + 40];
+    size_t folder_len; /* key starts with the folder's path */
+    uint64_t size;     /* reserved against the folder's quota */
 };
 static struct put_active *active;
 
-static int put_register(const char *key)
+/* Register an upload; *reserved gets what the other uploads into the same folder reserved. */
+static int put_register(const char *key, size_t folder_len, uint64_t size, uint64_t *reserved)
 {
-    for (struct put_active *a = active; a; a = a->next)
+    *reserved = 0;
+    for (struct put_active *a = active; a; a = a->next) {
         if (strcmp(a->key, key) == 0)
             return MC_ERR_BUSY;
+        if (a->folder_len == folder_len && strncmp(a->key, key, folder_len) == 0)
+            *reserved += a->size;
+    }
     struct put_active *a = calloc(1, sizeof *a);
     if (!a)
         return MC_ERR_NOMEM;
     snprintf(a->key, sizeof a->key, "%s", key);
+    a->folder_len = folder_len;
+    a->size = size;
     a->next = active;
     active = a;
     return 0;
@@ -137,7 +151,8 @@ static uint64_t put_usage(int dir, unsigned depth)
 static void put_prepare_work(struct put_op *p)
 {
     char path[PATH_MAX];
-    p->dirfd = files_folder_open(p->cfg, p->device, 1, 1, path, sizeof path);
+    (void)path;
+    p->dirfd = files_dir_open(p->folder, 1);
     if (p->dirfd < 0) {
         p->rc = p->dirfd;
         p->why = "cannot open or create the receive folder";
@@ -146,9 +161,21 @@ static void put_prepare_work(struct put_op *p)
     /* Say what would fail before the bytes travel (the rename checks again,
      * atomically, at the end). */
     int there = files_open_beneath(p->dirfd, p->name, O_RDONLY, 0, 0);
-    if (there >= 0)
+    if (there >= 0) {
+        /* The same bytes already there (the PUT_OK of an earlier try was
+         * lost): nothing to send, and the answer is PUT_OK again. */
+        struct stat ts;
+        uint8_t sha[32];
+        if (fstat(there, &ts) == 0 && (uint64_t)ts.st_size == p->size &&
+            files_hash_cached(there, p->size, sha) == 0 && memcmp(sha, p->want, 32) == 0) {
+            close(there);
+            p->already = 1;
+            p->resumed = p->size;
+            return;
+        }
         close(there);
-    if (there >= 0 && !p->cfg->overwrite) {
+    }
+    if (there >= 0 && !p->overwrite) {
         p->rc = MC_ERR_EXISTS;
         p->why = "a file of that name is already there (overwrite = no)";
         return;
@@ -169,16 +196,29 @@ static void put_prepare_work(struct put_op *p)
         p->why = "cannot open the staging folder";
         return;
     }
-    p->fd = openat(p->stagefd, p->part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+    p->fd =
+        openat(p->stagefd, p->part, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0640);
     if (p->fd < 0) {
         p->rc = put_errno(errno);
         p->why = "cannot create the partial file";
         return;
     }
+    /* Held while the upload lives: the sweep of abandoned partials skips it. */
+    if (flock(p->fd, LOCK_SH | LOCK_NB) != 0) {
+        p->rc = MC_ERR_BUSY;
+        p->why = "the partial file is being removed as abandoned; try again";
+        return;
+    }
+    (void)futimens(p->fd, NULL); /* in use again: not abandoned */
     struct stat st;
-    if (fstat(p->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        p->rc = MC_ERR_IO;
-        p->why = "the partial file is not a plain file";
+    if (fstat(p->fd, &st) == 0 && st.st_nlink == 0) {
+        p->rc = MC_ERR_BUSY; /* the sweep removed it between our open and our lock */
+        p->why = "the partial file was just removed as abandoned; try again";
+        return;
+    }
+    if (fstat(p->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        p->rc = MC_ERR_BAD_NAME;
+        p->why = "the partial file is not a plain file of the staging folder";
         return;
     }
     uint64_t have = (uint64_t)st.st_size;
@@ -191,9 +231,11 @@ static void put_prepare_work(struct put_op *p)
         }
         have = 0;
     }
-    if (p->cfg->quota) {
+    if (p->quota) {
+        /* What is on disk (partials included) plus what the other uploads
+         * into this folder may still write (reserved when they started). */
         uint64_t used = put_usage(p->dirfd, 0);
-        if (used + (p->size - have) > p->cfg->quota) {
+        if (used + p->reserved + (p->size - have) > p->quota) {
             p->rc = MC_ERR_QUOTA;
             p->why = "the device's folder would exceed its quota";
             return;
@@ -279,6 +321,8 @@ static int put_parent(int dirfd, const char *name, const char **base)
 static void put_finish_work(struct put_op *p)
 {
     uint8_t got[32];
+    if (p->already)
+        return; /* the same file was there already */
     if (fsync(p->fd) != 0) {
         p->rc = put_errno(errno);
         p->why = "cannot flush the file to disk (fsync)";
@@ -307,7 +351,7 @@ static void put_finish_work(struct put_op *p)
         }
         return;
     }
-    int rc = renameat2(p->stagefd, p->part, parent, base, p->cfg->overwrite ? 0 : RENAME_NOREPLACE);
+    int rc = renameat2(p->stagefd, p->part, parent, base, p->overwrite ? 0 : RENAME_NOREPLACE);
     if (rc != 0 && errno == EEXIST) {
         (void)unlinkat(p->stagefd, p->part, 0);
         p->rc = MC_ERR_EXISTS;
@@ -359,6 +403,8 @@ static void put_log(struct put_op *p, int rc, const char *why)
 static void put_start(struct put_op *p, enum put_phase phase)
 {
     p->phase = phase;
+    if (phase == PUT_FINISH)
+        p->op.no_cancel = 1; /* the file is being committed: its answer is the final one */
     p->busy = 1;
     if (op_submit(&p->op, NULL, &p->job) < 0) {
         p->busy = 0;
@@ -504,8 +550,13 @@ int files_put(struct conn *c, const struct frame *f)
     if (!p)
         return op_error(c, f, MC_ERR_NOMEM, "put: out of memory");
     p->dirfd = p->stagefd = p->fd = -1;
-    p->cfg = cfg;
+    p->overwrite = cfg->overwrite;
+    p->quota = cfg->quota;
     snprintf(p->device, sizeof p->device, "%s", op_conn_device(c));
+    if (files_folder_path(cfg, p->device, 1, p->folder, sizeof p->folder) < 0) {
+        op_fail(&p->op, MC_ERR_BAD_NAME, "put: the receive folder's path is too long");
+        return DISPATCH_ASYNC;
+    }
     memcpy(p->name, name.ptr, name.len);
     p->size = size;
     memcpy(p->want, want, 32);
@@ -528,8 +579,8 @@ int files_put(struct conn *c, const struct frame *f)
     for (unsigned i = 0; i < MC_UPLOAD_ID_SIZE; i++)
         snprintf(p->part + 2 * i, 3, "%02x", id[i]);
     strcat(p->part, ".part");
-    snprintf(p->key, sizeof p->key, "%s|%s|%s", cfg->name, p->device, p->part);
-    int rc = put_register(p->key);
+    snprintf(p->key, sizeof p->key, "%s/%s", p->folder, p->part);
+    int rc = put_register(p->key, strlen(p->folder), p->size, &p->reserved);
     if (rc < 0) {
         op_fail(&p->op, rc,
                 rc == MC_ERR_BUSY ? "put '%s': the same upload is running on another connection"

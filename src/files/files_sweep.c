@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +48,17 @@ static unsigned sweep_folder(const struct cfg_connection *cfg, const char *folde
         double age = difftime(now, st.st_mtim.tv_sec);
         if (age < (double)cfg->partial_expiry)
             continue;
-        if (unlinkat(dirfd(d), de->d_name, 0) == 0) {
+        /* An upload in progress holds a shared lock on its partial: skip it. */
+        int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            close(fd);
+            continue;
+        }
+        int gone = unlinkat(dirfd(d), de->d_name, 0);
+        close(fd); /* the lock goes with it */
+        if (gone == 0) {
             removed++;
             log_info("event=partial_expired connection=%s folder=%s file=%s bytes=%lld "
                      "age_s=%.0f partial_expiry_s=%u",

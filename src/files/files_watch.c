@@ -67,8 +67,21 @@ static void watch_release(struct watch *w)
 static void on_delay(uv_timer_t *t)
 {
     struct watch *w = t->data;
+    /* A notice that fails closes its connection, which detaches it (freeing
+     * its ref, maybe releasing the watch): notify from a snapshot. The
+     * connections themselves are freed only later, from their close callbacks. */
+    size_t n = 0;
     for (struct watch_ref *r = w->refs; r; r = r->next)
-        op_conn_notice(r->c, MC_NOTICE_FILES_CHANGED, "files changed in the send folder");
+        n++;
+    struct conn **cs = n ? calloc(n, sizeof *cs) : NULL;
+    if (!cs)
+        return;
+    n = 0;
+    for (struct watch_ref *r = w->refs; r; r = r->next)
+        cs[n++] = r->c;
+    for (size_t i = 0; i < n; i++)
+        op_conn_notice(cs[i], MC_NOTICE_FILES_CHANGED, "files changed in the send folder");
+    free(cs);
 }
 
 static void on_change(uv_fs_event_t *h, const char *name, int events, int status)

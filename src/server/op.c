@@ -270,6 +270,13 @@ void op_route_frame(struct conn *c, const struct frame *f)
         return;
     }
     case MC_MSG_CANCEL:
+        if (op->no_cancel) {
+            conn_log(LOG_LVL_INFO, c,
+                     "event=cancel op=%s id=%u by=client result=ignored reason=\"already "
+                     "committing; its answer follows\"",
+                     op->name, op->id);
+            return;
+        }
         conn_log(LOG_LVL_INFO, c, "event=cancel op=%s id=%u by=client", op->name, op->id);
         op_fail(op, MC_ERR_CANCELLED, "request %u cancelled by the client", op->id);
         return;

@@ -61,6 +61,7 @@ struct op {
     int out_ended;         /* we sent END */
     int wants_write;       /* waiting for credit or output room */
     int finished;          /* answered: waiting only for its jobs */
+    int no_cancel;         /* past the point of no return: CANCEL is ignored */
     struct job_owner jobs; /* the op is freed once its jobs are done */
 };
 

@@ -184,6 +184,11 @@ class FilesTest(LogOnFailure, unittest.TestCase):
         self.put(c, "once.txt", b"first")
         rid = self.put_request(c, "once.txt", b"second")
         c.expect_error(E["EXISTS"], rid)
+        # The same bytes again (a lost PUT_OK): offset = size, then PUT_OK.
+        rid = self.put_request(c, "once.txt", b"first")
+        self.assertEqual(self.put_offset(c, rid), 5)
+        c.data(rid, b"", end=True)
+        c.expect(PUT_OK, rid, skip=(CREDIT,))
         with open(self.topc("once.txt"), "rb") as fh:
             self.assertEqual(fh.read(), b"first")
         rid = self.put_request(c, "short.bin", b"abcdef")
@@ -235,11 +240,13 @@ class FilesTest(LogOnFailure, unittest.TestCase):
             self.assertEqual(fh.read(), "not for devices")
         # LIST shows none of the links.
         rid = c.send(LIST, b"\x01" + wstr(""))
-        names = []
+        names, last_flags = [], None
         while True:
             f = c.recv_frame()
             if f.type == LIST_OK:
+                self.assertEqual(last_flags, END, "the listing's last DATA carries END")
                 break
+            last_flags = f.flags
             payload = f.payload
             while payload:
                 n = struct.unpack(">H", payload[:2])[0]
@@ -307,10 +314,27 @@ class FilesTest(LogOnFailure, unittest.TestCase):
         self.assertEqual(f.payload, b"\x01")
         self.assertFalse(os.path.exists(self.topda("report.pdf", device="TR0002")))
 
+    def test_quota_counts_uploads_in_progress(self):
+        c = self.client(device="TRQ")
+        a = os.urandom(120 * 1048576 // 2)  # 60 MiB each: one fits the 200 MiB quota with room,
+        rid_a = self.put_request(c, "a.bin", a, size=60 * 1048576)
+        self.put_offset(c, rid_a)
+        # ... but three more in flight at once do not.
+        rids = [self.put_request(c, "n%d.bin" % i, b"", size=60 * 1048576, declared=sha(b"%d" % i))
+                for i in range(3)]
+        results = []
+        for rid in rids:
+            f = c.recv_frame()
+            while f.type == CREDIT:
+                f = c.recv_frame()
+            results.append(error_of(f)[0] if f.type == 0x7F else f.type)
+        self.assertIn(E["QUOTA"], results, results)
+        self.assertEqual(results.count(PUT_OFFSET), 2, results)
+
     def test_device_id_must_be_a_folder_name(self):
         c = StreamClient(self.ports["psdmobile"])
         self.addCleanup(c.close)
-        for bad in ("../TR", "a/b", "CON", ".", ""):
+        for bad in ("../TR", "a/b", "CON", ".", "", "ab\u2028c"):
             rid, f = c.hello2(self.gw.password, device=bad)
             self.assertEqual((f.type, error_of(f)[0]), (0x7F, E["BAD_NAME"]), bad)
         rid, f = c.hello2(self.gw.password, device="TR0003")
@@ -377,6 +401,14 @@ class FilesTest(LogOnFailure, unittest.TestCase):
         with open(out, "rb") as fh:
             self.assertEqual(fh.read(), content)
         self.assertFalse(os.path.exists(out + ".part"))
+        # A partial copy longer than the server's file: started again from 0.
+        with open(out + ".part", "wb") as fh:
+            fh.write(os.urandom(len(content) + 1000))
+        os.unlink(out)
+        r = self.gw.miscli("--device", "TR0004", "get", "manual.pdf", "-o", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out, "rb") as fh:
+            self.assertEqual(fh.read(), content)
         r = self.gw.miscli("--device", "TR0004", "get", "missing.pdf", "-o", out + "2")
         self.assertEqual(r.returncode, 1)
         self.assertIn("NOT_FOUND", r.stderr)
