@@ -40,6 +40,8 @@ enum put_phase { PUT_PREPARE, PUT_WRITE, PUT_FINISH };
 struct put_op {
     struct op op;
     struct job job;
+    struct job hash_job;   /* hashes a batch while job writes it */
+    int jobs_left;         /* of the batch being written: write and hash */
     char folder[PATH_MAX]; /* the receive folder, fixed at the request */
     char device[MC_MAX_DEVICE_ID * 4 + 1];
     int overwrite;
@@ -288,10 +290,15 @@ static void put_write_work(struct put_op *p)
         }
         done += (size_t)n;
     }
-    /* Only what reached the file is hashed, so a resume after an error
-     * (which hashes the partial from disk again) stays consistent. */
-    wc_Sha256Update(&p->sha, src, (word32)done);
+    /* The hash of the same bytes runs beside this, in its own job (after a
+     * write error the upload fails, and a resume hashes the partial again). */
     p->wrote = done;
+}
+
+static void put_hash_work(struct job *j)
+{
+    struct put_op *p = (struct put_op *)((char *)j - offsetof(struct put_op, hash_job));
+    wc_Sha256Update(&p->sha, buf_head(&p->wr), (word32)buf_len(&p->wr));
 }
 
 /* Create the folders of name's parent beneath dirfd, without following links. */
@@ -406,10 +413,17 @@ static void put_start(struct put_op *p, enum put_phase phase)
     if (phase == PUT_FINISH)
         p->op.no_cancel = 1; /* the file is being committed: its answer is the final one */
     p->busy = 1;
+    p->jobs_left = 1;
     if (op_submit(&p->op, NULL, &p->job) < 0) {
         p->busy = 0;
         op_fail(&p->op, MC_ERR_INTERNAL, "put: cannot queue the work");
+        return;
     }
+    /* A batch is written and hashed at the same time, on two threads. */
+    if (phase == PUT_WRITE && op_submit(&p->op, NULL, &p->hash_job) == 0)
+        p->jobs_left = 2;
+    else if (phase == PUT_WRITE)
+        wc_Sha256Update(&p->sha, buf_head(&p->wr), (word32)buf_len(&p->wr)); /* cannot queue */
 }
 
 /* Write what came, or finish once everything is written. */
@@ -430,7 +444,11 @@ static void put_next(struct put_op *p)
 
 static void put_done(struct job *j, int status)
 {
-    struct put_op *p = (struct put_op *)((char *)j - offsetof(struct put_op, job));
+    struct put_op *p = j->work == put_hash_work
+                           ? (struct put_op *)((char *)j - offsetof(struct put_op, hash_job))
+                           : (struct put_op *)((char *)j - offsetof(struct put_op, job));
+    if (--p->jobs_left > 0)
+        return; /* the other half of the batch (write or hash) is still running */
     p->busy = 0;
     if (status < 0)
         return; /* the op ended (connection gone): the partial stays for a resume */
@@ -591,6 +609,8 @@ int files_put(struct conn *c, const struct frame *f)
     p->registered = 1;
     p->job.work = put_work;
     p->job.done = put_done;
+    p->hash_job.work = put_hash_work;
+    p->hash_job.done = put_done;
     put_start(p, PUT_PREPARE);
     return DISPATCH_ASYNC;
 }
