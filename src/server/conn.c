@@ -404,11 +404,17 @@ int conn_send_flags(struct conn *c, uint8_t type, uint16_t flags, uint32_t id, c
 
 int conn_send_error(struct conn *c, uint32_t id, int code, const char *fmt, ...)
 {
-    char msg[MC_MAX_ERROR_MESSAGE];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = conn_send_errorv(c, id, code, fmt, ap);
     va_end(ap);
+    return rc;
+}
+
+int conn_send_errorv(struct conn *c, uint32_t id, int code, const char *fmt, va_list ap)
+{
+    char msg[MC_MAX_ERROR_MESSAGE];
+    vsnprintf(msg, sizeof msg, fmt, ap);
     uint8_t payload[MC_MAX_ERROR_MESSAGE + 4];
     struct wire_writer w;
     wire_writer_init(&w, payload, sizeof payload);

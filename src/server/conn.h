@@ -16,6 +16,7 @@
 #ifndef MC_CONN_H
 #define MC_CONN_H
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -122,6 +123,8 @@ __attribute__((warn_unused_result)) int conn_send_flags(struct conn *c, uint8_t 
                                                         const void *payload, size_t len);
 int conn_send_error(struct conn *c, uint32_t id, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+int conn_send_errorv(struct conn *c, uint32_t id, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 /* An unsolicited NOTICE (request id 0) to a protocol-2 session; ignored for older ones. */
 void conn_notice(struct conn *c, uint16_t kind, const char *text, const void *data, size_t len);
 /* Hand the open output batch to the socket now (server_flush does it for every connection). */

@@ -119,11 +119,9 @@ void op_fail(struct op *op, int code, const char *fmt, ...)
     conn_request_done(c);
 }
 
-int op_send_data(struct op *op, const uint8_t *p, size_t n, int end)
+/* n DATA bytes (uncompressed) went out for op: rc of the send, accounted when 0. */
+static int op_sent(struct op *op, int rc, size_t n, int end)
 {
-    if (n > op->send_credit || n > MC_MAX_PAYLOAD)
-        return MC_ERR_FLOW_CONTROL;
-    int rc = conn_send_flags(op->c, MC_MSG_DATA, end ? MC_FLAG_END : 0, op->id, p, n);
     if (rc < 0)
         return rc;
     op->send_credit -= n;
@@ -133,18 +131,21 @@ int op_send_data(struct op *op, const uint8_t *p, size_t n, int end)
     return 0;
 }
 
+int op_send_data(struct op *op, const uint8_t *p, size_t n, int end)
+{
+    if (n > op->send_credit || n > MC_MAX_PAYLOAD)
+        return MC_ERR_FLOW_CONTROL;
+    return op_sent(op, conn_send_flags(op->c, MC_MSG_DATA, end ? MC_FLAG_END : 0, op->id, p, n), n,
+                   end);
+}
+
 int op_send_prepared(struct op *op, uint8_t *frame, size_t n, int end)
 {
     if (n > op->send_credit || n > MC_MAX_PAYLOAD)
         return MC_ERR_FLOW_CONTROL;
-    int rc = conn_send_prepared(op->c, MC_MSG_DATA, end ? MC_FLAG_END : 0, op->id, frame, n);
-    if (rc < 0)
-        return rc;
-    op->send_credit -= n;
-    op->bytes_out += n;
-    if (end)
-        op->out_ended = 1;
-    return 0;
+    return op_sent(op,
+                   conn_send_prepared(op->c, MC_MSG_DATA, end ? MC_FLAG_END : 0, op->id, frame, n),
+                   n, end);
 }
 
 int op_send_packed(struct op *op, uint8_t *frame, uint8_t *scratch, size_t n, int end)
@@ -158,14 +159,11 @@ int op_send_packed(struct op *op, uint8_t *frame, uint8_t *scratch, size_t n, in
         size_t z = ZSTD_compressCCtx(cctx, scratch + MC_FRAME_HEADER_SIZE, ZSTD_compressBound(n),
                                      frame + MC_FRAME_HEADER_SIZE, n, c->compress);
         if (!ZSTD_isError(z) && z + z / 16 < n) {
-            int rc = conn_send_prepared(
-                c, MC_MSG_DATA, MC_FLAG_COMPRESSED | (end ? MC_FLAG_END : 0), op->id, scratch, z);
-            if (rc < 0)
-                return rc;
-            op->send_credit -= n;
-            op->bytes_out += n;
-            op->out_ended |= end;
-            return 0;
+            return op_sent(op,
+                           conn_send_prepared(c, MC_MSG_DATA,
+                                              MC_FLAG_COMPRESSED | (end ? MC_FLAG_END : 0), op->id,
+                                              scratch, z),
+                           n, end);
         }
     }
     return op_send_prepared(op, frame, n, end);
@@ -397,12 +395,11 @@ int op_submit(struct op *op, struct job_pool *pool, struct job *j)
 
 int op_conn_send_error(struct conn *c, uint32_t id, int code, const char *fmt, ...)
 {
-    char msg[MC_MAX_ERROR_MESSAGE];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = conn_send_errorv(c, id, code, fmt, ap);
     va_end(ap);
-    return conn_send_error(c, id, code, "%s", msg);
+    return rc;
 }
 
 void op_conn_request_done(struct conn *c)

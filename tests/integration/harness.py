@@ -4,8 +4,10 @@ free loopback port, and talk to it as a client would.
 Only the Python standard library is used. Every gateway started here is
 stopped by the context manager, even when a test fails.
 """
+import atexit
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -29,6 +31,21 @@ ERR = {"BAD_FRAME": 10, "BAD_VERSION": 11, "FRAME_TOO_LARGE": 12, "BAD_TYPE": 13
        "SHUTTING_DOWN": 25, "BUSY": 26}
 
 _hash_cache = {}
+
+# Every gateway's directory goes when the test process ends (the log of a
+# failure is printed before): tests must not fill the disk of the machine
+# that runs them. MISCOMM_KEEP_TEST_DIRS=1 keeps them for a post-mortem.
+_test_dirs = []
+
+
+def _remove_test_dirs():
+    if os.environ.get("MISCOMM_KEEP_TEST_DIRS"):
+        return
+    for d in _test_dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_remove_test_dirs)
 
 
 def free_port():
@@ -56,6 +73,7 @@ class Gateway:
 
     def __init__(self, conns=None, server=None, tls=None, start=True):
         self.dir = tempfile.mkdtemp(prefix="miscomm-test-")
+        _test_dirs.append(self.dir)
         self.conns = conns or [{"name": "psdmobile"}]
         for c in self.conns:
             c.setdefault("port", free_port())
