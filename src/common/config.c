@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <threads.h>
@@ -639,6 +640,13 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
         *slash = 0;
     else
         snprintf(base, sizeof base, ".");
+    /* Paths in the file become absolute: the daemon's folders must not
+     * depend on the directory it was started from. (The current directory
+     * is prefixed, not resolved: a symlinked directory stays as written.) */
+    char cwd[PATH_MAX], abs[PATH_MAX];
+    if (base[0] != '/' && getcwd(cwd, sizeof cwd) &&
+        (size_t)snprintf(abs, sizeof abs, "%s/%s", cwd, base) < sizeof abs)
+        memcpy(base, abs, sizeof base);
     struct loader ld = {.base_dir = base, .on_error = on_error, .ud = ud};
     snprintf(cfg->path, sizeof cfg->path, "%s", path);
 

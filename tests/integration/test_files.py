@@ -695,3 +695,25 @@ class CompressionTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             with open(out, "rb") as fh:
                 self.assertEqual(fh.read(), text)
+
+
+class RelativeConfigTest(unittest.TestCase):
+    def test_relative_config_path_gives_absolute_folders(self):
+        # `make run` starts miscommd -c conf/miscomm.ini: the folders must not
+        # depend on the directory the daemon runs from.
+        import subprocess
+        from harness import MISCOMMD
+        gw = Gateway(conns=[{"name": "psdmobile", "receive_files": "on"}], start=False)
+        self.addCleanup(gw.__exit__, None, None, None)
+        gw.logf = open(gw.log_path, "ab")
+        gw.proc = subprocess.Popen([MISCOMMD, "-c", "miscomm.ini"], cwd=gw.dir, stdout=gw.logf,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        gw.wait_log(r"event=ready")
+        src = os.path.join(gw.dir, "note.txt")
+        with open(src, "w") as fh:
+            fh.write("hello\n")
+        r = gw.miscli("--device", "TRREL", "put", src)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(gw.dir, "data", "psdmobile", "TRREL", "ToPC",
+                                                    "note.txt")))
+        gw.stop()
