@@ -47,7 +47,7 @@
 
 #include "miscomm/client.h"
 
-#define CHUNK   (256u * 1024u)   /* bytes per write call, both clients */
+#define CHUNK   (256u * 1024u)       /* bytes per write call, both clients */
 #define WINDOW  (8u * 1024u * 1024u) /* download credit the miscomm client keeps open */
 #define PATTERN 251u
 
@@ -232,9 +232,11 @@ static int run_miscomm(unsigned port, const char *cert, const char *pwfile, int 
         fprintf(stderr, "stream_client: cannot read %s or %s\n", cert, pwfile);
         return 1;
     }
-    struct mc_client_options opt = {
-        .host = "127.0.0.1", .port = port, .fingerprint = fp, .tls_version = 13,
-        .timeout_ms = 60000};
+    struct mc_client_options opt = {.host = "127.0.0.1",
+                                    .port = port,
+                                    .fingerprint = fp,
+                                    .tls_version = 13,
+                                    .timeout_ms = 60000};
     mc_client *c = NULL;
     mc_stream *s = NULL;
     struct mc_session sess;
@@ -264,7 +266,8 @@ static int run_miscomm(unsigned port, const char *cert, const char *pwfile, int 
         goto out;
     if (down) {
         /* More than the initial window in flight, so the server never waits for us. */
-        if (WINDOW > sess.stream_window && (rc = mc_stream_grant(s, WINDOW - sess.stream_window)) < 0)
+        if (WINDOW > sess.stream_window &&
+            (rc = mc_stream_grant(s, WINDOW - sess.stream_window)) < 0)
             goto out;
         rc = mc_stream_finish(s, on_data, &k, &r);
     } else {
@@ -281,8 +284,8 @@ static int run_miscomm(unsigned port, const char *cert, const char *pwfile, int 
     if (rc < 0)
         goto out;
     /* ECHO_OK: u64 received, u64 sent, as the server counted them. */
-    uint64_t srv = r.type == MC_MSG_ECHO_OK && r.len >= 16 ? get_u64(r.payload + (down ? 8 : 0))
-                                                          : 0;
+    uint64_t srv =
+        r.type == MC_MSG_ECHO_OK && r.len >= 16 ? get_u64(r.payload + (down ? 8 : 0)) : 0;
     if (srv != count || (down && (k.got != count || k.bad))) {
         fprintf(stderr, "stream_client: expected %llu bytes; server counted %llu, client %llu%s\n",
                 (unsigned long long)count, (unsigned long long)srv, (unsigned long long)k.got,
@@ -404,8 +407,9 @@ out:
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: stream_client [--watch PID] miscomm PORT CERT PASSWORD_FILE down|up COUNT\n"
-                    "       stream_client [--watch PID] tls PORT down|up COUNT\n");
+    fprintf(stderr,
+            "usage: stream_client [--watch PID] miscomm PORT CERT PASSWORD_FILE down|up COUNT\n"
+            "       stream_client [--watch PID] tls PORT down|up COUNT\n");
     return 2;
 }
 

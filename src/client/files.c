@@ -16,6 +16,7 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include "client_internal.h"
+#include "filehash.h"
 #include "wire.h"
 
 #define FILES_CHUNK (256u * 1024u)
@@ -25,31 +26,6 @@ static void sleep_ms(unsigned ms)
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
-}
-
-/* SHA-256 of the first len bytes of fd. */
-static int hash_fd(int fd, uint64_t len, uint8_t out[32])
-{
-    wc_Sha256 sha;
-    if (wc_InitSha256(&sha) != 0)
-        return MC_ERR_CRYPTO;
-    uint8_t *b = malloc(FILES_CHUNK);
-    int rc = b ? 0 : MC_ERR_NOMEM;
-    for (uint64_t off = 0; rc == 0 && off < len;) {
-        size_t want = len - off < FILES_CHUNK ? (size_t)(len - off) : FILES_CHUNK;
-        ssize_t n = pread(fd, b, want, (off_t)off);
-        if (n <= 0) {
-            rc = MC_ERR_IO;
-            break;
-        }
-        wc_Sha256Update(&sha, b, (word32)n);
-        off += (uint64_t)n;
-    }
-    if (rc == 0)
-        wc_Sha256Final(&sha, out);
-    wc_Sha256Free(&sha);
-    free(b);
-    return rc;
 }
 
 /* Retry op after a dropped connection: relogin with backoff. */
@@ -181,22 +157,8 @@ static int get_once(mc_client *c, void *arg)
     if (g->running_ok)
         wc_Sha256Free(&g->running);
     g->running_ok = wc_InitSha256(&g->running) == 0;
-    if (g->running_ok && g->have) {
-        uint8_t *b = malloc(FILES_CHUNK);
-        for (uint64_t off = 0; b && off < g->have;) {
-            size_t want = g->have - off < FILES_CHUNK ? (size_t)(g->have - off) : FILES_CHUNK;
-            ssize_t k = pread(g->fd, b, want, (off_t)off);
-            if (k <= 0) {
-                g->running_ok = 0;
-                break;
-            }
-            wc_Sha256Update(&g->running, b, (word32)k);
-            off += (uint64_t)k;
-        }
-        if (!b)
-            g->running_ok = 0;
-        free(b);
-    }
+    if (g->running_ok && g->have && filehash_update(&g->running, g->fd, g->have) < 0)
+        g->running_ok = 0;
     uint8_t req[2 + 1024 + 8];
     struct wire_writer w;
     wire_writer_init(&w, req, sizeof req);
@@ -243,7 +205,7 @@ int mc_get_file(mc_client *c, const char *name, const char *path,
         if (g.running_ok)
             wc_Sha256Final(&g.running, got);
         else
-            rc = hash_fd(g.fd, g.have, got); /* the running hash failed: read it all again */
+            rc = filehash_fd(g.fd, g.have, got); /* the running hash failed: read it all again */
     }
     if (g.running_ok)
         wc_Sha256Free(&g.running);
@@ -367,7 +329,7 @@ int mc_put_file(mc_client *c, const char *path, const char *name,
     if (rc == 0 && !p.buf)
         rc = MC_ERR_NOMEM;
     if (rc == 0)
-        rc = hash_fd(p.fd, p.size, p.sha);
+        rc = filehash_fd(p.fd, p.size, p.sha);
     if (rc == 0)
         rc = with_retries(c, o, put_once, &p);
     free(p.buf);

@@ -41,9 +41,8 @@ void files_watch_detach(struct conn *c);
 /* Remove the connection's abandoned partial uploads (worker thread); returns how many. */
 unsigned files_sweep(const struct cfg_connection *cfg);
 
-/* SHA-256 of the first len bytes of fd (pread), remembered by (dev, inode, size, mtime). */
-int files_hash_fd(int fd, uint64_t len, uint8_t out[32]);
-/* The same for the whole file, which must be size bytes long (else MC_ERR_IO: it changed). */
+/* SHA-256 of a whole file, which must be size bytes long (else MC_ERR_IO: it changed),
+ * remembered by (dev, inode, size, mtime); the hashing is filehash_fd (src/common). */
 int files_hash_cached(int fd, uint64_t size, uint8_t out[32]);
 
 #endif

@@ -53,8 +53,6 @@ struct get_op {
 
 static void get_open_work(struct get_op *g)
 {
-    char path[PATH_MAX];
-    (void)path;
     int dirfd = files_dir_open(g->folder, 0);
     if (dirfd < 0) {
         g->rc = dirfd == MC_ERR_NOT_FOUND ? MC_ERR_NOT_FOUND : dirfd;
@@ -333,8 +331,6 @@ static int ack_remove(struct ack_job *a, int dirfd, int parent, const char *base
 static void ack_work(struct job *j)
 {
     struct ack_job *a = (struct ack_job *)j;
-    char path[PATH_MAX];
-    (void)path;
     int dirfd = files_dir_open(a->folder, 0);
     if (dirfd < 0) {
         a->rc = dirfd;

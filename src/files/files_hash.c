@@ -13,11 +13,11 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include "filehash.h"
 #include "files.h"
 #include "miscomm/error.h"
 
 #define HASH_CACHE_SIZE 4096u
-#define HASH_READ       (256u * 1024u)
 
 struct hash_entry {
     dev_t dev;
@@ -43,34 +43,6 @@ static size_t cache_slot(const struct stat *st)
     return (size_t)(h % HASH_CACHE_SIZE);
 }
 
-int files_hash_fd(int fd, uint64_t len, uint8_t out[32])
-{
-    wc_Sha256 sha;
-    if (wc_InitSha256(&sha) != 0)
-        return MC_ERR_CRYPTO;
-    uint8_t *buf = malloc(HASH_READ);
-    if (!buf) {
-        wc_Sha256Free(&sha);
-        return MC_ERR_NOMEM;
-    }
-    int rc = 0;
-    for (uint64_t off = 0; off < len;) {
-        size_t want = len - off < HASH_READ ? (size_t)(len - off) : HASH_READ;
-        ssize_t n = pread(fd, buf, want, (off_t)off);
-        if (n <= 0) {
-            rc = MC_ERR_IO; /* shorter than it said: changed under us */
-            break;
-        }
-        wc_Sha256Update(&sha, buf, (word32)n);
-        off += (uint64_t)n;
-    }
-    free(buf);
-    if (rc == 0)
-        wc_Sha256Final(&sha, out);
-    wc_Sha256Free(&sha);
-    return rc;
-}
-
 int files_hash_cached(int fd, uint64_t size, uint8_t out[32])
 {
     struct stat st;
@@ -87,7 +59,7 @@ int files_hash_cached(int fd, uint64_t size, uint8_t out[32])
     uv_mutex_unlock(&cache_lock);
     if (hit)
         return 0;
-    int rc = files_hash_fd(fd, (uint64_t)st.st_size, out);
+    int rc = filehash_fd(fd, (uint64_t)st.st_size, out);
     if (rc < 0)
         return rc;
     uv_mutex_lock(&cache_lock);

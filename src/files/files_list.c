@@ -38,7 +38,6 @@ static _Atomic size_t list_bytes;
 struct list_op {
     struct op op;
     struct job job;
-    struct conn *c;
     char folder[PATH_MAX]; /* the device's send folder, fixed at the request (a reload may change
                               the configuration meanwhile) */
     char sub[FILES_NAME_MAX + 1]; /* the subfolder asked for, "" = the top */
@@ -126,8 +125,6 @@ static int list_walk(struct list_op *l, int dir, const char *prefix, unsigned de
 static void list_work(struct job *j)
 {
     struct list_op *l = (struct list_op *)((char *)j - offsetof(struct list_op, job));
-    char path[PATH_MAX];
-    (void)path;
     int dirfd = files_dir_open(l->folder, 0);
     if (dirfd == MC_ERR_NOT_FOUND) {
         l->rc = 0; /* nothing was ever sent to this device: an empty list */
@@ -167,7 +164,7 @@ static void list_pump(struct list_op *l)
         struct wire_writer w;
         wire_writer_init(&w, p, sizeof p);
         wire_put_u32(&w, l->count);
-        if (op_conn_send(l->c, MC_MSG_LIST_OK, op->id, p, w.len) == 0)
+        if (op_conn_send(l->op.c, MC_MSG_LIST_OK, op->id, p, w.len) == 0)
             op_finish(op);
         return;
     }
@@ -198,7 +195,8 @@ static void list_done(struct job *j, int status)
         op_fail(&l->op, l->rc, "list: %s", l->why ? l->why : mc_strerror(l->rc));
         return;
     }
-    op_conn_log(l->c, LOG_LVL_DEBUG, "event=list entries=%u bytes=%zu", l->count, buf_len(&l->out));
+    op_conn_log(l->op.c, LOG_LVL_DEBUG, "event=list entries=%u bytes=%zu", l->count,
+                buf_len(&l->out));
     l->ready = 1;
     op_want_write(&l->op);
 }
@@ -236,7 +234,6 @@ int files_list(struct conn *c, const struct frame *f)
         (struct list_op *)op_new(c, f->request_id, "list", f->length, &list_vt, sizeof *l);
     if (!l)
         return op_error(c, f, MC_ERR_NOMEM, "list: out of memory");
-    l->c = c;
     if (files_folder_path(op_conn_config(c), op_conn_device(c), 0, l->folder, sizeof l->folder) <
         0) {
         op_fail(&l->op, MC_ERR_BAD_NAME, "list: the send folder's path is too long");

@@ -29,6 +29,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "filehash.h"
 #include "files.h"
 #include "files_path.h"
 #include "log.h"
@@ -67,7 +68,6 @@ struct put_op {
     const char *why;
     struct buf in; /* received, waiting for a write job */
     struct buf wr; /* owned by the running write job */
-    uint64_t ungranted;
 };
 
 /* Uploads in progress in this process (loop thread only). */
@@ -152,8 +152,6 @@ static uint64_t put_usage(int dir, unsigned depth)
 
 static void put_prepare_work(struct put_op *p)
 {
-    char path[PATH_MAX];
-    (void)path;
     p->dirfd = files_dir_open(p->folder, 1);
     if (p->dirfd < 0) {
         p->rc = p->dirfd;
@@ -250,25 +248,10 @@ static void put_prepare_work(struct put_op *p)
         return;
     }
     p->sha_ready = 1;
-    uint8_t *b = malloc(256 * 1024);
-    if (!b) {
-        p->rc = MC_ERR_NOMEM;
-        p->why = "out of memory";
+    if ((p->rc = filehash_update(&p->sha, p->fd, have)) < 0) {
+        p->why = "cannot read the partial file";
         return;
     }
-    for (uint64_t off = 0; off < have;) {
-        size_t want = have - off < 256 * 1024 ? (size_t)(have - off) : 256 * 1024;
-        ssize_t n = pread(p->fd, b, want, (off_t)off);
-        if (n <= 0) {
-            free(b);
-            p->rc = MC_ERR_IO;
-            p->why = "cannot read the partial file";
-            return;
-        }
-        wc_Sha256Update(&p->sha, b, (word32)n);
-        off += (uint64_t)n;
-    }
-    free(b);
     p->resumed = have; /* held is the loop's: put_done copies it */
 }
 
@@ -480,13 +463,8 @@ static void put_done(struct job *j, int status)
     case PUT_WRITE: {
         size_t n = buf_len(&p->wr);
         buf_consume(&p->wr, n);
-        p->ungranted += n;
-        if (!p->op.in_ended && p->ungranted >= MC_STREAM_WINDOW / 4) {
-            uint32_t g = (uint32_t)p->ungranted;
-            p->ungranted = 0;
-            if (op_grant(&p->op, g) < 0)
-                return;
-        }
+        if (op_consumed(&p->op, n) < 0)
+            return;
         put_next(p);
         break;
     }

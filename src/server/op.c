@@ -169,6 +169,16 @@ int op_send_packed(struct op *op, uint8_t *frame, uint8_t *scratch, size_t n, in
     return op_send_prepared(op, frame, n, end);
 }
 
+int op_consumed(struct op *op, size_t n)
+{
+    op->ungranted += n;
+    if (op->in_ended || op->ungranted < MC_STREAM_WINDOW / 4)
+        return 0;
+    uint32_t g = (uint32_t)op->ungranted;
+    op->ungranted = 0;
+    return op_grant(op, g);
+}
+
 int op_grant(struct op *op, uint32_t n)
 {
     uint8_t payload[4];

@@ -57,6 +57,7 @@ struct op {
     uint64_t bytes_in, bytes_out; /* DATA payload bytes received and sent */
     uint64_t send_credit;
     uint64_t recv_credit;
+    uint64_t ungranted;    /* bytes the op consumed and has not given back as credit */
     int in_ended;          /* the client sent END */
     int out_ended;         /* we sent END */
     int wants_write;       /* waiting for credit or output room */
@@ -87,6 +88,12 @@ __attribute__((warn_unused_result)) int op_send_prepared(struct op *op, uint8_t 
 __attribute__((warn_unused_result)) int op_send_packed(struct op *op, uint8_t *frame,
                                                        uint8_t *scratch, size_t n, int end);
 size_t op_pack_bound(size_t n);
+/*
+ * The op consumed n of the client's bytes: give the credit back in batches
+ * (one CREDIT per quarter window), none once the client sent its END.
+ * 0, or the send's error (the connection is then closing).
+ */
+__attribute__((warn_unused_result)) int op_consumed(struct op *op, size_t n);
 /* Let the client send n more bytes (a CREDIT frame). */
 __attribute__((warn_unused_result)) int op_grant(struct op *op, uint32_t n);
 

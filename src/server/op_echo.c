@@ -29,7 +29,6 @@ struct echo_op {
     struct op op;
     uint8_t mode;
     uint64_t count;     /* SOURCE: bytes to send; SINK: most bytes accepted (0 = any) */
-    uint64_t ungranted; /* consumed bytes not yet given back as credit */
     struct buf pending; /* ECHO: received, not yet sent back */
     uint8_t *frame;     /* MC_FRAME_HEADER_SIZE + ECHO_CHUNK: the frame being built */
 };
@@ -57,17 +56,6 @@ static void echo_answer(struct echo_op *e)
     if (conn_send(e->op.c, MC_MSG_ECHO_OK, e->op.id, payload, w.len) < 0)
         return; /* the connection is closing and cancels the op */
     op_finish(&e->op);
-}
-
-/* Give back credit in batches: one CREDIT per quarter window consumed. */
-static int echo_give_back(struct echo_op *e, size_t n, int force)
-{
-    e->ungranted += n;
-    if (e->op.in_ended || e->ungranted == 0 || (!force && e->ungranted < MC_STREAM_WINDOW / 4))
-        return 0;
-    uint32_t g = (uint32_t)e->ungranted;
-    e->ungranted = 0;
-    return op_grant(&e->op, g);
 }
 
 /* Bytes still to send, and whether they are the last. */
@@ -121,7 +109,7 @@ static void echo_pump(struct echo_op *e)
             op->out_ended = 1;
         if (e->mode == MC_ECHO_ECHO) {
             buf_consume(&e->pending, n);
-            if (echo_give_back(e, n, 0) < 0)
+            if (op_consumed(&e->op, n) < 0)
                 return;
         }
         if (!op->out_ended) {
@@ -150,7 +138,7 @@ static void echo_data(struct op *op, const uint8_t *p, size_t n, int end)
         if (end)
             echo_answer(e);
         else
-            (void)echo_give_back(e, n, 0); /* a failure closes the connection */
+            (void)op_consumed(&e->op, n); /* a failure closes the connection */
         return;
     }
     /* ECHO: within the credit we granted, the bytes always fit. */

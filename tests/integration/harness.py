@@ -187,6 +187,30 @@ class Gateway:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
+def proc_status_kib(pid, key="VmRSS"):
+    """A memory figure of process pid from /proc (VmRSS, VmSize, VmHWM), in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s for pid %d" % (key, pid))
+
+
+def built_with_asan():
+    with open(MISCOMMD, "rb") as f:
+        return b"AddressSanitizer" in f.read()
+
+
+def small_asan_quarantine():
+    """Under ASan, freed memory sits in a quarantine that would look like growth:
+    keep it small for the daemons started from now on. True when built with ASan."""
+    if not built_with_asan():
+        return False
+    os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
+                                  ":quarantine_size_mb=1").lstrip(":")
+    return True
+
+
 class LogOnFailure:
     """unittest.TestCase mixin: after a failure or an error, print the last
     lines of self.gw's log (the gateway a test class shares)."""

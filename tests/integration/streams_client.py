@@ -14,7 +14,7 @@ import ssl
 import struct
 import time
 
-from harness import Client, ERR, HELLO, HELLO_OK, MISCOMMD, tls_context
+from harness import built_with_asan, proc_status_kib, Client, ERR, HELLO, HELLO_OK, MISCOMMD, tls_context
 
 INFO, INFO_OK = 0x07, 0x08
 DATA, CREDIT, CANCEL, NOTICE = 0x10, 0x11, 0x12, 0x13
@@ -425,16 +425,7 @@ def login2(port, password, vmin=1, vmax=2, **kw):
 
 
 def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
-
-
-def built_with_asan():
-    with open(MISCOMMD, "rb") as f:
-        return b"AddressSanitizer" in f.read()
+    return proc_status_kib(pid)
 
 
 def half_close(client):

@@ -12,31 +12,14 @@ import struct
 import time
 import unittest
 
-from harness import LogOnFailure, Gateway, Client, HELLO_OK, NOOP, PONG, MISCOMMD
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
-def built_with_asan():
-    with open(MISCOMMD, "rb") as f:
-        return b"AddressSanitizer" in f.read()
+from harness import proc_status_kib as rss_kib, small_asan_quarantine, LogOnFailure, Gateway, Client, HELLO_OK, NOOP, PONG, MISCOMMD
 
 
 class BackpressureTest(LogOnFailure, unittest.TestCase):
     log_lines = 30
     @classmethod
     def setUpClass(cls):
-        # Under ASan, freed memory sits in a quarantine that would look like growth.
-        cls.asan = built_with_asan()
-        if cls.asan:
-            os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
-                                          ":quarantine_size_mb=1").lstrip(":")
+        cls.asan = small_asan_quarantine()
         cls.gw = Gateway(server={"log_level": "info"})
 
     @classmethod

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import ERR, Gateway, HELLO_OK, LogOnFailure, PING, PONG
+from harness import proc_status_kib, small_asan_quarantine, ERR, Gateway, HELLO_OK, LogOnFailure, PING, PONG
 from streams_client import (CREDIT, DATA, END, ERR2, StreamClient, WINDOW, error_of, wstr)
 
 LIST, LIST_OK, GET, GET_OK, ACK, ACK_OK = 0x30, 0x31, 0x32, 0x33, 0x34, 0x35
@@ -520,9 +520,7 @@ class FullDiskTest(unittest.TestCase):
 
 class LargeTransferTest(unittest.TestCase):
     def test_one_gib_each_way_with_flat_rss(self):
-        # AddressSanitizer keeps freed memory in quarantine: keep it small here.
-        os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
-                                      ":quarantine_size_mb=1").lstrip(":")
+        small_asan_quarantine()
         gw = Gateway(conns=[{"name": "psdmobile", "send_files": "on", "receive_files": "on"}])
         self.addCleanup(gw.__exit__, None, None, None)
         src = os.path.join(gw.dir, "big.bin")
@@ -535,11 +533,7 @@ class LargeTransferTest(unittest.TestCase):
         pid = gw.proc.pid
 
         def rss():
-            with open("/proc/%d/status" % pid) as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1])
-            return 0
+            return proc_status_kib(pid)
         peak = [0]
         stop = threading.Event()
 

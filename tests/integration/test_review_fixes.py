@@ -11,7 +11,7 @@ import struct
 import time
 import unittest
 
-from harness import (LogOnFailure, Gateway, Client, HELLO, HELLO_OK, PING, PONG, NOOP, BYE, ERROR, ERR,
+from harness import (small_asan_quarantine, LogOnFailure, Gateway, Client, HELLO, HELLO_OK, PING, PONG, NOOP, BYE, ERROR, ERR,
                      hello_payload, peer)
 from streams_client import (
     INFO, INFO_OK, DATA, ECHO, ECHO_OK, ERR2, MODE_SINK, StreamClient, login2, frame, header,
@@ -31,10 +31,7 @@ def peer_re(c):
 class ReviewFixesTest(LogOnFailure, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.asan = built_with_asan()
-        if cls.asan:
-            os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
-                                          ":quarantine_size_mb=1").lstrip(":")
+        cls.asan = small_asan_quarantine()
         cls.gw = Gateway(conns=[{"name": "psdmobile", "timewait": 2}],
                          server={"handshake_timeout": 7})
 

@@ -10,20 +10,12 @@ import subprocess
 import time
 import unittest
 
-from harness import (BUILD, Client, Gateway, HELLO_OK, LogOnFailure, NOOP, PING, BYE, ERR,
+from harness import (proc_status_kib, BUILD, Client, Gateway, HELLO_OK, LogOnFailure, NOOP, PING, BYE, ERR,
                      MISCLI)
 from streams_client import (CREDIT, DATA, ECHO_OK, ERR2, MODE_SINK, MODE_SOURCE, StreamClient,
                             error_of, frame)
 
 STREAM_API = os.path.join(BUILD, "tests", "stream_api")
-
-
-def vm(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])  # KiB
-    raise AssertionError("no %s for pid %d" % (key, pid))
 
 
 class StreamLifetimeTest(LogOnFailure, unittest.TestCase):
@@ -52,7 +44,7 @@ class StreamLifetimeTest(LogOnFailure, unittest.TestCase):
             rid, (t, _, _) = c.hello(self.gw.password, vmax=2)
             self.assertEqual(t, HELLO_OK)
             pid = self.gw.proc.pid
-            size0, rss0 = vm(pid, "VmSize"), vm(pid, "VmRSS")
+            size0, rss0 = proc_status_kib(pid, "VmSize"), proc_status_kib(pid)
             for i in range(0, 12000, 100):  # fill the kernel's buffers
                 s.sendall(b"".join(frame(PING, 10 + i + k, b"x" * 256) for k in range(100)))
             s.settimeout(2)
@@ -64,7 +56,7 @@ class StreamLifetimeTest(LogOnFailure, unittest.TestCase):
                     break  # the gateway stopped reading: paused
                 n += 1
                 time.sleep(0.0002)
-            grew_size, grew_rss = vm(pid, "VmSize") - size0, vm(pid, "VmRSS") - rss0
+            grew_size, grew_rss = proc_status_kib(pid, "VmSize") - size0, proc_status_kib(pid) - rss0
             self.assertLess(grew_rss, 32 * 1024, "RSS grew by %d KiB" % grew_rss)
             self.assertLess(grew_size, 256 * 1024, "address space grew by %d KiB" % grew_size)
             self.gw.wait_log(r"event=output_paused")

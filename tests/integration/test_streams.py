@@ -11,7 +11,7 @@ import struct
 import time
 import unittest
 
-from harness import LogOnFailure, Gateway, Client, HELLO, HELLO_OK, PING, PONG, BYE, ERROR, wait_exit
+from harness import small_asan_quarantine, LogOnFailure, Gateway, Client, HELLO, HELLO_OK, PING, PONG, BYE, ERROR, wait_exit
 from streams_client import (
     DATA, CREDIT, CANCEL, NOTICE, ECHO, ECHO_OK, END, ERR2, MODE_ECHO, MODE_SOURCE, MODE_SINK,
     NOTICE_DRAINING, WINDOW, MAX_STREAMS, StreamClient, login2, frame, header, echo_payload,
@@ -29,10 +29,7 @@ def fail_frame(f):
 class StreamsTest(LogOnFailure, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.asan = built_with_asan()
-        if cls.asan:
-            os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
-                                          ":quarantine_size_mb=1").lstrip(":")
+        cls.asan = small_asan_quarantine()
         cls.gw = Gateway(conns=[{"name": "psdmobile"}, {"name": "noping", "ping": "no"}])
 
     @classmethod

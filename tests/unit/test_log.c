@@ -47,7 +47,10 @@ int main(void)
     log_escape(out, sizeof out, "\xff\xc3", 2); /* invalid, truncated */
     CHECK(strcmp(out, "\\xff\\xc3") == 0);
     /* A full buffer stops at a whole character, always terminated. */
-    size_t n = log_escape(out, 6, "ab\x01" "cd", 5);
+    size_t n = log_escape(out, 6,
+                          "ab\x01"
+                          "cd",
+                          5);
     CHECK_EQ_INT(n, 2);
     CHECK(strcmp(out, "ab") == 0);
     return check_report("test_log");
