@@ -8,6 +8,17 @@ PACKAGES=(
     cmake make pkg-config clang libclang-rt-14-dev
     libuv1-dev libsodium-dev libiniparser-dev libwolfssl-dev
     unixodbc unixodbc-dev odbcinst libsqliteodbc sqlite3
+    # The PostgreSQL demo (scripts/pg-demo.sh, tests/integration/test_demo_db.py):
+    # server, psql and the ODBC driver. postgresql-15 rather than the
+    # "postgresql" metapackage because pg-demo.sh runs /usr/lib/postgresql/15/bin
+    # (on bookworm the metapackage is only a dependency on postgresql-15; on a
+    # later release it would bring another major version). Neither avoids
+    # Debian's default cluster: postgresql-15's postinst creates 15/main
+    # (port 5432, started where a service manager lets it) unless
+    # /etc/postgresql-common/createcluster.conf says create_main_cluster =
+    # false, and this script does not edit /etc. That cluster is harmless:
+    # the demo runs its own on another port and never uses it.
+    postgresql-15 postgresql-client-15 odbc-postgresql
     libzstd-dev zstd
     openssl python3 procps
     dpkg-dev autoconf automake libtool

@@ -13,3 +13,14 @@ if [ ! -s certs/psdmobile.password ] || [ ! -s certs/psdmobile.hash ]; then
     mv certs/psdmobile.hash.tmp certs/psdmobile.hash
     echo "firstrun: created the demo connection's password in certs/psdmobile.password"
 fi
+# The demo service-desk database (SQLite, through the gateway's own ODBC
+# data source) and the credential file the demo connection opens it with.
+bash scripts/demo-db.sh "$top/data" >/dev/null
+if [ ! -s data/servicedesk.cred ]; then
+    # SQLite has no accounts: the user and password are the file format's.
+    printf 'demo\n' > data/servicedesk.dbpw
+    build/misctl cred create -c conf/miscomm.ini --dsn servicedesk --user demo \
+        --password-file data/servicedesk.dbpw --out data/servicedesk.cred >/dev/null
+    rm -f data/servicedesk.dbpw
+    echo "firstrun: created the demo database data/servicedesk.db and its credential data/servicedesk.cred"
+fi

@@ -58,7 +58,16 @@ extern "C" {
     X(NO_SPACE, 51, "no space left on the server")                                                 \
     X(QUOTA, 52, "quota exceeded")                                                                 \
     X(HASH_MISMATCH, 53, "hash mismatch")                                                          \
-    X(FILE_TOO_LARGE, 54, "file too large")
+    X(FILE_TOO_LARGE, 54, "file too large")                                                        \
+    X(BAD_CREDENTIAL, 60, "credential file damaged or tampered with")                              \
+    X(WRONG_KEY, 61, "wrong key or passphrase for the credential file")                            \
+    X(UNKNOWN_KEY, 62, "credential file sealed with an unknown key")                               \
+    X(CREDENTIAL_VERSION, 63, "unsupported credential file version")                               \
+    X(SQL, 70, "the database refused the statement")                                               \
+    X(RESULT_LIMIT, 71, "result larger than the connection allows")                                \
+    X(DB_UNAVAILABLE, 72, "database unavailable")                                                  \
+    X(NOT_ALLOWED, 73, "not allowed on this connection")                                           \
+    X(BAD_HANDLE, 74, "no such database handle")
 
 typedef enum mc_err {
 #define MC_ERR_ENUM_(name, code, msg) MC_ERR_##name = -(code),

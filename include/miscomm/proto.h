@@ -53,6 +53,17 @@
     X(PUT, 0x36)                                                                                   \
     X(PUT_OFFSET, 0x37)                                                                            \
     X(PUT_OK, 0x38)                                                                                \
+    X(ODBC_OPEN, 0x40)                                                                             \
+    X(ODBC_OPEN_OK, 0x41)                                                                          \
+    X(QUERY, 0x42)                                                                                 \
+    X(QUERY_COLUMNS, 0x43)                                                                         \
+    X(QUERY_OK, 0x44)                                                                              \
+    X(EXEC, 0x45)                                                                                  \
+    X(EXEC_OK, 0x46)                                                                               \
+    X(TX, 0x47)                                                                                    \
+    X(TX_OK, 0x48)                                                                                 \
+    X(ODBC_CLOSE, 0x49)                                                                            \
+    X(ODBC_CLOSE_OK, 0x4A)                                                                         \
     X(ERROR, 0x7F)
 
 enum mc_msg_type {

@@ -100,9 +100,9 @@ struct mc_stream {
     size_t final_len;
     char final_msg[MC_MAX_ERROR_MESSAGE + 1];
     /* The last frame of the stream that is neither DATA, CREDIT nor final
-     * (PUT_OFFSET), kept for mc_stream_wait_frame(). */
+     * (PUT_OFFSET, QUERY_COLUMNS), kept for mc_stream_wait_frame(). */
     uint8_t mid_type;
-    uint8_t mid[64];
+    uint8_t *mid;
     size_t mid_len;
 };
 
@@ -693,12 +693,21 @@ static int stream_take(mc_client *c, struct mc_stream *s, const struct frame *f)
             s->send_credit += n;
         return 0;
     }
-    if (f->type == MC_MSG_PUT_OFFSET) {
-        /* Not final: where the upload starts, and the credit to send it. */
+    if (f->type == MC_MSG_PUT_OFFSET || f->type == MC_MSG_QUERY_COLUMNS) {
+        /* Not final: where an upload starts, or a result's columns (up to a
+         * whole frame: copied, since c->rx is reused by the next read). */
+        uint8_t *p = f->length ? malloc(f->length) : NULL;
+        if (f->length && !p)
+            return fail(c, MC_ERR_NOMEM, "out of memory");
+        if (f->length)
+            memcpy(p, f->payload, f->length);
+        free(s->mid);
+        s->mid = p;
+        s->mid_len = f->length;
         s->mid_type = f->type;
-        s->mid_len = f->length < sizeof s->mid ? f->length : sizeof s->mid;
-        memcpy(s->mid, f->payload, s->mid_len);
-        s->send_credit = c->stream_window;
+        /* PUT_OFFSET gives the client the credit to send the upload. */
+        if (f->type == MC_MSG_PUT_OFFSET)
+            s->send_credit = c->stream_window;
         return 0;
     }
     /* Anything else ends the stream: its final answer. */
@@ -1212,6 +1221,7 @@ void mc_stream_free(mc_stream *s)
         free(k);
     }
     free(s->final);
+    free(s->mid);
     free(s);
 }
 

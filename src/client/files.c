@@ -12,11 +12,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/sha256.h>
 
 #include "client_internal.h"
 #include "filehash.h"
+#include "sha256.h"
 #include "wire.h"
 
 #define FILES_CHUNK (256u * 1024u)
@@ -121,7 +120,7 @@ struct get_ctx {
     uint64_t total;
     uint8_t sha[32];
     int io_error;
-    wc_Sha256 running; /* the partial file's bytes, hashed as they come */
+    struct mc_sha256 running; /* the partial file's bytes, hashed as they come */
     int running_ok;
 };
 
@@ -140,7 +139,7 @@ static int get_on_data(void *ud, const uint8_t *p, size_t n, int end)
         off += (size_t)k;
     }
     if (g->running_ok)
-        wc_Sha256Update(&g->running, p, (word32)n);
+        mc_sha256_update(&g->running, p, n);
     g->have += n;
     if (g->o && g->o->progress)
         g->o->progress(g->o->ud, g->have, g->total);
@@ -154,11 +153,8 @@ static int get_once(mc_client *c, void *arg)
     g->have = fstat(g->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
     /* The hash goes along with the download: start it over the bytes a
      * partial copy already holds (nothing for a new download). */
-    if (g->running_ok)
-        wc_Sha256Free(&g->running);
-    g->running_ok = wc_InitSha256(&g->running) == 0;
-    if (g->running_ok && g->have && filehash_update(&g->running, g->fd, g->have) < 0)
-        g->running_ok = 0;
+    mc_sha256_init(&g->running);
+    g->running_ok = !g->have || filehash_update(&g->running, g->fd, g->have) == 0;
     uint8_t req[2 + 1024 + 8];
     struct wire_writer w;
     wire_writer_init(&w, req, sizeof req);
@@ -203,12 +199,10 @@ int mc_get_file(mc_client *c, const char *name, const char *path,
     uint8_t got[32];
     if (rc == 0) {
         if (g.running_ok)
-            wc_Sha256Final(&g.running, got);
+            mc_sha256_final(&g.running, got);
         else
             rc = filehash_fd(g.fd, g.have, got); /* the running hash failed: read it all again */
     }
-    if (g.running_ok)
-        wc_Sha256Free(&g.running);
     if (rc == 0 && memcmp(got, g.sha, 32) != 0) {
         /* Not the server's file: a stale partial, or corruption. Start over next time. */
         rc = ftruncate(g.fd, 0) == 0 ? 0 : MC_ERR_IO;

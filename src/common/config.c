@@ -35,6 +35,7 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 static const char *const tls_versions[] = {"1.2", "1.3", NULL};
 static const char *const cipher_policies[] = {"modern", "referential", NULL};
 static const char *const encryptions[] = {"tls", "none", "aes256", NULL};
+static const char *const odbc_modes[] = {"read_only", "read_write", NULL};
 
 #define S_(field) offsetof(struct mc_config, field), sizeof(((struct mc_config *)0)->field)
 #define C_(field)                                                                                  \
@@ -71,6 +72,15 @@ static const struct key_spec tls_keys[] = {
     {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
 };
 
+static const struct key_spec odbc_keys[] = {
+    {"ini_dir", K_PATH, S_(odbc_ini_dir), 0, 0, NULL, 0, ""},
+    {"threads", K_UINT, S_(odbc_threads), 1, 256, NULL, 0, "4"},
+    {"pool_min", K_UINT, S_(odbc_pool_min), 0, 1000, NULL, 0, "1"},
+    {"pool_max", K_UINT, S_(odbc_pool_max), 1, 1000, NULL, 0, "8"},
+    {"idle_timeout", K_UINT, S_(odbc_idle_timeout), 1, 86400, NULL, 0, "300"},
+    {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
+};
+
 static const struct key_spec conn_keys[] = {
     {"description", K_STR, C_(description), 0, 0, NULL, 0, ""},
     {"active", K_BOOL, C_(active), 0, 0, NULL, 0, "yes"},
@@ -81,7 +91,7 @@ static const struct key_spec conn_keys[] = {
     {"password", K_HASH, C_(password_hash), 0, 0, NULL, 0, ""},
     {"password_file", K_HASH_FILE, C_(password_hash), 0, 0, NULL, 0, ""},
     {"psk_file", K_PATH, C_(psk_file), 0, 0, NULL, 0, ""},
-    {"tcp_nodelay", K_BOOL, C_(tcp_nodelay), 0, 0, NULL, 0, "no"},
+    {"tcp_nodelay", K_BOOL, C_(tcp_nodelay), 0, 0, NULL, 0, "yes"},
     {"timeout", K_UINT, C_(timeout), 0, 86400, NULL, 0, "300"},
     {"tries", K_UINT, C_(tries), 1, 100, NULL, 0, "3"},
     {"timewait", K_UINT, C_(timewait), 0, 60, NULL, 0, "0"},
@@ -93,6 +103,14 @@ static const struct key_spec conn_keys[] = {
     {"delete_after_send", K_BOOL, C_(delete_after_send), 0, 0, NULL, 0, "no"},
     {"overwrite", K_BOOL, C_(overwrite), 0, 0, NULL, 0, "no"},
     {"compression", K_UINT, C_(compression), 0, 9, NULL, 0, "0"},
+    {"odbc_credential", K_PATH, C_(odbc_credential), 0, 0, NULL, 0, ""},
+    {"odbc_sources", K_STR, C_(odbc_sources), 0, 0, NULL, 0, ""},
+    {"odbc_mode", K_ENUM, C_(odbc_mode), 0, 0, odbc_modes, 0, "read_only"},
+    {"odbc_raw_sql", K_BOOL, C_(odbc_raw_sql), 0, 0, NULL, 0, "no"},
+    {"odbc_queries", K_STR, C_(odbc_queries), 0, 0, NULL, 0, ""},
+    {"odbc_max_rows", K_UINT, C_(odbc_max_rows), 1, 100000000, NULL, 0, "10000"},
+    {"odbc_max_result_bytes", K_SIZE, C_(odbc_max_result_bytes), 0, 0, NULL, 0, "64M"},
+    {"odbc_query_timeout", K_UINT, C_(odbc_query_timeout), 1, 3600, NULL, 0, "30"},
 /* One key per permission (miscomm/proto.h); only ping is on by default. */
 #define CONFIG_PERM_KEY_(name, bit, key)                                                           \
     {key, K_PERM, 0, 0, 0, 0, NULL, MC_PERM_##name, MC_PERM_##name == MC_PERM_PING ? "on" : "off"},
@@ -585,6 +603,57 @@ static void check_ciphers(struct loader *ld, const char *list)
     }
 }
 
+#define CFG_SQL_MAX 65535u
+
+/* [queries NAME]: name = SQL with ? markers, one statement each. */
+static void load_queries(struct loader *ld, dictionary *d, const char *sec, struct mc_config *cfg)
+{
+    const char *name = sec + 8;
+    size_t len = strlen(name);
+    if (len == 0 || len >= CFG_NAME_MAX ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != len) {
+        report(ld, sec, "", "query section names are 1 to 63 letters, digits, '_', '-' or '.'");
+        return;
+    }
+    struct cfg_query_set *set = &cfg->query_sets[cfg->nquery_sets++];
+    memcpy(set->name, name, len + 1);
+    int n = iniparser_getsecnkeys(d, sec);
+    if (n <= 0)
+        return;
+    const char **names = calloc((size_t)n, sizeof *names);
+    set->q = calloc((size_t)n, sizeof *set->q);
+    if (!names || !set->q) {
+        free(names);
+        report(ld, sec, "", "out of memory");
+        return;
+    }
+    iniparser_getseckeys(d, sec, names);
+    size_t seclen = strlen(sec);
+    for (int i = 0; i < n; i++) {
+        const char *key = names[i] + seclen + 1;
+        const char *sql = iniparser_getstring(d, names[i], "");
+        size_t klen = strlen(key);
+        if (klen == 0 || klen >= CFG_NAME_MAX ||
+            strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != klen) {
+            report(ld, sec, key, "statement names are 1 to 63 letters, digits, '_', '-' or '.'");
+            continue;
+        }
+        if (sql[0] == 0 || strlen(sql) > CFG_SQL_MAX) {
+            report(ld, sec, key, "the statement must be 1 to %u bytes of SQL", CFG_SQL_MAX);
+            continue;
+        }
+        struct cfg_query *q = &set->q[set->n];
+        memcpy(q->name, key, klen + 1);
+        q->sql = strdup(sql);
+        if (!q->sql) {
+            report(ld, sec, key, "out of memory");
+            continue;
+        }
+        set->n++;
+    }
+    free(names);
+}
+
 static void check_connection(struct loader *ld, const char *label, struct cfg_connection *c,
                              const struct mc_config *cfg)
 {
@@ -677,6 +746,13 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
 
     load_section(&ld, d, "\x01", "server", server_keys, cfg); /* defaults only */
     load_section(&ld, d, "\x01", "tls", tls_keys, cfg);
+    load_section(&ld, d, "\x01", "odbc", odbc_keys, cfg);
+    cfg->query_sets = calloc(nsec > 0 ? (size_t)nsec : 1, sizeof *cfg->query_sets);
+    if (!cfg->query_sets) {
+        iniparser_freedict(d);
+        config_free(cfg);
+        return MC_ERR_NOMEM;
+    }
     for (int i = 0; i < nsec; i++) {
         const char *sec = iniparser_getsecname(d, i);
         char label[CFG_NAME_MAX + 16];
@@ -699,8 +775,14 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
             struct cfg_connection *c = &cfg->conns[cfg->nconns++];
             memcpy(c->name, name, len + 1);
             load_section(&ld, d, sec, label, conn_keys, c);
+        } else if (strcmp(sec, "odbc") == 0) {
+            load_section(&ld, d, sec, "odbc", odbc_keys, cfg);
+        } else if (strncmp(sec, "queries ", 8) == 0) {
+            load_queries(&ld, d, sec, cfg);
         } else {
-            report(&ld, sec, "", "unknown section (expected [server], [tls] or [connection NAME])");
+            report(&ld, sec, "",
+                   "unknown section (expected [server], [tls], [odbc], [connection NAME] or "
+                   "[queries NAME])");
         }
     }
 
@@ -716,6 +798,11 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
         report(&ld, "tls", "crl", "only used with require_client_cert = yes");
     if (cfg->password_file[0] && cfg->password_env[0])
         report(&ld, "tls", "password_env", "set either password_file or password_env, not both");
+    if (cfg->odbc_pool_min > cfg->odbc_pool_max)
+        report(&ld, "odbc", "pool_min", "must not exceed pool_max (%u)", cfg->odbc_pool_max);
+    if (cfg->odbc_ini_dir[0] == 0)
+        snprintf(cfg->odbc_ini_dir, sizeof cfg->odbc_ini_dir, "%.*s/odbc", PATH_MAX - 8,
+                 cfg->data_dir);
     if (cfg->pid_file[0] == 0)
         snprintf(cfg->pid_file, sizeof cfg->pid_file, "%.*s/miscommd.pid", PATH_MAX - 16,
                  cfg->data_dir);
@@ -733,6 +820,13 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
             snprintf(c->send_files_dir, sizeof c->send_files_dir, "%s/%s/{device}/ToPDA",
                      cfg->data_dir, c->name) >= (int)sizeof c->send_files_dir)
             report(&ld, label, "send_files_dir", "data_dir is too long for the default");
+        if (c->odbc_queries[0]) {
+            for (size_t k = 0; k < cfg->nquery_sets && !c->queries; k++)
+                if (strcmp(cfg->query_sets[k].name, c->odbc_queries) == 0)
+                    c->queries = &cfg->query_sets[k];
+            if (!c->queries)
+                report(&ld, label, "odbc_queries", "no [queries %s] section", c->odbc_queries);
+        }
         check_connection(&ld, label, &cfg->conns[i], cfg);
         nactive += cfg->conns[i].active != 0;
     }
@@ -752,6 +846,22 @@ void config_free(struct mc_config *cfg)
     free(cfg->conns);
     cfg->conns = NULL;
     cfg->nconns = 0;
+    for (size_t i = 0; i < cfg->nquery_sets; i++) {
+        for (size_t k = 0; k < cfg->query_sets[i].n; k++)
+            free(cfg->query_sets[i].q[k].sql);
+        free(cfg->query_sets[i].q);
+    }
+    free(cfg->query_sets);
+    cfg->query_sets = NULL;
+    cfg->nquery_sets = 0;
+}
+
+const char *config_query(const struct cfg_query_set *set, const char *name)
+{
+    for (size_t i = 0; set && i < set->n; i++)
+        if (strcmp(set->q[i].name, name) == 0)
+            return set->q[i].sql;
+    return NULL;
 }
 
 void config_print_error(void *ud, const char *section, const char *key, const char *reason)

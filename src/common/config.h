@@ -19,6 +19,7 @@
 enum cfg_encryption { CFG_ENC_TLS = 0, CFG_ENC_NONE, CFG_ENC_AES256 };
 enum cfg_cipher_policy { CFG_POLICY_MODERN = 0, CFG_POLICY_REFERENTIAL, CFG_POLICY_EXPLICIT };
 enum cfg_tls_version { CFG_TLS_12 = 0, CFG_TLS_13 };
+enum cfg_odbc_mode { CFG_ODBC_READ_ONLY = 0, CFG_ODBC_READ_WRITE };
 
 #define CFG_NAME_MAX 64
 #define CFG_HASH_MAX 256
@@ -48,7 +49,32 @@ struct cfg_connection {
     int delete_after_send;            /* remove a file once the device confirmed it (ACK) */
     int overwrite;                    /* a complete upload may replace a file of that name */
     unsigned compression;             /* 0 = off .. 9 (zstd level for frames that shrink) */
+    /* Database (ODBC). */
+    char odbc_credential[PATH_MAX]; /* used when the device presents none; "" = none */
+    char odbc_sources[512]; /* data sources a credential may name, comma-separated; * = any */
+    int odbc_mode;          /* enum cfg_odbc_mode */
+    int odbc_raw_sql;       /* raw SQL allowed, not only named statements */
+    char odbc_queries[CFG_NAME_MAX];     /* the [queries NAME] section of its named statements */
+    const struct cfg_query_set *queries; /* that section, resolved (owned by the mc_config) */
+    unsigned odbc_max_rows;
+    uint64_t odbc_max_result_bytes;
+    unsigned odbc_query_timeout; /* seconds */
 };
+
+/* A named statement of a [queries NAME] section. */
+struct cfg_query {
+    char name[CFG_NAME_MAX];
+    char *sql;
+};
+
+struct cfg_query_set {
+    char name[CFG_NAME_MAX];
+    struct cfg_query *q;
+    size_t n;
+};
+
+/* The statement called name in set, or NULL. */
+const char *config_query(const struct cfg_query_set *set, const char *name);
 
 struct mc_config {
     char path[PATH_MAX];
@@ -77,9 +103,18 @@ struct mc_config {
     unsigned cert_warn_days;
     int session_tickets;
     unsigned ticket_rotation; /* seconds between ticket-key rotations */
+    /* [odbc] */
+    char odbc_ini_dir[PATH_MAX]; /* ODBCSYSINI: odbc.ini and odbcinst.ini of the gateway's own */
+    unsigned odbc_threads;       /* the ODBC job pool's threads */
+    unsigned odbc_pool_min;      /* idle database connections kept past idle_timeout */
+    unsigned odbc_pool_max;      /* database connections per pool */
+    unsigned odbc_idle_timeout;  /* seconds before an idle database connection is closed */
     /* [connection NAME] */
     struct cfg_connection *conns;
     size_t nconns;
+    /* [queries NAME] */
+    struct cfg_query_set *query_sets;
+    size_t nquery_sets;
 };
 
 typedef void (*config_err_fn)(void *ud, const char *section, const char *key, const char *reason);

@@ -2,14 +2,13 @@
 
 #include <stdlib.h>
 #include <unistd.h>
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/sha256.h>
 
 #include "miscomm/error.h"
+#include "sha256.h"
 
 #define FILEHASH_READ (256u * 1024u)
 
-int filehash_update(struct wc_Sha256 *sha, int fd, uint64_t len)
+int filehash_update(struct mc_sha256 *sha, int fd, uint64_t len)
 {
     uint8_t *buf = malloc(FILEHASH_READ);
     if (!buf)
@@ -22,7 +21,7 @@ int filehash_update(struct wc_Sha256 *sha, int fd, uint64_t len)
             rc = MC_ERR_IO; /* shorter than it said: changed under us */
             break;
         }
-        wc_Sha256Update(sha, buf, (word32)n);
+        mc_sha256_update(sha, buf, (size_t)n);
         off += (uint64_t)n;
     }
     free(buf);
@@ -31,12 +30,10 @@ int filehash_update(struct wc_Sha256 *sha, int fd, uint64_t len)
 
 int filehash_fd(int fd, uint64_t len, uint8_t out[32])
 {
-    wc_Sha256 sha;
-    if (wc_InitSha256(&sha) != 0)
-        return MC_ERR_CRYPTO;
+    struct mc_sha256 sha;
+    mc_sha256_init(&sha);
     int rc = filehash_update(&sha, fd, len);
     if (rc == 0)
-        wc_Sha256Final(&sha, out);
-    wc_Sha256Free(&sha);
+        mc_sha256_final(&sha, out);
     return rc;
 }

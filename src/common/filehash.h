@@ -8,10 +8,10 @@
 
 #include <stdint.h>
 
-struct wc_Sha256;
+struct mc_sha256;
 
 /* Add the first len bytes of fd to sha. 0, MC_ERR_IO (the file is shorter) or MC_ERR_NOMEM. */
-int filehash_update(struct wc_Sha256 *sha, int fd, uint64_t len);
+int filehash_update(struct mc_sha256 *sha, int fd, uint64_t len);
 /* SHA-256 of the first len bytes of fd. 0 or a negative MC_ERR_*. */
 int filehash_fd(int fd, uint64_t len, uint8_t out[32]);
 

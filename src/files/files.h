@@ -23,16 +23,26 @@ int files_ack(struct conn *c, const struct frame *f);
 int files_put(struct conn *c, const struct frame *f);
 
 /*
- * The device's folder: receive (ToPC) or send (ToPDA), as a path and an
- * open directory fd, created with mode 0750 when create is set (the
- * receive folder always is). Runs on a worker thread. fd or MC_ERR_*.
+ * The device's folder, receive (ToPC) or send (ToPDA): the template with
+ * {device} replaced, written to path. Returns the length of the part of
+ * the path that comes from the configuration alone (up to the last '/'
+ * before the first {device}; the whole path when there is none), which
+ * files_folder_dir_open trusts, or MC_ERR_BAD_NAME (too long).
  */
-int files_folder_open(const struct cfg_connection *cfg, const char *device, int receive, int create,
-                      char *path, size_t cap);
-
-/* The folder's path (the template with {device} replaced). 0 or MC_ERR_BAD_NAME (too long). */
 int files_folder_path(const struct cfg_connection *cfg, const char *device, int receive, char *path,
                       size_t cap);
+
+/*
+ * Open the folder at path (from files_folder_path, trusted its length),
+ * creating what is missing (mode 0750) when create is set. The trusted
+ * part may hold the administrator's symlinks; below it (the device's
+ * folder and what follows it in the template) no symlink is followed, so
+ * a link planted in place of a device's folder cannot send the gateway
+ * elsewhere. Runs on a worker thread. A directory fd or MC_ERR_*
+ * (MC_ERR_NOT_FOUND when missing and not created, MC_ERR_BAD_NAME for a
+ * link or a file on the way).
+ */
+int files_folder_dir_open(const char *path, size_t trusted, int create);
 
 /* FILES_CHANGED notices (files_watch.c): after login, and at close. Loop thread. */
 void files_watch_attach(struct conn *c);

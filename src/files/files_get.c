@@ -34,6 +34,7 @@ struct get_op {
     struct op op;
     struct job job;
     char folder[PATH_MAX]; /* fixed at the request: a reload may change the configuration */
+    int trusted;           /* of folder: from the configuration alone */
     char name[FILES_NAME_MAX + 1];
     int fd;
     uint64_t offset; /* asked for */
@@ -53,7 +54,7 @@ struct get_op {
 
 static void get_open_work(struct get_op *g)
 {
-    int dirfd = files_dir_open(g->folder, 0);
+    int dirfd = files_folder_dir_open(g->folder, (size_t)g->trusted, 0);
     if (dirfd < 0) {
         g->rc = dirfd == MC_ERR_NOT_FOUND ? MC_ERR_NOT_FOUND : dirfd;
         g->why = dirfd == MC_ERR_NOT_FOUND ? "no such file" : "cannot open the send folder";
@@ -241,8 +242,8 @@ int files_get(struct conn *c, const struct frame *f)
     if (!g)
         return op_error(c, f, MC_ERR_NOMEM, "get: out of memory");
     g->fd = -1;
-    if (files_folder_path(op_conn_config(c), op_conn_device(c), 0, g->folder, sizeof g->folder) <
-        0) {
+    if ((g->trusted = files_folder_path(op_conn_config(c), op_conn_device(c), 0, g->folder,
+                                        sizeof g->folder)) < 0) {
         op_fail(&g->op, MC_ERR_BAD_NAME, "get: the send folder's path is too long");
         return DISPATCH_ASYNC;
     }
@@ -274,6 +275,7 @@ struct ack_job {
     struct conn *c;
     uint32_t id;
     char folder[PATH_MAX]; /* fixed at the request */
+    int trusted;           /* of folder: from the configuration alone */
     int delete_after_send;
     char name[FILES_NAME_MAX + 1];
     uint8_t sha[32];
@@ -331,7 +333,7 @@ static int ack_remove(struct ack_job *a, int dirfd, int parent, const char *base
 static void ack_work(struct job *j)
 {
     struct ack_job *a = (struct ack_job *)j;
-    int dirfd = files_dir_open(a->folder, 0);
+    int dirfd = files_folder_dir_open(a->folder, (size_t)a->trusted, 0);
     if (dirfd < 0) {
         a->rc = dirfd;
         a->why = "no such file";
@@ -409,8 +411,8 @@ int files_ack(struct conn *c, const struct frame *f)
     a->c = c;
     a->id = f->request_id;
     a->delete_after_send = op_conn_config(c)->delete_after_send;
-    if (files_folder_path(op_conn_config(c), op_conn_device(c), 0, a->folder, sizeof a->folder) <
-        0) {
+    if ((a->trusted = files_folder_path(op_conn_config(c), op_conn_device(c), 0, a->folder,
+                                        sizeof a->folder)) < 0) {
         free(a);
         return op_error(c, f, MC_ERR_BAD_NAME, "ack: the send folder's path is too long");
     }

@@ -40,6 +40,7 @@ struct list_op {
     struct job job;
     char folder[PATH_MAX]; /* the device's send folder, fixed at the request (a reload may change
                               the configuration meanwhile) */
+    int trusted;           /* of folder: from the configuration alone */
     char sub[FILES_NAME_MAX + 1]; /* the subfolder asked for, "" = the top */
     int recursive;
     /* Filled by the job. */
@@ -125,7 +126,7 @@ static int list_walk(struct list_op *l, int dir, const char *prefix, unsigned de
 static void list_work(struct job *j)
 {
     struct list_op *l = (struct list_op *)((char *)j - offsetof(struct list_op, job));
-    int dirfd = files_dir_open(l->folder, 0);
+    int dirfd = files_folder_dir_open(l->folder, (size_t)l->trusted, 0);
     if (dirfd == MC_ERR_NOT_FOUND) {
         l->rc = 0; /* nothing was ever sent to this device: an empty list */
         return;
@@ -234,8 +235,8 @@ int files_list(struct conn *c, const struct frame *f)
         (struct list_op *)op_new(c, f->request_id, "list", f->length, &list_vt, sizeof *l);
     if (!l)
         return op_error(c, f, MC_ERR_NOMEM, "list: out of memory");
-    if (files_folder_path(op_conn_config(c), op_conn_device(c), 0, l->folder, sizeof l->folder) <
-        0) {
+    if ((l->trusted = files_folder_path(op_conn_config(c), op_conn_device(c), 0, l->folder,
+                                        sizeof l->folder)) < 0) {
         op_fail(&l->op, MC_ERR_BAD_NAME, "list: the send folder's path is too long");
         return DISPATCH_ASYNC;
     }

@@ -24,8 +24,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/sha256.h>
 
 #include "buf.h"
 #include "config.h"
@@ -34,6 +32,7 @@
 #include "files_path.h"
 #include "log.h"
 #include "miscomm/error.h"
+#include "sha256.h"
 #include "wire.h"
 
 enum put_phase { PUT_PREPARE, PUT_WRITE, PUT_FINISH };
@@ -44,6 +43,7 @@ struct put_op {
     struct job hash_job;   /* hashes a batch while job writes it */
     int jobs_left;         /* of the batch being written: write and hash */
     char folder[PATH_MAX]; /* the receive folder, fixed at the request */
+    int trusted;           /* of folder: from the configuration alone */
     char device[MC_MAX_DEVICE_ID * 4 + 1];
     int overwrite;
     uint64_t quota;
@@ -55,8 +55,7 @@ struct put_op {
     uint8_t upload_id[MC_UPLOAD_ID_SIZE];
     char part[2 * MC_UPLOAD_ID_SIZE + 6]; /* HEX.part */
     int dirfd, stagefd, fd;
-    wc_Sha256 sha;
-    int sha_ready;
+    struct mc_sha256 sha;
     uint64_t held;    /* bytes in the partial (written and hashed); loop thread only */
     uint64_t wrote;   /* what the last write job wrote (set by the job) */
     uint64_t resumed; /* what the partial held at the start */
@@ -73,28 +72,42 @@ struct put_op {
 /* Uploads in progress in this process (loop thread only). */
 struct put_active {
     struct put_active *next;
+    struct put_op *holder; /* registered until its release */
     char key[PATH_MAX + 40];
     size_t folder_len; /* key starts with the folder's path */
     uint64_t size;     /* reserved against the folder's quota */
 };
 static struct put_active *active;
 
-/* Register an upload; *reserved gets what the other uploads into the same folder reserved. */
-static int put_register(const char *key, size_t folder_len, uint64_t size, uint64_t *reserved)
+static struct put_op *put_holder(const char *key)
 {
-    *reserved = 0;
-    for (struct put_active *a = active; a; a = a->next) {
+    for (struct put_active *a = active; a; a = a->next)
         if (strcmp(a->key, key) == 0)
+            return a->holder;
+    return NULL;
+}
+
+/*
+ * Register p's upload; p->reserved gets what the other uploads into the
+ * same folder reserved. MC_ERR_BUSY when the same upload is registered.
+ */
+static int put_register(struct put_op *p)
+{
+    size_t folder_len = strlen(p->folder);
+    p->reserved = 0;
+    for (struct put_active *a = active; a; a = a->next) {
+        if (strcmp(a->key, p->key) == 0)
             return MC_ERR_BUSY;
-        if (a->folder_len == folder_len && strncmp(a->key, key, folder_len) == 0)
-            *reserved += a->size;
+        if (a->folder_len == folder_len && strncmp(a->key, p->key, folder_len) == 0)
+            p->reserved += a->size;
     }
     struct put_active *a = calloc(1, sizeof *a);
     if (!a)
         return MC_ERR_NOMEM;
-    snprintf(a->key, sizeof a->key, "%s", key);
+    a->holder = p;
+    snprintf(a->key, sizeof a->key, "%s", p->key);
     a->folder_len = folder_len;
-    a->size = size;
+    a->size = p->size;
     a->next = active;
     active = a;
     return 0;
@@ -152,7 +165,7 @@ static uint64_t put_usage(int dir, unsigned depth)
 
 static void put_prepare_work(struct put_op *p)
 {
-    p->dirfd = files_dir_open(p->folder, 1);
+    p->dirfd = files_folder_dir_open(p->folder, (size_t)p->trusted, 1);
     if (p->dirfd < 0) {
         p->rc = p->dirfd;
         p->why = "cannot open or create the receive folder";
@@ -242,12 +255,7 @@ static void put_prepare_work(struct put_op *p)
         }
     }
     /* The hash goes on from what the partial holds: read it again from disk. */
-    if (wc_InitSha256(&p->sha) != 0) {
-        p->rc = MC_ERR_CRYPTO;
-        p->why = "cannot start the hash";
-        return;
-    }
-    p->sha_ready = 1;
+    mc_sha256_init(&p->sha);
     if ((p->rc = filehash_update(&p->sha, p->fd, have)) < 0) {
         p->why = "cannot read the partial file";
         return;
@@ -281,7 +289,7 @@ static void put_write_work(struct put_op *p)
 static void put_hash_work(struct job *j)
 {
     struct put_op *p = (struct put_op *)((char *)j - offsetof(struct put_op, hash_job));
-    wc_Sha256Update(&p->sha, buf_head(&p->wr), (word32)buf_len(&p->wr));
+    mc_sha256_update(&p->sha, buf_head(&p->wr), buf_len(&p->wr));
 }
 
 /* Create the folders of name's parent beneath dirfd, without following links. */
@@ -318,7 +326,7 @@ static void put_finish_work(struct put_op *p)
         p->why = "cannot flush the file to disk (fsync)";
         return;
     }
-    wc_Sha256Final(&p->sha, got);
+    mc_sha256_final(&p->sha, got);
     if (memcmp(got, p->want, sizeof got) != 0) {
         (void)unlinkat(p->stagefd, p->part, 0);
         p->rc = MC_ERR_HASH_MISMATCH;
@@ -406,7 +414,7 @@ static void put_start(struct put_op *p, enum put_phase phase)
     if (phase == PUT_WRITE && op_submit(&p->op, NULL, &p->hash_job) == 0)
         p->jobs_left = 2;
     else if (phase == PUT_WRITE)
-        wc_Sha256Update(&p->sha, buf_head(&p->wr), (word32)buf_len(&p->wr)); /* cannot queue */
+        mc_sha256_update(&p->sha, buf_head(&p->wr), buf_len(&p->wr)); /* cannot queue */
 }
 
 /* Write what came, or finish once everything is written. */
@@ -497,6 +505,8 @@ static void put_data(struct op *op, const uint8_t *d, size_t n, int end)
                 (unsigned long long)total, (unsigned long long)p->size);
         return;
     }
+    if (end)
+        op->no_cancel = 1; /* everything came: the answer is the commit's */
     if (n && buf_append(&p->in, d, n) < 0) {
         op_fail(op, MC_ERR_INTERNAL, "put: buffer full within the credit");
         return;
@@ -515,10 +525,33 @@ static void put_release(struct op *op)
         close(p->stagefd);
     if (p->dirfd >= 0)
         close(p->dirfd);
-    if (p->sha_ready)
-        wc_Sha256Free(&p->sha);
     buf_free(&p->in);
     buf_free(&p->wr);
+}
+
+/*
+ * The same upload (same device, name, size and hash) is held by another
+ * request: most often the device's earlier connection, dropped without a
+ * word, which the server would only notice at its idle timeout. The newer
+ * request takes it over: the older one ends with CANCELLED. Returns 1 when
+ * the older one was ended (it may still be releasing if a job runs: the
+ * caller then answers BUSY and the client's retry gets it), 0 when it is
+ * committing its file and must be left alone.
+ */
+static int put_takeover(struct put_op *p)
+{
+    struct put_op *old = put_holder(p->key);
+    if (!old || old->op.finished || old->op.no_cancel)
+        return 0;
+    op_conn_log(old->op.c, LOG_LVL_WARN,
+                "event=upload_taken_over name=\"%s\" held=%llu reason=\"the same upload was "
+                "started again by device '%s' on another connection\"",
+                old->name, (unsigned long long)old->held, p->device);
+    put_log(old, MC_ERR_CANCELLED, "taken over by a newer request of the same device");
+    op_fail(&old->op, MC_ERR_CANCELLED,
+            "put '%s': the same upload was started again on another connection of this device",
+            old->name);
+    return 1;
 }
 
 static const struct op_vtable put_vt = {.data = put_data, .release = put_release};
@@ -549,7 +582,7 @@ int files_put(struct conn *c, const struct frame *f)
     p->overwrite = cfg->overwrite;
     p->quota = cfg->quota;
     snprintf(p->device, sizeof p->device, "%s", op_conn_device(c));
-    if (files_folder_path(cfg, p->device, 1, p->folder, sizeof p->folder) < 0) {
+    if ((p->trusted = files_folder_path(cfg, p->device, 1, p->folder, sizeof p->folder)) < 0) {
         op_fail(&p->op, MC_ERR_BAD_NAME, "put: the receive folder's path is too long");
         return DISPATCH_ASYNC;
     }
@@ -560,26 +593,28 @@ int files_put(struct conn *c, const struct frame *f)
     buf_init(&p->in, MC_STREAM_WINDOW);
     buf_init(&p->wr, MC_STREAM_WINDOW);
     /* The upload id: the same device, name, size and hash find the same partial. */
-    wc_Sha256 h;
+    struct mc_sha256 h;
     uint8_t id[32], sz[8];
     for (int i = 0; i < 8; i++)
         sz[i] = (uint8_t)(size >> (56 - 8 * i));
-    wc_InitSha256(&h);
-    wc_Sha256Update(&h, (const uint8_t *)p->device, (word32)strlen(p->device) + 1);
-    wc_Sha256Update(&h, (const uint8_t *)p->name, (word32)strlen(p->name) + 1);
-    wc_Sha256Update(&h, sz, sizeof sz);
-    wc_Sha256Update(&h, want, 32);
-    wc_Sha256Final(&h, id);
-    wc_Sha256Free(&h);
+    mc_sha256_init(&h);
+    mc_sha256_update(&h, p->device, strlen(p->device) + 1);
+    mc_sha256_update(&h, p->name, strlen(p->name) + 1);
+    mc_sha256_update(&h, sz, sizeof sz);
+    mc_sha256_update(&h, want, 32);
+    mc_sha256_final(&h, id);
     memcpy(p->upload_id, id, sizeof p->upload_id);
     for (unsigned i = 0; i < MC_UPLOAD_ID_SIZE; i++)
         snprintf(p->part + 2 * i, 3, "%02x", id[i]);
     strcat(p->part, ".part");
     snprintf(p->key, sizeof p->key, "%s/%s", p->folder, p->part);
-    int rc = put_register(p->key, strlen(p->folder), p->size, &p->reserved);
+    int rc = put_register(p);
+    if (rc == MC_ERR_BUSY && put_takeover(p))
+        rc = put_register(p);
     if (rc < 0) {
         op_fail(&p->op, rc,
-                rc == MC_ERR_BUSY ? "put '%s': the same upload is running on another connection"
+                rc == MC_ERR_BUSY ? "put '%s': the same upload is running on another connection; "
+                                    "try again in a moment"
                                   : "put '%s': out of memory",
                 p->name);
         return DISPATCH_ASYNC;

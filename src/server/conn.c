@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "dispatch.h"
 #include "files.h"
+#include "odbc.h"
 #include "miscomm/error.h"
 #include "op.h"
 #include "transport.h"
@@ -208,6 +209,7 @@ void conn_close(struct conn *c, const char *reason)
                  buf_len(&c->in));
     c->jobs.closing = 1;
     files_watch_detach(c);
+    odbc_conn_closed(c); /* before its ops end: none of them starts another */
     op_close_all(c);
     c->transport->shutdown(c);
     c->closing_since_ms = conn_now_ms(c);

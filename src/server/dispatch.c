@@ -129,6 +129,13 @@ void dispatch_frame(struct conn *c, const struct frame *f)
         dispatch_log_request(c, op->name, f->request_id, rc, f->length, start);
         return;
     }
+    if (op->proto >= 2 && c->nops >= MC_MAX_STREAMS) {
+        /* Every version-2 request may become a stream (an op): at most 16. */
+        rc = op_error(c, f, MC_ERR_BUSY, "%u streams are already open on this connection",
+                      MC_MAX_STREAMS);
+        dispatch_log_request(c, op->name, f->request_id, rc, f->length, start);
+        return;
+    }
     rc = op->handler(c, f);
     if (rc == DISPATCH_ASYNC)
         return; /* the op or job logs its request when it answers */

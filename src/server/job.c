@@ -1,5 +1,11 @@
 #include "job.h"
 
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,9 +53,16 @@ static void job_uv_after(uv_work_t *req, int status)
 }
 
 /* -- dedicated pools ------------------------------------------------------- */
+#define JOB_POOL_NICE 5 /* dedicated pools' threads run this much nicer than the loop */
+
 static void pool_thread(void *arg)
 {
     struct job_pool *p = arg;
+#ifdef __linux__
+    /* Below the loop thread: a CPU-bound job (an embedded database running
+     * a long query) must not take the CPU from answering pings. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), JOB_POOL_NICE);
+#endif
     uv_mutex_lock(&p->lock);
     for (;;) {
         while (!p->queue && !p->stopping)

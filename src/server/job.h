@@ -9,7 +9,9 @@
  *
  * A job runs either on libuv's shared pool (pool == NULL) or on a
  * dedicated, bounded pool of its own threads (job_pool_start), so that a
- * slow kind of work (ODBC queries) can never starve the others. The helper
+ * slow kind of work (ODBC queries) can never starve the others; on Linux
+ * a dedicated pool's threads also run at a lower priority (nice 5) than
+ * the loop thread, so CPU-bound jobs do not delay answers. The helper
  * owns the bookkeeping every caller used to repeat by hand:
  *
  * - the owner's pending count: a connection is not freed while a job still

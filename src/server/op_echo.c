@@ -182,9 +182,6 @@ int op_echo(struct conn *c, const struct frame *f)
                         "ECHO mode %u is unknown (0 echo, 1 source, 2 sink)", mode);
     if (mode == MC_ECHO_ECHO && count != 0)
         return op_error(c, f, MC_ERR_BAD_PAYLOAD, "ECHO mode 0 (echo) takes count 0");
-    if (c->nops >= MC_MAX_STREAMS)
-        return op_error(c, f, MC_ERR_BUSY, "%u streams are already open on this connection",
-                        MC_MAX_STREAMS);
     struct echo_op *e =
         (struct echo_op *)op_new(c, f->request_id, "echo", f->length, &echo_vt, sizeof *e);
     if (!e)

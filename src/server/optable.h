@@ -31,6 +31,11 @@
     X(LIST, "list", MC_PERM_SEND_FILES, OP_IN_READY, 2, OP_LOG_SELF, files_list)                   \
     X(GET, "get", MC_PERM_SEND_FILES, OP_IN_READY, 2, OP_LOG_SELF, files_get)                      \
     X(ACK, "ack", MC_PERM_SEND_FILES, OP_IN_READY, 2, OP_LOG_SELF, files_ack)                      \
-    X(PUT, "put", MC_PERM_RECEIVE_FILES, OP_IN_READY, 2, OP_LOG_SELF, files_put)
+    X(PUT, "put", MC_PERM_RECEIVE_FILES, OP_IN_READY, 2, OP_LOG_SELF, files_put)                   \
+    X(ODBC_OPEN, "odbc_open", MC_PERM_ODBC, OP_IN_READY, 2, OP_LOG_SELF, odbc_open)                \
+    X(QUERY, "query", MC_PERM_ODBC, OP_IN_READY, 2, OP_LOG_SELF, odbc_query)                       \
+    X(EXEC, "exec", MC_PERM_ODBC, OP_IN_READY, 2, OP_LOG_SELF, odbc_exec)                          \
+    X(TX, "tx", MC_PERM_ODBC, OP_IN_READY, 2, OP_LOG_SELF, odbc_tx)                                \
+    X(ODBC_CLOSE, "odbc_close", MC_PERM_ODBC, OP_IN_READY, 2, OP_LOG_SELF, odbc_close)
 
 #endif

@@ -16,6 +16,7 @@
 #include "miscomm/error.h"
 #include "srvcert.h"
 #include "files.h"
+#include "odbc.h"
 #include "transport.h"
 
 static char read_buf[SERVER_READ_SIZE];
@@ -102,6 +103,7 @@ static void server_finish(struct server *srv)
     uv_timer_stop(&srv->ticket_timer);
     uv_timer_stop(&srv->expiry_timer);
     uv_timer_stop(&srv->sweep_timer);
+    odbc_stop();
     uv_walk(srv->loop, on_walk_unref, NULL);
 }
 
@@ -424,6 +426,8 @@ int server_init(struct server *srv, const char *config_path)
         if ((rc = server_listen(srv, lst)) < 0)
             return rc;
     }
+    if ((rc = odbc_start(srv->loop, &srv->cfg)) < 0)
+        return rc;
     uv_signal_init(srv->loop, &srv->sig_int);
     uv_signal_init(srv->loop, &srv->sig_term);
     uv_signal_init(srv->loop, &srv->sig_hup);
@@ -572,6 +576,16 @@ static void reload_apply(struct server *srv, struct reload_job *job)
     struct mc_config old = srv->cfg;
     srv->cfg = *cfg;
     *cfg = old; /* freed with the job */
+    /* Named statements point into the configuration they came with: the
+     * listeners point into the new one (a listener whose section went keeps
+     * its old settings, and finds its statements by name). */
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        struct cfg_connection *lc = &srv->listeners[i].conf;
+        lc->queries = NULL;
+        for (size_t k = 0; k < srv->cfg.nquery_sets && lc->odbc_queries[0]; k++)
+            if (strcmp(srv->cfg.query_sets[k].name, lc->odbc_queries) == 0)
+                lc->queries = &srv->cfg.query_sets[k];
+    }
     log_info("event=reload result=ok connections=%u certificate=%s", srv->nconns,
              srv->cfg.certificate);
 }
@@ -583,6 +597,8 @@ static void reload_done(struct job *j, int status)
     srv->reloading = 0;
     if (status == 0 && job->rc == 0 && !srv->draining) {
         reload_apply(srv, job);
+        odbc_reconfigure(&srv->cfg);
+        on_sweep_timer(&srv->sweep_timer); /* partial_expiry may have changed */
     } else {
         tls_ctx_free(job->tls);
         tls_ctx_free(job->psk);
@@ -649,6 +665,7 @@ void server_free(struct server *srv)
     for (size_t i = 0; i < srv->nlisteners; i++)
         secret_wipe(srv->listeners[i].psk, sizeof srv->listeners[i].psk);
     ticket_keys_wipe(&srv->tickets);
+    odbc_free();
     free(srv->listeners);
     config_free(&srv->cfg);
     log_close();

@@ -43,6 +43,12 @@ static void usage(FILE *out)
         "  get NAME [-o FILE] [--ack]          download (resumes, checks SHA-256)\n"
         "  put FILE [--as NAME]                upload (resumes, checked on the server)\n"
         "  watch [--count N]                   print FILES_CHANGED notices as they come\n"
+        "  query [--cred FILE] [--param V ...] [--format table|csv|json] SQL\n"
+        "  query --named NAME [--param V ...]  run a statement that returns rows on the\n"
+        "                                      gateway's database and print them\n"
+        "  exec [--cred FILE] [--param V ...] SQL | --named NAME\n"
+        "                                      run INSERT, UPDATE, DELETE...; print the\n"
+        "                                      rows changed\n"
         "  echo [--source N | --sink N | --echo N]\n"
         "                                      stream N bytes through the ECHO\n"
         "                                      demonstration (protocol 2), verify\n"
@@ -696,13 +702,15 @@ int main(int argc, char **argv)
         return 0;
     }
     int files = miscli_files_command(cmd);
-    if (!files && strcmp(cmd, "ping") != 0 && strcmp(cmd, "hello") != 0 &&
+    int odbc = miscli_odbc_command(cmd);
+    if (!files && !odbc && strcmp(cmd, "ping") != 0 && strcmp(cmd, "hello") != 0 &&
         strcmp(cmd, "info") != 0 && strcmp(cmd, "echo") != 0) {
         fprintf(stderr, "miscli: unknown command '%s' (try --help)\n", cmd);
         return EXIT_USAGE;
     }
-    int done, rc = files ? miscli_files_parse(&cli, cmd, argc - optind, argv + optind, &done)
-                         : parse_command(&cli, cmd, argc - optind, argv + optind, &done);
+    int done, rc = files  ? miscli_files_parse(&cli, cmd, argc - optind, argv + optind, &done)
+                   : odbc ? miscli_odbc_parse(&cli, cmd, argc - optind, argv + optind, &done)
+                          : parse_command(&cli, cmd, argc - optind, argv + optind, &done);
     if (rc != 0 || done)
         return rc;
 
@@ -730,6 +738,7 @@ int main(int argc, char **argv)
         cli.password_file = DEFAULT_PASSWORD;
 
     rc = files                      ? miscli_files_run(&cli, cmd)
+         : odbc                     ? miscli_odbc_run(&cli, cmd)
          : strcmp(cmd, "ping") == 0 ? cmd_ping(&cli)
          : strcmp(cmd, "info") == 0 ? cmd_info(&cli)
          : strcmp(cmd, "echo") == 0 ? cmd_echo(&cli)

@@ -35,4 +35,9 @@ int miscli_files_command(const char *cmd);
 int miscli_files_parse(struct cli *cli, const char *cmd, int argc, char **argv, int *done);
 int miscli_files_run(struct cli *cli, const char *cmd);
 
+/* The database commands (miscli_odbc.c): query, exec. */
+int miscli_odbc_command(const char *cmd);
+int miscli_odbc_parse(struct cli *cli, const char *cmd, int argc, char **argv, int *done);
+int miscli_odbc_run(struct cli *cli, const char *cmd);
+
 #endif

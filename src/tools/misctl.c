@@ -22,13 +22,19 @@ static void usage(FILE *out)
                  "  cert show FILE                  print what a certificate holds\n"
                  "  cert check FILE                 check the expiry date (monitoring plugin)\n"
                  "  psk create FILE                 create a random key for encryption = aes256\n"
+                 "  cred create --dsn NAME --user U --out FILE [...]\n"
+                 "                                  seal an ODBC credential file (the database\n"
+                 "                                  password) with the master key or a passphrase\n"
+                 "  cred show [--reveal] FILE       print what a credential file holds\n"
+                 "  cred rotate-key [FILE...]       new master key; re-seal FILEs with it\n"
                  "  reload [-c CONFIG]              tell the running miscommd to reload (SIGHUP)\n"
                  "  help                            print this help\n"
                  "\n"
                  "'misctl COMMAND --help' describes each command.\n"
                  "\n"
-                 "Exit status: 0 success; 1 failure; 64 usage error; 78 invalid configuration\n"
-                 "('cert check' exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).\n");
+                 "Exit status: 0 success; 1 failure; 64 usage error; 65 credential file\n"
+                 "refused; 78 invalid configuration ('cert check' exits 0 OK, 1 WARNING,\n"
+                 "2 CRITICAL, 3 UNKNOWN).\n");
 }
 
 int main(int argc, char **argv)
@@ -54,6 +60,8 @@ int main(int argc, char **argv)
         return misctl_cert(argc - 1, argv + 1);
     if (strcmp(cmd, "psk") == 0)
         return misctl_psk(argc - 1, argv + 1);
+    if (strcmp(cmd, "cred") == 0)
+        return misctl_cred(argc - 1, argv + 1);
     if (strcmp(cmd, "reload") == 0)
         return misctl_reload(argc - 1, argv + 1);
     fprintf(stderr, "misctl: unknown command '%s' (try misctl help)\n", cmd);

@@ -1,6 +1,6 @@
 /*
  * misctl's commands, one file per group (misctl_cert.c, misctl_psk.c,
- * misctl_passwd.c, misctl_config.c), and what they share: exit codes,
+ * misctl_passwd.c, misctl_config.c, misctl_cred.c), and what they share: exit codes,
  * option errors and the password sources (misctl_password.c).
  */
 #ifndef MC_MISCTL_H
@@ -10,9 +10,10 @@
 
 #include "toolopt.h"
 
-#define EXIT_FAIL   1
-#define EXIT_USAGE  64
-#define EXIT_CONFIG 78
+#define EXIT_FAIL    1
+#define EXIT_USAGE   64
+#define EXIT_REFUSED 65 /* a credential file refused: damaged, wrong key, ... (EX_DATAERR) */
+#define EXIT_CONFIG  78
 
 /* Each takes argv[0] as its own name ("passwd", "cert", ...) and returns the exit status. */
 int misctl_passwd(int argc, char **argv);
@@ -20,6 +21,7 @@ int misctl_check_config(int argc, char **argv);
 int misctl_reload(int argc, char **argv);
 int misctl_cert(int argc, char **argv);
 int misctl_psk(int argc, char **argv);
+int misctl_cred(int argc, char **argv);
 
 /* "misctl: WHO: unknown option or missing value: ARG (try --help)" for a TOOLOPT_ERROR. */
 void misctl_option_error(const char *who, const struct toolopt_parser *p);

@@ -71,7 +71,7 @@ class Gateway:
     and hashed into the ini.
     """
 
-    def __init__(self, conns=None, server=None, tls=None, start=True):
+    def __init__(self, conns=None, server=None, tls=None, start=True, sections=None):
         self.dir = tempfile.mkdtemp(prefix="miscomm-test-")
         _test_dirs.append(self.dir)
         self.conns = conns or [{"name": "psdmobile"}]
@@ -82,6 +82,7 @@ class Gateway:
         self.server = {"log_level": "debug", "handshake_timeout": 5, "shutdown_grace": 5}
         self.server.update(server or {})
         self.tls = tls or {}
+        self.sections = sections or {}  # more sections: {"odbc": {...}, "queries q": {...}}
         self.proc = None
         self.log_path = os.path.join(self.dir, "miscommd.log")
         self.ini = os.path.join(self.dir, "miscomm.ini")
@@ -106,6 +107,8 @@ class Gateway:
                     lines.append("password = %s" % password_hash(v))
                 else:
                     lines.append("%s = %s" % (k, v))
+        for name, keys in self.sections.items():
+            lines += ["", "[%s]" % name] + ["%s = %s" % kv for kv in keys.items()]
         os.makedirs(os.path.join(self.dir, "certs"), exist_ok=True)
         with open(self.ini, "w") as f:
             f.write("\n".join(lines) + "\n")

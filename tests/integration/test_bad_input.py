@@ -112,10 +112,10 @@ class BadInputTest(unittest.TestCase):
     def test_unknown_type(self):
         with login(self.gw.port, self.gw.password) as c:
             who = peer(c)
-            rid = c.send(0x42, b"whatever")
+            rid = c.send(0x6E, b"whatever")
             rrid, code, msg = c.recv_error()
             self.assertEqual((rrid, code), (rid, ERR["BAD_TYPE"]), msg)
-            self.assertIn("0x42", msg)
+            self.assertIn("0x6e", msg)
             rid2, (mtype, rrid, _) = c.ping()
             self.assertEqual((mtype, rrid), (PONG, rid2))
         self.gw.wait_log(r"peer=%s event=request op=\S+ id=%d result=BAD_TYPE" % (who, rid))

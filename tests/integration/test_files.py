@@ -6,6 +6,8 @@ The raw-protocol parts use streams_client; the round trips use miscli on
 libmiscomm (put, get, ls)."""
 import hashlib
 import os
+import shutil
+import signal
 import struct
 import threading
 import time
@@ -165,6 +167,63 @@ class FilesTest(LogOnFailure, unittest.TestCase):
             self.assertEqual(fh.read(), content)
         self.gw.wait_log(r'event=upload_resumed name="photos/resume.jpg" offset=%d' % off)
 
+    def test_upload_held_by_a_silent_connection_is_taken_over(self):
+        # The first connection goes silent mid-upload without closing (a phone
+        # that lost its network): its socket stays open on the server.
+        content = os.urandom(2 * WINDOW + 777)
+        old = self.client()
+        rid_old = self.put_request(old, "photos/takeover.jpg", content)
+        self.assertEqual(self.put_offset(old, rid_old), 0)
+        old.data(rid_old, content[:WINDOW])
+        old.expect(CREDIT, rid_old)  # written
+        # The same device on a new connection: the upload is taken over at
+        # once (a BUSY while the old request finishes a write is allowed, and
+        # retried), not BUSY until the old connection's idle timeout.
+        new = self.client()
+        deadline = time.monotonic() + 10
+        while True:
+            rid = self.put_request(new, "photos/takeover.jpg", content)
+            f = new.recv_frame()
+            self.assertEqual(f.id, rid)
+            if f.type == 0x7F and error_of(f)[0] == E["BUSY"] and time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            break
+        self.assertEqual(f.type, PUT_OFFSET, error_of(f) if f.type == 0x7F else f)
+        off = struct.unpack(">Q", f.payload[16:])[0]
+        self.assertEqual(off, WINDOW)
+        # The older request got its final answer: CANCELLED, saying why.
+        msg = old.expect_error(E["CANCELLED"], rid_old, skip=(CREDIT,))
+        self.assertIn("another connection", msg)
+        self.send_all(new, rid, content, off)
+        new.expect(PUT_OK, rid, skip=(CREDIT,))
+        with open(self.topc("photos", "takeover.jpg"), "rb") as fh:
+            self.assertEqual(fh.read(), content)
+        self.gw.wait_log(r'event=upload_taken_over name="photos/takeover.jpg" held=%d' % WINDOW)
+        # The old connection still works for other requests.
+        rid_ping = old.send(PING, b"")
+        old.expect(PONG, rid_ping)
+
+    def test_cancel_after_end_gets_the_commits_answer(self):
+        c = self.client()
+        content = os.urandom(WINDOW // 2)
+        rid = self.put_request(c, "late-cancel.bin", content)
+        self.assertEqual(self.put_offset(c, rid), 0)
+        c.data(rid, content, end=True)
+        c.cancel(rid)  # crosses the commit: ignored
+        c.expect(PUT_OK, rid, skip=(CREDIT,))
+        with open(self.topc("late-cancel.bin"), "rb") as fh:
+            self.assertEqual(fh.read(), content)
+        # A CANCEL before END still stops the upload (and the partial stays).
+        rid = self.put_request(c, "early-cancel.bin", content)
+        self.assertEqual(self.put_offset(c, rid), 0)
+        c.data(rid, content[:1000])
+        c.cancel(rid)
+        c.expect_error(E["CANCELLED"], rid, skip=(CREDIT,))
+        self.assertFalse(os.path.exists(self.topc("early-cancel.bin")))
+        rid_ping = c.send(PING, b"")
+        c.expect(PONG, rid_ping)
+
     def test_wrong_hash_is_refused_and_the_partial_removed(self):
         c = self.client()
         content = os.urandom(100000)
@@ -314,6 +373,35 @@ class FilesTest(LogOnFailure, unittest.TestCase):
         self.assertEqual(f.payload, b"\x01")
         self.assertFalse(os.path.exists(self.topda("report.pdf", device="TR0002")))
 
+    def test_ack_never_deletes_a_file_replaced_meanwhile(self):
+        # The office side replaces the file (rename over it) while the ACK of
+        # the old one runs, at different moments: whatever the order, the new
+        # file survives; the ACK either deleted the old one before the new one
+        # came (ACK_OK) or saw the new one (HASH_MISMATCH).
+        c = self.client(device="TR0003")
+        folder = self.topda(device="TR0003")
+        os.makedirs(folder, exist_ok=True)
+        old = os.urandom(1 << 20) * 48  # 48 MiB: its hash takes a while
+        for delay in (0, 0.005, 0.02, 0.05, 0.1):
+            target = os.path.join(folder, "plan.pdf")
+            with open(target, "wb") as fh:
+                fh.write(old)
+            new = b"new plan %f" % delay
+            with open(target + ".tmp", "wb") as fh:
+                fh.write(new)
+            rid = c.send(ACK, wstr("plan.pdf") + sha(old))
+            time.sleep(delay)
+            os.rename(target + ".tmp", target)
+            f = c.recv_frame(timeout=30)
+            self.assertEqual(f.id, rid)
+            if f.type == 0x7F:
+                self.assertEqual(error_of(f)[0], E["HASH_MISMATCH"], error_of(f))
+            else:
+                self.assertEqual((f.type, f.payload), (ACK_OK, b"\x01"))
+            with open(target, "rb") as fh:
+                self.assertEqual(fh.read(), new, "delay %s" % delay)
+            os.unlink(target)
+
     def test_quota_counts_uploads_in_progress(self):
         c = self.client(device="TRQ")
         a = os.urandom(120 * 1048576 // 2)  # 60 MiB each: one fits the 200 MiB quota with room,
@@ -330,6 +418,31 @@ class FilesTest(LogOnFailure, unittest.TestCase):
             results.append(error_of(f)[0] if f.type == 0x7F else f.type)
         self.assertIn(E["QUOTA"], results, results)
         self.assertEqual(results.count(PUT_OFFSET), 2, results)
+
+    def test_planted_link_in_place_of_a_device_folder(self):
+        # Someone with shell access replaces a device's folder by a link to a
+        # folder outside: uploads, listings and downloads refuse to follow it.
+        outside = os.path.join(self.gw.dir, "planted-outside")
+        os.makedirs(os.path.join(outside, "ToPDA"))
+        with open(os.path.join(outside, "ToPDA", "secret.txt"), "wb") as fh:
+            fh.write(b"not for devices")
+        dev_dir = os.path.join(self.data, "psdmobile", "TR0099")
+        os.makedirs(os.path.dirname(dev_dir), exist_ok=True)
+        os.symlink(outside, dev_dir)
+        c = self.client(device="TR0099")
+        content = b"payload"
+        rid = self.put_request(c, "x.bin", content)
+        code, msg = error_of(c.recv_frame())
+        self.assertEqual(code, E["BAD_NAME"], msg)
+        body, err = self.get(c, "secret.txt")
+        self.assertIsNone(body)
+        self.assertIn(err[0], (E["BAD_NAME"], E["NOT_FOUND"]), err)
+        rid = c.send(LIST, b"\x01" + wstr(""))
+        f = c.recv_frame()
+        self.assertEqual(f.id, rid)
+        self.assertEqual(f.type, 0x7F, f.payload)  # never the outside folder's listing
+        self.assertEqual(sorted(os.listdir(outside)), ["ToPDA"])  # no ToPC created there
+        self.assertEqual(os.listdir(os.path.join(outside, "ToPDA")), ["secret.txt"])
 
     def test_device_id_must_be_a_folder_name(self):
         c = StreamClient(self.ports["psdmobile"])
@@ -358,6 +471,39 @@ class FilesTest(LogOnFailure, unittest.TestCase):
             fh.write(b"y")
         self.assertEqual(c.recv_frame(timeout=5).type, 0x13)
         self.assertEqual(other.nothing_within(0.6), [])
+
+    def test_files_changed_in_subfolders_and_a_recreated_folder(self):
+        dev = "TR0008"
+        c = self.client(device=dev, notices=True)
+        self.gw.wait_log(r"event=files_watch folder=\S+%s/ToPDA folders=1\b" % dev)
+
+        def notice_within(seconds):
+            f = c.recv_frame(timeout=seconds)
+            self.assertEqual((f.type, f.id, f.payload[:2]), (0x13, 0, b"\x00\x02"), f)
+            c.nothing_within(0.4)  # the rest of the same burst, if any
+
+        os.makedirs(self.topda("orders", device=dev))
+        notice_within(1.5)
+        self.gw.wait_log(r"event=files_watch folder=\S+%s/ToPDA folders=2\b" % dev)
+        with open(self.topda("orders", "o1.pdf", device=dev), "wb") as fh:
+            fh.write(b"z" * 1000)
+        t0 = time.monotonic()
+        notice_within(5)
+        self.assertLess(time.monotonic() - t0, 1.5)  # a file in a subfolder
+        # The office side removes the whole send folder, then makes it again
+        # with files in it: the devices hear of both.
+        shutil.rmtree(self.topda(device=dev))
+        notice_within(1.5)
+        os.makedirs(self.topda("later", "deep", device=dev))
+        with open(self.topda("later", "deep", "o2.pdf", device=dev), "wb") as fh:
+            fh.write(b"w")
+        notice_within(8)  # the folder is looked for again every 5 s
+        self.gw.wait_log(r"event=files_watch folder=\S+%s/ToPDA folders=3\b" % dev)
+        with open(self.topda("later", "deep", "o3.pdf", device=dev), "wb") as fh:
+            fh.write(b"v")
+        t0 = time.monotonic()
+        notice_within(5)
+        self.assertLess(time.monotonic() - t0, 1.5)
 
     def test_miscli_watch(self):
         import subprocess
@@ -431,12 +577,53 @@ class PartialExpiryTest(unittest.TestCase):
                 fh.write(b"x" * 1000)
         two_days_ago = time.time() - 2 * 86400
         os.utime(old, (two_days_ago, two_days_ago))
+        # A link planted in place of a device's folder, to a folder outside
+        # with an old partial: the sweep must not follow it.
+        outside = os.path.join(gw.dir, "outside")
+        os.makedirs(os.path.join(outside, "ToPC", ".miscomm-partial"))
+        bait = os.path.join(outside, "ToPC", ".miscomm-partial", "c" * 32 + ".part")
+        with open(bait, "wb") as fh:
+            fh.write(b"y" * 10)
+        os.utime(bait, (two_days_ago, two_days_ago))
+        os.symlink(outside, os.path.join(gw.dir, "data", "psdmobile", "TR8"))
         gw.start()
         gw.wait_log(r"event=partial_expired connection=psdmobile folder=\S+TR9/ToPC file=a{32}\.part "
                     r"bytes=1000 age_s=\d+ partial_expiry_s=86400")
+        # The sweep went over both device folders (TR8's link fails to open).
+        gw.wait_log(r"event=partial_sweep connection=psdmobile devices=2 removed=1")
         self.assertFalse(os.path.exists(old))
         self.assertTrue(os.path.exists(fresh))
+        self.assertTrue(os.path.exists(bait))
+        with open(gw.log_path) as fh:
+            self.assertNotIn("c" * 32, fh.read())
         gw.stop()
+
+
+    def test_an_upload_in_progress_is_never_swept(self):
+        gw = Gateway(conns=[{"name": "psdmobile", "receive_files": "on",
+                             "partial_expiry": 60}])
+        self.addCleanup(gw.__exit__, None, None, None)
+        c = QuietClient(gw.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.hello2(gw.password, device="TR7")[1].type, HELLO_OK)
+        content = os.urandom(WINDOW + 100)
+        rid = c.send(PUT, wstr("busy.bin") + struct.pack(">Q", len(content)) + sha(content))
+        f = c.expect(PUT_OFFSET, rid)
+        part = os.path.join(gw.dir, "data", "psdmobile", "TR7", "ToPC", ".miscomm-partial",
+                            f.payload[:16].hex() + ".part")
+        c.data(rid, content[:WINDOW])
+        c.expect(CREDIT, rid)  # written
+        # The partial looks abandoned (untouched for an hour) while its upload
+        # is still open; a reload runs the sweep.
+        an_hour_ago = time.time() - 3600
+        os.utime(part, (an_hour_ago, an_hour_ago))
+        gw.proc.send_signal(signal.SIGHUP)
+        gw.wait_log(r"event=partial_sweep connection=psdmobile devices=1 removed=0")
+        self.assertTrue(os.path.exists(part))
+        c.data(rid, content[WINDOW:], end=True)
+        c.expect(PUT_OK, rid, skip=(CREDIT,))
+        with open(os.path.join(gw.dir, "data", "psdmobile", "TR7", "ToPC", "busy.bin"), "rb") as fh:
+            self.assertEqual(fh.read(), content)
 
 
 class FullDiskTest(unittest.TestCase):

@@ -31,6 +31,8 @@ T_INFO, T_INFO_OK, T_DATA, T_CREDIT, T_CANCEL, T_NOTICE = 0x07, 0x08, 0x10, 0x11
 T_ECHO, T_ECHO_OK = 0x20, 0x21
 T_LIST, T_LIST_OK, T_GET, T_GET_OK, T_ACK, T_ACK_OK = 0x30, 0x31, 0x32, 0x33, 0x34, 0x35
 T_PUT, T_PUT_OFFSET, T_PUT_OK = 0x36, 0x37, 0x38
+T_ODBC_OPEN, T_ODBC_OPEN_OK, T_QUERY, T_QUERY_COLUMNS, T_QUERY_OK = 0x40, 0x41, 0x42, 0x43, 0x44
+T_EXEC, T_EXEC_OK, T_TX, T_TX_OK, T_ODBC_CLOSE, T_ODBC_CLOSE_OK = 0x45, 0x46, 0x47, 0x48, 0x49, 0x4A
 FLAG_END = 0x0001
 STREAM_WINDOW = 1048576
 PERM_PING, PERM_SYNC, PERM_SEND_FILES, PERM_RECEIVE_FILES, PERM_ODBC = 1, 2, 4, 8, 16
@@ -468,14 +470,14 @@ class ProtocolDocTest(unittest.TestCase):
     # -- errors that keep the connection open ------------------------------------
     def test_unknown_type(self):
         with self.client() as c:
-            rid = c.send(0x42, b"whatever")
+            rid = c.send(0x6E, b"whatever")
             c.expect_error(self, E_BAD_TYPE, rid)  # before HELLO
             c.login(self, self.gw.password)
-            for t in (0x00, 0x42, T_PONG, T_ERROR):
+            for t in (0x00, 0x6E, T_PONG, T_ERROR, T_QUERY_OK):
                 rid = c.send(t, b"x")
                 c.expect_error(self, E_BAD_TYPE, rid)
             # A payload of exactly the maximum size is accepted (and discarded).
-            rid = c.send(0x42, b"z" * MAX_PAYLOAD)
+            rid = c.send(0x6E, b"z" * MAX_PAYLOAD)
             c.expect_error(self, E_BAD_TYPE, rid)
             rid, mtype, rrid, p = c.request(T_PING, b"still here")
             self.assertEqual((mtype, rrid, p[8:]), (T_PONG, rid, b"still here"))
@@ -618,7 +620,12 @@ class ProtocolDocTest(unittest.TestCase):
                                  "ECHO": T_ECHO, "ECHO_OK": T_ECHO_OK, "LIST": T_LIST,
                                  "LIST_OK": T_LIST_OK, "GET": T_GET, "GET_OK": T_GET_OK,
                                  "ACK": T_ACK, "ACK_OK": T_ACK_OK, "PUT": T_PUT,
-                                 "PUT_OFFSET": T_PUT_OFFSET, "PUT_OK": T_PUT_OK})
+                                 "PUT_OFFSET": T_PUT_OFFSET, "PUT_OK": T_PUT_OK,
+                                 "ODBC_OPEN": T_ODBC_OPEN, "ODBC_OPEN_OK": T_ODBC_OPEN_OK,
+                                 "QUERY": T_QUERY, "QUERY_COLUMNS": T_QUERY_COLUMNS,
+                                 "QUERY_OK": T_QUERY_OK, "EXEC": T_EXEC, "EXEC_OK": T_EXEC_OK,
+                                 "TX": T_TX, "TX_OK": T_TX_OK, "ODBC_CLOSE": T_ODBC_CLOSE,
+                                 "ODBC_CLOSE_OK": T_ODBC_CLOSE_OK})
 
     # -- version 2: INFO and streams, from sections 5.8-5.13, 7.3 and 11.7 ------------
     def test_info_before_hello(self):
