@@ -6,7 +6,7 @@ CMAKE_OPTS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DMC_FU
 CONFIG     ?= conf/miscomm.ini
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build run test asan fuzz clean format
+.PHONY: all deps build run test asan fuzz clean format deb
 
 all: build
 
@@ -24,6 +24,12 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The Debian packages (packaging/debian/package.cmake): miscomm, libmiscomm0
+# and libmiscomm-dev, VERSION from CMakeLists.txt, in $(BUILD)/deb/.
+deb: build
+	@cmake --build $(BUILD) --target deb
+	@ls -1 $(BUILD)/deb/*.deb
 
 asan: deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DMC_SANITIZE=ON -DMC_FUZZ=ON >/dev/null

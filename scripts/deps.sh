@@ -20,8 +20,18 @@ PACKAGES=(
     # the demo runs its own on another port and never uses it.
     postgresql-15 postgresql-client-15 odbc-postgresql
     libzstd-dev zstd
+    # sd_notify() for the systemd unit (Type=notify, watchdog); the build
+    # falls back to a stub without it.
+    libsystemd-dev
+    # systemd-analyze, with which tests check the unit file (verify, security).
+    systemd
     openssl python3 procps
     dpkg-dev autoconf automake libtool
+    # The Debian packages (make deb, tests/packaging/test_deb.py): man pages
+    # from scdoc sources, lintian to check the .deb files, adduser for the
+    # package's postinst, file for CPack's dependency scan (which runs
+    # dpkg-shlibdeps, from dpkg-dev above).
+    scdoc lintian adduser file
 )
 
 missing=()

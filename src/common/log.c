@@ -1,12 +1,16 @@
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "miscomm/error.h"
 
@@ -15,6 +19,34 @@ static enum log_target log_target_kind = LOG_TO_STDERR;
 static FILE *log_file;
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+static const int level_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+
+/*
+ * Under systemd, stderr is usually a stream into the journal, which stamps
+ * every line itself and takes its priority from a "<N>" prefix
+ * (sd-daemon(3)). JOURNAL_STREAM holds that stream's "DEVICE:INODE"
+ * (systemd.exec(5)), so that a process can tell whether its stderr is still
+ * the journal and not, say, redirected to a file by whoever started it.
+ */
+static int stderr_journal;
+static pthread_once_t stderr_journal_once = PTHREAD_ONCE_INIT;
+
+static void stderr_journal_detect(void)
+{
+    const char *env = getenv("JOURNAL_STREAM");
+    struct stat st;
+    if (!env || fstat(STDERR_FILENO, &st) != 0)
+        return;
+    char *end;
+    unsigned long long dev = strtoull(env, &end, 10);
+    if (end == env || *end != ':')
+        return;
+    const char *ino_text = end + 1;
+    unsigned long long ino = strtoull(ino_text, &end, 10);
+    if (end == ino_text || *end != '\0')
+        return;
+    stderr_journal = dev == (unsigned long long)st.st_dev && ino == (unsigned long long)st.st_ino;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -56,9 +88,17 @@ void log_write(enum log_level level, const char *fmt, ...)
     va_end(ap);
 
     if (log_target_kind == LOG_TO_SYSLOG) {
-        static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-        syslog(prio[level], "%s %s", level_names[level], msg);
+        syslog(level_prio[level], "%s %s", level_names[level], msg);
         return;
+    }
+    if (!log_file) {
+        pthread_once(&stderr_journal_once, stderr_journal_detect);
+        if (stderr_journal) {
+            /* The journal adds the time; the prefix gives it the priority. */
+            fprintf(stderr, "<%d>%s %s\n", level_prio[level], level_names[level], msg);
+            fflush(stderr);
+            return;
+        }
     }
     struct timeval tv;
     gettimeofday(&tv, NULL);

@@ -2,6 +2,10 @@
  * Logging: one event per line, "TIMESTAMP LEVEL event=NAME key=value ...".
  * The macros test the level before formatting anything. Secrets never go
  * through here.
+ *
+ * When stderr is the systemd journal (JOURNAL_STREAM names it), a line to
+ * stderr is "<N>LEVEL event=NAME ..." instead: N is the syslog priority
+ * the journal files it under, and the journal adds the time itself.
  */
 #ifndef MC_LOG_H
 #define MC_LOG_H

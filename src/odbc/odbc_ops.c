@@ -43,6 +43,7 @@
 #define ODBC_CHUNK       (256u * 1024u) /* rows fetched per job, about */
 #define ODBC_FRAME       (64u * 1024u)  /* DATA payload */
 #define ODBC_QUEUE_MAX   1024u          /* jobs queued on the ODBC pool */
+#define ODBC_BUCKETS     4096u          /* of the handles-by-connection table */
 #define ODBC_GRACE_MS    2000u          /* after the timeout, before the watchdog cancels */
 
 enum req_kind { REQ_OPEN, REQ_QUERY, REQ_EXEC, REQ_TX, REQ_CLOSE };
@@ -51,7 +52,8 @@ enum tx_op { TX_BEGIN = 1, TX_COMMIT = 2, TX_ROLLBACK = 3 };
 struct odbc_req;
 
 struct odbc_handle {
-    struct odbc_handle *next; /* all handles (loop thread) */
+    struct odbc_handle *next, **pprev;           /* all handles (the watchdog's list) */
+    struct odbc_handle *conn_next, **conn_pprev; /* the chain of its connection's bucket */
     struct conn *c;
     uint32_t id;
     struct odbc_pool *pool;   /* set by a successful OPEN */
@@ -133,9 +135,10 @@ static struct {
     char master_why[160];
     struct odbc_limits limits;
     struct odbc_handle *handles;
+    struct odbc_handle *by_conn[ODBC_BUCKETS]; /* handles chained by their connection */
     uint32_t next_id;
-    unsigned ticks;                /* of the watchdog */
-    uv_idle_t kicker;              /* starts the next requests of od.kicks */
+    unsigned ticks;   /* of the watchdog */
+    uv_idle_t kicker; /* starts the next requests of od.kicks */
     struct odbc_handle *kicks;
 } od;
 
@@ -207,9 +210,43 @@ static void cleanup(struct odbc_stmt *stmt, struct odbc_link *link, struct odbc_
 
 /* -- handles --------------------------------------------------------------------------------- */
 
+/* The bucket of c's handles: a request looks only at its connection's. */
+static struct odbc_handle **conn_bucket(const struct conn *c)
+{
+    uintptr_t x = (uintptr_t)c;
+    x ^= x >> 17;
+    x *= 0x9E3779B97F4A7C15ull;
+    return &od.by_conn[(x >> 32) % ODBC_BUCKETS];
+}
+
+static void handle_link(struct odbc_handle *h)
+{
+    h->next = od.handles;
+    if (h->next)
+        h->next->pprev = &h->next;
+    h->pprev = &od.handles;
+    od.handles = h;
+    struct odbc_handle **b = conn_bucket(h->c);
+    h->conn_next = *b;
+    if (h->conn_next)
+        h->conn_next->conn_pprev = &h->conn_next;
+    h->conn_pprev = b;
+    *b = h;
+}
+
+static void handle_unlink(struct odbc_handle *h)
+{
+    *h->pprev = h->next;
+    if (h->next)
+        h->next->pprev = h->pprev;
+    *h->conn_pprev = h->conn_next;
+    if (h->conn_next)
+        h->conn_next->conn_pprev = h->conn_pprev;
+}
+
 static struct odbc_handle *handle_find(const struct conn *c, uint32_t id)
 {
-    for (struct odbc_handle *h = od.handles; h; h = h->next)
+    for (struct odbc_handle *h = *conn_bucket(c); h; h = h->conn_next)
         if (h->c == c && h->id == id && !h->closed)
             return h;
     return NULL;
@@ -219,12 +256,7 @@ static void handle_free_if_done(struct odbc_handle *h)
 {
     if (!h->closed || h->refs > 0)
         return;
-    for (struct odbc_handle **p = &od.handles; *p; p = &(*p)->next) {
-        if (*p == h) {
-            *p = h->next;
-            break;
-        }
-    }
+    handle_unlink(h);
     cleanup(NULL, h->pinned, NULL); /* an open transaction is rolled back */
     odbc_pool_put(h->pool);
     free(h);
@@ -991,7 +1023,7 @@ int odbc_open(struct conn *c, const struct frame *f)
         return op_error(c, f, MC_ERR_BAD_CREDENTIAL,
                         "odbc_open: %u bytes is larger than any credential file", n);
     unsigned open = 0;
-    for (struct odbc_handle *h = od.handles; h; h = h->next)
+    for (struct odbc_handle *h = *conn_bucket(c); h; h = h->conn_next)
         open += h->c == c && !h->closed;
     if (open >= ODBC_MAX_HANDLES)
         return op_error(c, f, MC_ERR_BUSY,
@@ -1010,8 +1042,7 @@ int odbc_open(struct conn *c, const struct frame *f)
     h->id = od.next_id;
     h->read_only = cfg->odbc_mode == CFG_ODBC_READ_ONLY;
     h->raw_sql = cfg->odbc_raw_sql;
-    h->next = od.handles;
-    od.handles = h;
+    handle_link(h);
     snprintf(r->sources, sizeof r->sources, "%s", cfg->odbc_sources);
     if (n) {
         r->cred = malloc(n);
@@ -1171,8 +1202,8 @@ int odbc_close(struct conn *c, const struct frame *f)
 void odbc_conn_closed(struct conn *c)
 {
     struct odbc_handle *next;
-    for (struct odbc_handle *h = od.handles; h; h = next) {
-        next = h->next;
+    for (struct odbc_handle *h = *conn_bucket(c); h; h = next) {
+        next = h->conn_next;
         if (h->c == c) {
             h->conn_closing = 1;
             h->closed = 1;

@@ -5,8 +5,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 #include <wolfssl/options.h>
@@ -15,6 +13,7 @@
 #include "config.h"
 #include "miscomm/error.h"
 #include "log.h"
+#include "notify.h"
 #include "server.h"
 
 #define EXIT_USAGE  64 /* sysexits.h EX_USAGE */
@@ -46,26 +45,7 @@ static void print_version(void)
     printf("wolfSSL %s: %s\n", wolfSSL_lib_version(), MC_WOLFSSL_BUILD);
     printf("libuv %s\n", uv_version_string());
     printf("libsodium %s\n", sodium_version_string());
-}
-
-/* Tell systemd (Type=notify) about our state, when it is watching. */
-static void notify_systemd(const char *state)
-{
-    const char *path = getenv("NOTIFY_SOCKET");
-    if (!path || (path[0] != '/' && path[0] != '@') ||
-        strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-        return;
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, path, strlen(path));
-    if (sa.sun_path[0] == '@')
-        sa.sun_path[0] = 0;
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-    if (sendto(fd, state, strlen(state), 0, (struct sockaddr *)&sa, len) < 0)
-        log_warn("event=sd_notify error=\"cannot reach NOTIFY_SOCKET\"");
-    close(fd);
+    printf("systemd notification: %s\n", notify_build());
 }
 
 static int check_config(const char *path)
@@ -122,15 +102,15 @@ int main(int argc, char **argv)
     struct server srv;
     int rc = server_init(&srv, config);
     if (rc < 0) {
-        log_error("event=start_failed config=%s error=\"%s\"", config,
-                  rc == MC_ERR_CONFIG ? "invalid configuration" : mc_strerror(rc));
+        const char *why = rc == MC_ERR_CONFIG ? "invalid configuration" : mc_strerror(rc);
+        log_error("event=start_failed config=%s error=\"%s\"", config, why);
+        notify_start_failed(rc, why);
         server_free(&srv);
         wolfSSL_Cleanup();
         return rc == MC_ERR_CONFIG ? EXIT_CONFIG : 1;
     }
-    notify_systemd("READY=1");
+    /* server_run() tells systemd READY=1 once listening, STOPPING=1 at the drain. */
     int code = server_run(&srv);
-    notify_systemd("STOPPING=1");
     server_free(&srv);
     wolfSSL_Cleanup();
     return code;

@@ -14,6 +14,7 @@
 #include "secret.h"
 #include "log.h"
 #include "miscomm/error.h"
+#include "notify.h"
 #include "srvcert.h"
 #include "files.h"
 #include "odbc.h"
@@ -135,6 +136,7 @@ static void server_drain(struct server *srv, const char *signame)
         return;
     }
     srv->draining = 1;
+    notify_stopping();
     unsigned busy = 0;
     for (struct conn *c = srv->conns; c; c = c->next)
         busy += c->state == CONN_ST_AUTH || c->ops != NULL;
@@ -595,6 +597,7 @@ static void reload_done(struct job *j, int status)
     struct reload_job *job = (struct reload_job *)j;
     struct server *srv = job->srv;
     srv->reloading = 0;
+    const char *failure = NULL;
     if (status == 0 && job->rc == 0 && !srv->draining) {
         reload_apply(srv, job);
         odbc_reconfigure(&srv->cfg);
@@ -602,11 +605,15 @@ static void reload_done(struct job *j, int status)
     } else {
         tls_ctx_free(job->tls);
         tls_ctx_free(job->psk);
+        failure = status == 0 ? job->why : "cancelled";
         if (!srv->draining)
             log_error("event=reload result=failed reason=\"%s\" "
                       "action=\"kept the running configuration and certificate\"",
-                      status == 0 ? job->why : "cancelled");
+                      failure);
     }
+    /* Once draining, systemd has been told STOPPING=1: not ready again. */
+    if (!srv->draining)
+        notify_reloaded(failure);
     reload_job_free(job, srv->nlisteners);
     if (srv->reload_again && !srv->draining) {
         srv->reload_again = 0;
@@ -636,13 +643,38 @@ int server_reload(struct server *srv)
         return MC_ERR_INTERNAL;
     }
     srv->reloading = 1;
+    if (!srv->draining) /* systemd was told STOPPING=1 */
+        notify_reloading();
     return 0;
+}
+
+/* The one line `systemctl status` shows (notify.h): connections and listeners. */
+static void server_status(void *ud, char *buf, size_t cap)
+{
+    const struct server *srv = ud;
+    const char *plural = srv->nconns == 1 ? "" : "s";
+    if (srv->draining) {
+        snprintf(buf, cap, "draining: %u connection%s left", srv->nconns, plural);
+        return;
+    }
+    int n = snprintf(buf, cap, "%u connection%s; listening on port%s", srv->nconns, plural,
+                     srv->nlisteners == 1 ? "" : "s");
+    for (size_t i = 0; i < srv->nlisteners && n > 0 && (size_t)n < cap; i++) {
+        unsigned port = srv->listeners[i].conf.port;
+        n += snprintf(buf + n, cap - (size_t)n, "%s%u", i ? ", " : " ", port);
+    }
+    if (srv->reloading && n > 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n, "; reloading");
 }
 
 int server_run(struct server *srv)
 {
     log_info("event=ready listeners=%zu max_connections=%u", srv->nlisteners,
              srv->cfg.max_connections);
+    /* Certificate, listeners and the ODBC pools are up: systemd may start
+     * what comes after us. */
+    notify_start(srv->loop, server_status, srv);
+    notify_ready();
     uv_run(srv->loop, UV_RUN_DEFAULT);
     return srv->exit_code;
 }
