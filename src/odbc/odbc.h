@@ -16,9 +16,12 @@
 #include "config.h"
 #include "op.h"
 
-/* Start: the ODBC environment, the master key of data_dir, the job pool. 0 or MC_ERR_*. */
+/*
+ * Start, when a connection has the permission: the ODBC environment, the
+ * master key of data_dir (made if missing), the job pool. 0 or MC_ERR_*.
+ */
 int odbc_start(uv_loop_t *loop, const struct mc_config *cfg);
-/* The pool limits after a reload ([odbc] pool_max and idle_timeout). */
+/* After a reload: the pool limits; the start, if a connection got the permission. */
 void odbc_reconfigure(const struct mc_config *cfg);
 /* Stop taking work (loop thread, at the end of a drain): queued statements are cancelled. */
 void odbc_stop(void);

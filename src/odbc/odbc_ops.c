@@ -602,7 +602,11 @@ static void req_submit(struct odbc_req *r)
 {
     r->stalled_since_ms = 0;
     r->busy = 1;
-    if (!od.pool || op_submit(&r->op, od.pool, &r->job) < 0) {
+    if (!od.pool) {
+        r->busy = 0;
+        req_fail(r, MC_ERR_INTERNAL,
+                 "the gateway's database side is not running (its log says why)");
+    } else if (op_submit(&r->op, od.pool, &r->job) < 0) {
         r->busy = 0;
         req_fail(r, MC_ERR_BUSY, "the database queue is full; try again");
     }
@@ -1222,20 +1226,23 @@ static void limits_from(const struct mc_config *cfg)
     od.limits.wait_ms = 10000;
 }
 
-int odbc_start(uv_loop_t *loop, const struct mc_config *cfg)
+/* Start the database side if a connection has the permission and it is not running yet. */
+static int odbc_ensure(const struct mc_config *cfg)
 {
-    od.loop = loop;
-    limits_from(cfg);
-    /* Started even when no connection has the permission yet: a reload may grant it. */
+    int needed = 0;
     for (size_t i = 0; i < cfg->nconns; i++) {
         const struct cfg_connection *c = &cfg->conns[i];
-        if (c->active && (c->perms & MC_PERM_ODBC) && c->odbc_credential[0] &&
-            access(c->odbc_credential, R_OK) != 0)
+        if (!c->active || !(c->perms & MC_PERM_ODBC))
+            continue;
+        needed = 1;
+        if (c->odbc_credential[0] && access(c->odbc_credential, R_OK) != 0)
             log_warn("event=odbc_start connection=%s odbc_credential=%s error=\"%s\" "
                      "note=\"ODBC_OPEN without a credential file fails until it is there (misctl "
                      "cred create)\"",
                      c->name, c->odbc_credential, strerror(errno));
     }
+    if (!needed || od.started)
+        return 0; /* no threads, no environment, no key for gateways without the permission */
     if (odbc_db_init(cfg->odbc_ini_dir) < 0) {
         log_error("event=odbc_start error=\"cannot set up the ODBC environment (unixODBC)\"");
         return MC_ERR_INTERNAL;
@@ -1256,21 +1263,30 @@ int odbc_start(uv_loop_t *loop, const struct mc_config *cfg)
                  od.master.created ? " note=\"new master key\"" : "",
                  od.master.warning ? " warning=" : "", od.master.warning ? od.master.warning : "");
     }
-    if ((rc = job_pool_start(loop, "odbc", cfg->odbc_threads, ODBC_QUEUE_MAX, &od.pool)) < 0) {
+    if ((rc = job_pool_start(od.loop, "odbc", cfg->odbc_threads, ODBC_QUEUE_MAX, &od.pool)) < 0) {
         log_error("event=odbc_start error=\"cannot start the ODBC threads\"");
         return rc;
     }
-    uv_idle_init(loop, &od.kicker);
-    uv_timer_init(loop, &od.watchdog);
+    uv_idle_init(od.loop, &od.kicker);
+    uv_timer_init(od.loop, &od.watchdog);
     uv_timer_start(&od.watchdog, on_watchdog, 1000, 1000);
     uv_unref((uv_handle_t *)&od.watchdog);
     od.started = 1;
     return 0;
 }
 
+int odbc_start(uv_loop_t *loop, const struct mc_config *cfg)
+{
+    od.loop = loop;
+    limits_from(cfg);
+    return odbc_ensure(cfg);
+}
+
 void odbc_reconfigure(const struct mc_config *cfg)
 {
     limits_from(cfg);
+    (void)odbc_ensure(
+        cfg); /* a reload may grant the permission (the pool's threads stay as started) */
 }
 
 void odbc_stop(void)
