@@ -20,6 +20,7 @@
 #define ODBC_BACKOFF_MIN_MS 1000u
 #define ODBC_BACKOFF_MAX_MS 30000u
 #define ODBC_CHUNK          65536u /* SQLGetData piece for long values */
+#define ODBC_CACHE          16u    /* prepared statements kept per connection */
 
 struct odbc_link {
     SQLHDBC dbc;
@@ -31,6 +32,14 @@ struct odbc_link {
     int dirty;       /* a device's raw SQL ran on it: reset before the next one */
     int cancel_safe; /* the driver's SQLCancel may come from another thread */
     char dbms[64];
+    /* Named statements prepared on this connection, kept for the next time
+     * (PostgreSQL then runs them in one round trip, without parsing). */
+    struct odbc_cached {
+        char *sql;
+        SQLHSTMT h;
+        uint64_t used; /* for the eviction of the least recently used */
+    } cache[ODBC_CACHE];
+    uint64_t uses;
 };
 
 struct odbc_pool {
@@ -61,6 +70,8 @@ struct odbc_col {
 struct odbc_stmt {
     SQLHSTMT h;
     struct odbc_link *link;
+    struct odbc_cached *cached; /* the cache entry it runs on, or NULL (executed directly) */
+    int failed;                 /* a cached statement that failed is not kept */
     SQLSMALLINT ncols;
     struct odbc_col *cols;
     uint8_t *scratch; /* ODBC_CHUNK + 2 bytes for SQLGetData */
@@ -96,8 +107,21 @@ int odbc_db_init(const char *ini_dir)
     return 0;
 }
 
+/* Forget the connection's prepared statements (before DISCARD ALL or a disconnect). */
+static void cache_clear(struct odbc_link *l)
+{
+    for (unsigned i = 0; i < ODBC_CACHE; i++) {
+        if (l->cache[i].sql) {
+            SQLFreeHandle(SQL_HANDLE_STMT, l->cache[i].h);
+            free(l->cache[i].sql);
+            l->cache[i].sql = NULL;
+        }
+    }
+}
+
 static void link_close(struct odbc_link *l)
 {
+    cache_clear(l);
     SQLDisconnect(l->dbc);
     SQLFreeHandle(SQL_HANDLE_DBC, l->dbc);
     free(l);
@@ -254,7 +278,8 @@ void odbc_pool_put(struct odbc_pool *p)
     pthread_mutex_unlock(&pools_lock);
 }
 
-/* 1 when text holds the password, as given or with its '}' doubled (a connection string's escape). */
+/* 1 when text holds the password, as given or with its '}' doubled (a connection string's escape).
+ */
 static int holds_password(const char *text, const char *password)
 {
     if (!password[0])
@@ -295,7 +320,8 @@ static int diag(SQLSMALLINT type, SQLHANDLE h, const struct odbc_pool *p, int fa
              (int)(sizeof e->msg - 32), (const char *)text);
     if (strncmp((const char *)state, "08", 2) == 0)
         e->code = MC_ERR_DB_UNAVAILABLE;
-    else if (strcmp((const char *)state, "HYT00") == 0 || strcmp((const char *)state, "HYT01") == 0 ||
+    else if (strcmp((const char *)state, "HYT00") == 0 ||
+             strcmp((const char *)state, "HYT01") == 0 ||
              strcmp((const char *)state, "57014") == 0) /* PostgreSQL: statement timeout */
         e->code = MC_ERR_TIMEOUT;
     else if (strcmp((const char *)state, "HY008") == 0)
@@ -325,8 +351,11 @@ static int exec_direct(SQLHDBC dbc, const char *sql)
  */
 static int link_session(struct odbc_link *l)
 {
-    if (l->dirty && strstr(l->dbms, "PostgreSQL") && exec_direct(l->dbc, "DISCARD ALL") < 0)
-        return -1;
+    if (l->dirty && strstr(l->dbms, "PostgreSQL")) {
+        cache_clear(l); /* DISCARD ALL deallocates them on the server */
+        if (exec_direct(l->dbc, "DISCARD ALL") < 0)
+            return -1;
+    }
     l->dirty = 0;
     if (!l->pool->read_only)
         return 0;
@@ -568,14 +597,14 @@ static int stmt_fail(struct odbc_stmt *s, const char *what, struct odbc_error *e
      * the cheapest statement there is (not inside a transaction, which
      * the error may have aborted). */
     SQLUINTEGER dead = SQL_CD_FALSE;
-    if (e->code == MC_ERR_SQL &&
-        ((SQL_SUCCEEDED(
-              SQLGetConnectAttr(s->link->dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL)) &&
-          dead == SQL_CD_TRUE) ||
-         (!s->link->in_tx && exec_direct(s->link->dbc, "SELECT 1") < 0)))
+    if (e->code == MC_ERR_SQL && ((SQL_SUCCEEDED(SQLGetConnectAttr(
+                                       s->link->dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL)) &&
+                                   dead == SQL_CD_TRUE) ||
+                                  (!s->link->in_tx && exec_direct(s->link->dbc, "SELECT 1") < 0)))
         e->code = MC_ERR_DB_UNAVAILABLE;
     if (e->code == MC_ERR_DB_UNAVAILABLE)
         s->link->broken = 1;
+    s->failed = 1;
     return e->code;
 }
 
@@ -639,7 +668,8 @@ static SQLRETURN bind_param(SQLHSTMT h, SQLUSMALLINT i, const struct odbc_value 
     }
 }
 
-int odbc_stmt_open(struct odbc_link *l, struct odbc_stmt **out, struct odbc_error *e)
+int odbc_stmt_open(struct odbc_link *l, const char *sql, int prepared, struct odbc_stmt **out,
+                   struct odbc_error *e)
 {
     struct odbc_stmt *s = calloc(1, sizeof *s);
     if (!s) {
@@ -648,12 +678,54 @@ int odbc_stmt_open(struct odbc_link *l, struct odbc_stmt **out, struct odbc_erro
         return e->code;
     }
     s->link = l;
+    if (prepared) {
+        /* Kept from an earlier request on this connection? */
+        struct odbc_cached *c = NULL, *lru = &l->cache[0];
+        for (unsigned i = 0; i < ODBC_CACHE && !c; i++) {
+            if (l->cache[i].sql && strcmp(l->cache[i].sql, sql) == 0)
+                c = &l->cache[i];
+            else if (lru->sql && (!l->cache[i].sql || l->cache[i].used < lru->used))
+                lru = &l->cache[i];
+        }
+        if (c) {
+            c->used = ++l->uses;
+            s->h = c->h;
+            s->cached = c;
+            *out = s;
+            return 0;
+        }
+        if (lru->sql) { /* the least recently used one makes room */
+            SQLFreeHandle(SQL_HANDLE_STMT, lru->h);
+            free(lru->sql);
+            lru->sql = NULL;
+        }
+        s->cached = lru;
+    }
     if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, l->dbc, &s->h))) {
         diag(SQL_HANDLE_DBC, l->dbc, l->pool, MC_ERR_DB_UNAVAILABLE, "statement", e);
         if (e->code == MC_ERR_DB_UNAVAILABLE)
             l->broken = 1;
         free(s);
         return e->code;
+    }
+    if (prepared) {
+        char *copy = strdup(sql);
+        int rc = 0;
+        if (!copy) {
+            rc = e->code = MC_ERR_NOMEM;
+            snprintf(e->msg, sizeof e->msg, "out of memory");
+        } else if (!SQL_SUCCEEDED(SQLPrepare(s->h, (SQLCHAR *)sql, SQL_NTS))) {
+            rc = stmt_fail(s, "prepare", e);
+        }
+        if (rc < 0) {
+            free(copy);
+            SQLFreeHandle(SQL_HANDLE_STMT, s->h);
+            free(s);
+            return rc;
+        }
+        s->cached->sql = copy;
+        s->cached->h = s->h;
+        s->cached->used = ++l->uses;
     }
     *out = s;
     return 0;
@@ -672,22 +744,29 @@ int odbc_stmt_exec(struct odbc_stmt *s, const char *sql, const struct odbc_value
         goto out;
     }
     SQLSetStmtAttr(s->h, SQL_ATTR_QUERY_TIMEOUT, (SQLPOINTER)(uintptr_t)timeout_s, 0);
+    SQLSMALLINT want = 0;
+    if (s->cached && SQL_SUCCEEDED(SQLNumParams(s->h, &want)) && (size_t)want != nparams) {
+        rc = e->code = MC_ERR_BAD_PAYLOAD;
+        snprintf(e->msg, sizeof e->msg,
+                 "the statement has %d parameter marker%s and %zu value%s came", want,
+                 want == 1 ? "" : "s", nparams, nparams == 1 ? "" : "s");
+        goto out;
+    }
     for (size_t i = 0; i < nparams; i++) {
-        if (!SQL_SUCCEEDED(
-                bind_param(s->h, (SQLUSMALLINT)(i + 1), &params[i], &ind[i], &tmp[i]))) {
+        if (!SQL_SUCCEEDED(bind_param(s->h, (SQLUSMALLINT)(i + 1), &params[i], &ind[i], &tmp[i]))) {
             rc = stmt_fail(s, "bind", e);
             goto out;
         }
     }
-    /* Executed directly, not prepared first: psqlODBC sends one message to
+    /* A prepared statement runs again as it is; anything else is executed
+     * directly, not prepared first: psqlODBC then sends one message to
      * PostgreSQL instead of four (parse, describe, execute, deallocate). */
-    SQLRETURN r = SQLExecDirect(s->h, (SQLCHAR *)sql, SQL_NTS);
+    SQLRETURN r = s->cached ? SQLExecute(s->h) : SQLExecDirect(s->h, (SQLCHAR *)sql, SQL_NTS);
     if (!SQL_SUCCEEDED(r) && r != SQL_NO_DATA) {
         rc = stmt_fail(s, "execute", e);
         /* A parameter count that is not the statement's is the request's
          * fault: on this error path only, the statement is prepared to count. */
-        SQLSMALLINT want = 0;
-        if (rc == MC_ERR_SQL && SQL_SUCCEEDED(SQLFreeStmt(s->h, SQL_RESET_PARAMS)) &&
+        if (rc == MC_ERR_SQL && !s->cached && SQL_SUCCEEDED(SQLFreeStmt(s->h, SQL_RESET_PARAMS)) &&
             SQL_SUCCEEDED(SQLPrepare(s->h, (SQLCHAR *)sql, SQL_NTS)) &&
             SQL_SUCCEEDED(SQLNumParams(s->h, &want)) && (size_t)want != nparams) {
             rc = e->code = MC_ERR_BAD_PAYLOAD;
@@ -973,7 +1052,17 @@ void odbc_stmt_close(struct odbc_stmt *s)
 {
     if (!s)
         return;
-    SQLFreeHandle(SQL_HANDLE_STMT, s->h);
+    if (s->cached && !s->failed) {
+        /* Kept for the next request: only its rows and parameters go. */
+        SQLFreeStmt(s->h, SQL_CLOSE);
+        SQLFreeStmt(s->h, SQL_RESET_PARAMS);
+    } else {
+        if (s->cached) { /* a failed one may be stale (the schema changed): prepared again */
+            free(s->cached->sql);
+            s->cached->sql = NULL;
+        }
+        SQLFreeHandle(SQL_HANDLE_STMT, s->h);
+    }
     free(s->cols);
     free(s->scratch);
     free(s);

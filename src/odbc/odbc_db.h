@@ -102,9 +102,14 @@ int odbc_link_tx(struct odbc_link *l, int op, struct odbc_error *e);
  * A statement on a checked-out link: odbc_stmt_open makes it (so that
  * another thread may cancel it from then on), odbc_stmt_exec runs sql with
  * params (bound, never spliced) and a timeout in seconds; rows may follow.
- * The statement is closed with odbc_stmt_close before the link is given back.
+ * With prepared (named statements, a finite set), the statement is prepared
+ * once per database connection and kept for the next request (up to 16 per
+ * connection, the least recently used replaced); otherwise it is executed
+ * directly. The statement is closed with odbc_stmt_close before the link
+ * is given back.
  */
-int odbc_stmt_open(struct odbc_link *l, struct odbc_stmt **out, struct odbc_error *e);
+int odbc_stmt_open(struct odbc_link *l, const char *sql, int prepared, struct odbc_stmt **out,
+                   struct odbc_error *e);
 int odbc_stmt_exec(struct odbc_stmt *s, const char *sql, const struct odbc_value *params,
                    size_t nparams, unsigned timeout_s, struct odbc_error *e);
 /* The QUERY_COLUMNS payload for the result (appended to out). */

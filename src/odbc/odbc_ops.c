@@ -488,7 +488,7 @@ static void run_work(struct odbc_req *r)
         return;
     }
     struct odbc_stmt *s;
-    if ((rc = odbc_stmt_open(l, &s, &r->err)) < 0) {
+    if ((rc = odbc_stmt_open(l, r->sql, !r->raw, &s, &r->err)) < 0) {
         r->rc = rc;
         return;
     }

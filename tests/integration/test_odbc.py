@@ -231,6 +231,11 @@ class OdbcSqliteTest(LogOnFailure, unittest.TestCase):
         n, d = self.opened("named")
         cols, rows, _ = n.query(d, "one_intervention", [7], named=True)
         self.assertEqual(rows[0][0], 7)
+        # Prepared once per database connection, run again with other values.
+        for i in (1, 2, 3, 5, 8, 13, 21, 34):
+            self.assertEqual(n.query(d, "one_intervention", [i], named=True)[1][0][0], i)
+        self.err("BAD_PAYLOAD", n.query, d, "one_intervention", [1, 2], named=True)
+        self.assertEqual(n.query(d, "one_intervention", [4], named=True)[1][0][0], 4)
         self.err("NOT_ALLOWED", n.query, d, "SELECT 1")
         self.err("NOT_ALLOWED", n.query, d, "no_such_statement", named=True)
 

@@ -36,12 +36,17 @@ class OdbcPostgresTest(LogOnFailure, unittest.TestCase):
             shutil.rmtree(cls.pgdir, ignore_errors=True)
             raise AssertionError("pg-demo.sh start failed:\n" + out.stdout + out.stderr)
         common = {"odbc": "on", "odbc_sources": "servicedesk_pg", "odbc_raw_sql": "yes",
-                  "odbc_credential": "data/pg.cred", "odbc_query_timeout": 5}
+                  "odbc_credential": "data/pg.cred", "odbc_query_timeout": 5,
+                  "odbc_queries": "pg"}
         conns = [dict(common, name="rw", odbc_mode="read_write"),
                  dict(common, name="ro")]
         cls.gw = Gateway(conns=conns, start=False,
                          sections={"odbc": {"ini_dir": os.path.join(cls.pgdir, "odbc"),
-                                            "idle_timeout": 60}})
+                                            "idle_timeout": 60},
+                                   "queries pg": {
+                                       "by_id": "SELECT id, version FROM interventions WHERE id = ?",
+                                       "bump": "UPDATE interventions SET version = version + 1 "
+                                               "WHERE id = ?"}})
         data = os.path.join(cls.gw.dir, "data")
         os.makedirs(data, exist_ok=True)
         pwfile = os.path.join(data, "pg.pw")
@@ -87,6 +92,20 @@ class OdbcPostgresTest(LogOnFailure, unittest.TestCase):
         self.assertEqual(c.query(h, "SELECT CAST('-0.50' AS NUMERIC(5,2))")[1], [(Dec("-0.50"),)])
         text = "é" * 500000  # 1 MB of UTF-8
         self.assertEqual(c.query(h, "SELECT CAST(? AS TEXT)", [text])[1], [(text,)])
+
+    def test_named_statements_prepared_once_and_run_again(self):
+        c, h = self.opened()
+        before = c.query(h, "by_id", [11], named=True)[1][0][1]
+        for _ in range(5):
+            self.assertEqual(c.execute(h, "bump", [11], named=True), 1)
+        for i in (11, 12, 13, 11):
+            self.assertEqual(c.query(h, "by_id", [i], named=True)[1][0][0], i)
+        self.assertEqual(c.query(h, "by_id", [11], named=True)[1][0][1], before + 5)
+        self.err("BAD_PAYLOAD", c.query, h, "by_id", [], named=True)
+        # Raw SQL on the same pooled connection resets its session (DISCARD ALL, which
+        # drops prepared statements): the named ones are prepared again, not stale.
+        c.query(h, "SELECT 1")
+        self.assertEqual(c.query(h, "by_id", [12], named=True)[1][0][0], 12)
 
     def test_the_roles_missing_grants_are_sql_errors(self):
         c, h = self.opened()
