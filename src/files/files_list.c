@@ -97,10 +97,8 @@ static int list_walk(struct list_op *l, int dir, const char *prefix, unsigned de
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         char name[FILES_NAME_MAX + 2];
-        int n = snprintf(name, sizeof name, "%s%s%s", prefix, prefix[0] ? "/" : "", de->d_name);
-        const char *why;
         /* Skip what a device could not ask for by name (and the staging folder). */
-        if (n < 0 || (size_t)n > FILES_NAME_MAX || files_name_check(name, (size_t)n, &why) < 0)
+        if (files_child_name(prefix, de->d_name, name) < 0)
             continue;
         int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)

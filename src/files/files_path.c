@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -459,6 +460,15 @@ int files_open_beneath(int dirfd, const char *name, int flags, mode_t mode, int 
             return fail_close(fd, errno);
     }
     return fd;
+}
+
+int files_child_name(const char *prefix, const char *entry, char out[FILES_NAME_MAX + 2])
+{
+    int n = snprintf(out, FILES_NAME_MAX + 2, "%s%s%s", prefix, prefix[0] ? "/" : "", entry);
+    const char *why;
+    if (n < 0 || (size_t)n > FILES_NAME_MAX || files_name_check(out, (size_t)n, &why) < 0)
+        return -1;
+    return n;
 }
 
 int files_dir_open(const char *path, int create)

@@ -37,6 +37,14 @@
  * allocation, no system call; tests/fuzz/fuzz_files_name.c fuzzes it.
  */
 int files_name_check(const char *name, size_t len, const char **why);
+/*
+ * The name a device would use for entry of the folder named prefix ("" for
+ * the top): prefix/entry, written to out (FILES_NAME_MAX + 2 bytes). Its
+ * length, or -1 when a device could not ask for it by that name (too long,
+ * or refused by files_name_check: the staging folder, for one).
+ */
+int files_child_name(const char *prefix, const char *entry, char out[FILES_NAME_MAX + 2]);
+
 /* The same rules for one segment (a device id that becomes a folder name). */
 int files_segment_check(const char *seg, size_t len, const char **why);
 

@@ -196,10 +196,8 @@ static void scan_walk(struct scan_job *s, int dir, const char *rel, unsigned dep
         if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
             continue;
         char sub[FILES_NAME_MAX + 2];
-        int n = snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
-        const char *why;
         /* Only folders a device could name (the staging folder is not one). */
-        if (n < 0 || (size_t)n > FILES_NAME_MAX || files_name_check(sub, (size_t)n, &why) < 0)
+        if (files_child_name(rel, de->d_name, sub) < 0)
             continue;
         int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0)

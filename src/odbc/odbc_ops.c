@@ -1121,15 +1121,10 @@ static int statement(struct conn *c, const struct frame *f, enum req_kind kind)
         op_fail(&r->op, MC_ERR_NOT_ALLOWED, "%s: %s", name, why);
         return DISPATCH_ASYNC;
     }
-    /* The values, decoded again from a copy of the payload they point into. */
+    /* The values go on from where the reader stopped, in a copy of the
+     * payload that lives as long as the request (they point into it). */
     memcpy(r->payload, f->payload, f->length);
-    wire_reader_init(&rd, r->payload, f->length);
-    (void)wire_get_u32(&rd);
-    (void)wire_get_bytes(&rd, 1);
-    (void)wire_get_str(&rd, 65535);
-    if (kind == REQ_QUERY)
-        (void)wire_get_u32(&rd);
-    (void)wire_get_u16(&rd);
+    rd.p = r->payload;
     int rc = values_decode(&rd, count, r->params, &why);
     if (rc == 0 && wire_reader_done(&rd) < 0) {
         rc = MC_ERR_BAD_PAYLOAD;

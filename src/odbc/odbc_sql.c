@@ -112,10 +112,10 @@ int odbc_sql_check(char *sql, int read_only, const char **why)
         return refuse(why, "the statement is empty");
 
     static const char *const session[] = {
-        "SET",    "RESET",   "PRAGMA",  "DISCARD", "BEGIN",  "START",    "COMMIT",  "END",
-        "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "LISTEN", "UNLISTEN", "NOTIFY", "USE",
-        "ATTACH", "DETACH",  "LOAD",    "COPY",    "DO",     "PREPARE",  "EXECUTE", "DEALLOCATE",
-        "LOCK",   "VACUUM",  "CHECKPOINT", NULL};
+        "SET",     "RESET",    "PRAGMA",     "DISCARD",   "BEGIN",   "START",      "COMMIT",
+        "END",     "ROLLBACK", "ABORT",      "SAVEPOINT", "RELEASE", "LISTEN",     "UNLISTEN",
+        "NOTIFY",  "USE",      "ATTACH",     "DETACH",    "LOAD",    "COPY",       "DO",
+        "PREPARE", "EXECUTE",  "DEALLOCATE", "LOCK",      "VACUUM",  "CHECKPOINT", NULL};
     static const char *const reading[] = {"SELECT", "WITH", "VALUES", "TABLE", NULL};
     char word[16];
     first_word(sql, word, sizeof word);
