@@ -24,3 +24,12 @@ if [ ! -s data/servicedesk.cred ]; then
     rm -f data/servicedesk.dbpw
     echo "firstrun: created the demo database data/servicedesk.db and its credential data/servicedesk.cred"
 fi
+# Intervention sync: its tables and triggers in the demo database (safe to
+# run again), and this machine's host name (miscli's default device id)
+# bound to technician 1, so that 'miscli sync' works at once.
+build/misctl sync init -c conf/miscomm.ini --connection PSDMOBILE >/dev/null
+device=$(hostname)
+if ! build/misctl device list -c conf/miscomm.ini --connection PSDMOBILE | awk '{print $1}' | grep -qxF "$device"; then
+    build/misctl device add "$device" --technician 1 --connection PSDMOBILE -c conf/miscomm.ini >/dev/null
+    echo "firstrun: bound device '$device' (this host's name, miscli's default) to technician 1 for sync"
+fi

@@ -67,7 +67,11 @@ extern "C" {
     X(RESULT_LIMIT, 71, "result larger than the connection allows")                                \
     X(DB_UNAVAILABLE, 72, "database unavailable")                                                  \
     X(NOT_ALLOWED, 73, "not allowed on this connection")                                           \
-    X(BAD_HANDLE, 74, "no such database handle")
+    X(BAD_HANDLE, 74, "no such database handle")                                                   \
+    X(CONFLICT, 80, "the change conflicts with the server's")                                      \
+    X(NOT_BOUND, 81, "device not bound to a technician")                                           \
+    X(REVOKED, 82, "device revoked")                                                               \
+    X(BAD_CURSOR, 83, "malformed sync cursor")
 
 typedef enum mc_err {
 #define MC_ERR_ENUM_(name, code, msg) MC_ERR_##name = -(code),

@@ -64,6 +64,11 @@
     X(TX_OK, 0x48)                                                                                 \
     X(ODBC_CLOSE, 0x49)                                                                            \
     X(ODBC_CLOSE_OK, 0x4A)                                                                         \
+    X(SYNC_PULL, 0x50)                                                                             \
+    X(SYNC_COLUMNS, 0x51)                                                                          \
+    X(SYNC_PULL_OK, 0x52)                                                                          \
+    X(SYNC_PUSH, 0x53)                                                                             \
+    X(SYNC_PUSH_OK, 0x54)                                                                          \
     X(ERROR, 0x7F)
 
 enum mc_msg_type {
@@ -95,8 +100,9 @@ enum mc_echo_mode {
 
 /* Notice kinds (NOTICE frames, request id 0). */
 enum mc_notice_kind {
-    MC_NOTICE_DRAINING = 1,      /* the server is shutting down; data: u32 grace seconds */
-    MC_NOTICE_FILES_CHANGED = 2, /* files appeared in the device's send folder; no data */
+    MC_NOTICE_DRAINING = 1,          /* the server is shutting down; data: u32 grace seconds */
+    MC_NOTICE_FILES_CHANGED = 2,     /* files appeared in the device's send folder; no data */
+    MC_NOTICE_CHANGES_AVAILABLE = 3, /* interventions of the device's technician changed: pull */
 };
 
 /* Limits on HELLO strings, in bytes. */

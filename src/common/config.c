@@ -36,6 +36,7 @@ static const char *const tls_versions[] = {"1.2", "1.3", NULL};
 static const char *const cipher_policies[] = {"modern", "referential", NULL};
 static const char *const encryptions[] = {"tls", "none", "aes256", NULL};
 static const char *const odbc_modes[] = {"read_only", "read_write", NULL};
+static const char *const conflict_policies[] = {"reject", "server_wins", "client_wins", NULL};
 
 #define S_(field) offsetof(struct mc_config, field), sizeof(((struct mc_config *)0)->field)
 #define C_(field)                                                                                  \
@@ -111,12 +112,25 @@ static const struct key_spec conn_keys[] = {
     {"odbc_max_rows", K_UINT, C_(odbc_max_rows), 1, 100000000, NULL, 0, "10000"},
     {"odbc_max_result_bytes", K_SIZE, C_(odbc_max_result_bytes), 0, 0, NULL, 0, "64M"},
     {"odbc_query_timeout", K_UINT, C_(odbc_query_timeout), 1, 3600, NULL, 0, "30"},
+    {"sync_mapping", K_STR, C_(sync_mapping), 0, 0, NULL, 0, ""},
 /* One key per permission (miscomm/proto.h); only ping is on by default. */
 #define CONFIG_PERM_KEY_(name, bit, key)                                                           \
     {key, K_PERM, 0, 0, 0, 0, NULL, MC_PERM_##name, MC_PERM_##name == MC_PERM_PING ? "on" : "off"},
     MC_PERM_MAP(CONFIG_PERM_KEY_)
 #undef CONFIG_PERM_KEY_
         {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
+};
+
+#define Y_(field) offsetof(struct cfg_sync, field), sizeof(((struct cfg_sync *)0)->field)
+
+static const struct key_spec sync_keys[] = {
+    {"credential", K_PATH, Y_(credential), 0, 0, NULL, 0, ""},
+    {"mapping", K_PATH, Y_(mapping), 0, 0, NULL, 0, ""},
+    {"fields", K_STR, Y_(fields), 0, 0, NULL, 0, ""},
+    {"conflict_policy", K_ENUM, Y_(conflict_policy), 0, 0, conflict_policies, 0, "reject"},
+    {"photo_dir", K_PATH, Y_(photo_dir), 0, 0, NULL, 0, ""},
+    {"poll_interval", K_UINT, Y_(poll_interval), 1, 3600, NULL, 0, "2"},
+    {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
 };
 
 struct loader {
@@ -654,6 +668,45 @@ static void load_queries(struct loader *ld, dictionary *d, const char *sec, stru
     free(names);
 }
 
+/* [sync NAME]: the gateway's credential, the mapping's statements, the fields a device may change.
+ */
+static void load_sync(struct loader *ld, dictionary *d, const char *sec, struct mc_config *cfg)
+{
+    const char *name = sec + 5;
+    size_t len = strlen(name);
+    if (len == 0 || len >= CFG_NAME_MAX ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != len) {
+        report(ld, sec, "", "sync section names are 1 to 63 letters, digits, '_', '-' or '.'");
+        return;
+    }
+    struct cfg_sync *s = &cfg->syncs[cfg->nsyncs++];
+    memcpy(s->name, name, len + 1);
+    load_section(ld, d, sec, sec, sync_keys, s);
+    if (s->credential[0] == 0)
+        report(ld, sec, "credential",
+               "required: the gateway's credential file (misctl cred create)");
+    if (s->mapping[0] == 0)
+        report(
+            ld, sec, "mapping",
+            "required: the statements' file prefix (MAPPING.sqlite.sql, MAPPING.postgresql.sql)");
+    if (s->photo_dir[0] == 0 && snprintf(s->photo_dir, sizeof s->photo_dir, "%s/photos",
+                                         cfg->data_dir) >= (int)sizeof s->photo_dir)
+        report(ld, sec, "photo_dir", "data_dir is too long for the default");
+    size_t nfields = 0;
+    char list[sizeof s->fields];
+    memcpy(list, s->fields, sizeof list);
+    for (char *save = NULL, *f = strtok_r(list, ", \t", &save); f;
+         f = strtok_r(NULL, ", \t", &save)) {
+        size_t flen = strlen(f);
+        if (flen >= CFG_NAME_MAX || strspn(f, "abcdefghijklmnopqrstuvwxyz0123456789_") != flen)
+            report(ld, sec, "fields",
+                   "field names are 1 to 63 lower-case letters, digits or '_' (got '%s')", f);
+        nfields++;
+    }
+    if (nfields == 0 || nfields > 32)
+        report(ld, sec, "fields", "list 1 to 32 fields a device may change (got %zu)", nfields);
+}
+
 static void check_connection(struct loader *ld, const char *label, struct cfg_connection *c,
                              const struct mc_config *cfg)
 {
@@ -753,6 +806,12 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
         config_free(cfg);
         return MC_ERR_NOMEM;
     }
+    cfg->syncs = calloc(nsec > 0 ? (size_t)nsec : 1, sizeof *cfg->syncs);
+    if (!cfg->syncs) {
+        iniparser_freedict(d);
+        config_free(cfg);
+        return MC_ERR_NOMEM;
+    }
     for (int i = 0; i < nsec; i++) {
         const char *sec = iniparser_getsecname(d, i);
         char label[CFG_NAME_MAX + 16];
@@ -779,10 +838,12 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
             load_section(&ld, d, sec, "odbc", odbc_keys, cfg);
         } else if (strncmp(sec, "queries ", 8) == 0) {
             load_queries(&ld, d, sec, cfg);
+        } else if (strncmp(sec, "sync ", 5) == 0) {
+            load_sync(&ld, d, sec, cfg);
         } else {
             report(&ld, sec, "",
-                   "unknown section (expected [server], [tls], [odbc], [connection NAME] or "
-                   "[queries NAME])");
+                   "unknown section (expected [server], [tls], [odbc], [connection NAME], "
+                   "[queries NAME] or [sync NAME])");
         }
     }
 
@@ -827,6 +888,13 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
             if (!c->queries)
                 report(&ld, label, "odbc_queries", "no [queries %s] section", c->odbc_queries);
         }
+        if (c->sync_mapping[0]) {
+            for (size_t k = 0; k < cfg->nsyncs && !c->sync; k++)
+                if (strcmp(cfg->syncs[k].name, c->sync_mapping) == 0)
+                    c->sync = &cfg->syncs[k];
+            if (!c->sync)
+                report(&ld, label, "sync_mapping", "no [sync %s] section", c->sync_mapping);
+        }
         check_connection(&ld, label, &cfg->conns[i], cfg);
         nactive += cfg->conns[i].active != 0;
     }
@@ -854,6 +922,9 @@ void config_free(struct mc_config *cfg)
     free(cfg->query_sets);
     cfg->query_sets = NULL;
     cfg->nquery_sets = 0;
+    free(cfg->syncs);
+    cfg->syncs = NULL;
+    cfg->nsyncs = 0;
 }
 
 const char *config_query(const struct cfg_query_set *set, const char *name)

@@ -59,6 +59,26 @@ struct cfg_connection {
     unsigned odbc_max_rows;
     uint64_t odbc_max_result_bytes;
     unsigned odbc_query_timeout; /* seconds */
+    /* Intervention sync. */
+    char sync_mapping[CFG_NAME_MAX]; /* the [sync NAME] section; "" = none */
+    const struct cfg_sync *sync;     /* that section, resolved (owned by the mc_config) */
+};
+
+enum cfg_conflict_policy {
+    CFG_CONFLICT_REJECT,
+    CFG_CONFLICT_SERVER_WINS,
+    CFG_CONFLICT_CLIENT_WINS
+};
+
+/* A [sync NAME] section: how the gateway reads and writes interventions on one database. */
+struct cfg_sync {
+    char name[CFG_NAME_MAX];
+    char credential[PATH_MAX]; /* the gateway's own credential file for the database */
+    char mapping[PATH_MAX];    /* statements: MAPPING.sqlite.sql, MAPPING.postgresql.sql */
+    char fields[1024];         /* the fields a device may change, comma-separated */
+    int conflict_policy;       /* enum cfg_conflict_policy */
+    char photo_dir[PATH_MAX];  /* where attached photos are stored, by their SHA-256 */
+    unsigned poll_interval;    /* seconds between two looks at the change log */
 };
 
 /* A named statement of a [queries NAME] section. */
@@ -115,6 +135,9 @@ struct mc_config {
     /* [queries NAME] */
     struct cfg_query_set *query_sets;
     size_t nquery_sets;
+    /* [sync NAME] */
+    struct cfg_sync *syncs;
+    size_t nsyncs;
 };
 
 typedef void (*config_err_fn)(void *ud, const char *section, const char *key, const char *reason);

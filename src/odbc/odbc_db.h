@@ -68,6 +68,21 @@ enum odbc_tag {
     MC_VALUE_TIMESTAMP = 8,
 };
 
+struct wire_reader;
+struct wire_writer;
+
+/*
+ * Decode count typed values from rd (a request's parameters, or a row
+ * fetched into a buffer: the same encoding); pointers into rd's bytes.
+ * 0, or MC_ERR_BAD_PAYLOAD with the reason in *why.
+ */
+int odbc_values_decode(struct wire_reader *rd, size_t count, struct odbc_value *v,
+                       const char **why);
+/* Append v, encoded, to w. */
+void odbc_value_encode(struct wire_writer *w, const struct odbc_value *v);
+/* Same tag and same value (TEXT and BINARY byte for byte). */
+int odbc_value_equal(const struct odbc_value *a, const struct odbc_value *b);
+
 /*
  * The environment, once at start: ini_dir (may be "") becomes ODBCSYSINI
  * and ini_dir/odbc.ini ODBCINI, so the gateway reads its own data sources,

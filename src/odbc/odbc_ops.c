@@ -914,101 +914,6 @@ static struct odbc_req *req_new(struct conn *c, const struct frame *f, const cha
     return r;
 }
 
-/* An optional '-', digits, optionally '.' and digits; at least one digit. */
-static int decimal_valid(const char *p, size_t n)
-{
-    size_t i = 0, digits = 0;
-    if (i < n && p[i] == '-')
-        i++;
-    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++)
-        digits++;
-    if (i < n && p[i] == '.')
-        for (i++; i < n && p[i] >= '0' && p[i] <= '9'; i++)
-            digits++;
-    return i == n && digits > 0;
-}
-
-/* Decode count typed values (docs/protocol.md 5.15) from r; pointers into the payload. */
-static int values_decode(struct wire_reader *rd, size_t count, struct odbc_value *v,
-                         const char **why)
-{
-    for (size_t i = 0; i < count; i++) {
-        const uint8_t *tag = wire_get_bytes(rd, 1);
-        if (!tag) {
-            *why = "a parameter is cut short";
-            return MC_ERR_BAD_PAYLOAD;
-        }
-        v[i] = (struct odbc_value){.tag = tag[0]};
-        switch (tag[0]) {
-        case MC_VALUE_NULL:
-            break;
-        case MC_VALUE_INT:
-            v[i].i = (int64_t)wire_get_u64(rd);
-            break;
-        case MC_VALUE_FLOAT: {
-            uint64_t bits = wire_get_u64(rd);
-            memcpy(&v[i].f, &bits, sizeof bits);
-            break;
-        }
-        case MC_VALUE_DECIMAL: {
-            struct wire_str s = wire_get_str(rd, 65535);
-            v[i].p = (const uint8_t *)s.ptr;
-            v[i].len = s.len;
-            if (s.ptr && !decimal_valid(s.ptr, s.len)) {
-                *why = "a DECIMAL parameter is not a plain decimal number";
-                return MC_ERR_BAD_PAYLOAD;
-            }
-            break;
-        }
-        case MC_VALUE_TEXT:
-        case MC_VALUE_BINARY: {
-            uint32_t n = wire_get_u32(rd);
-            v[i].p = wire_get_bytes(rd, n);
-            v[i].len = n;
-            break;
-        }
-        case MC_VALUE_DATE:
-        case MC_VALUE_TIMESTAMP: {
-            v[i].year = wire_get_u16(rd);
-            const uint8_t *md = wire_get_bytes(rd, 2);
-            if (md) {
-                v[i].month = md[0];
-                v[i].day = md[1];
-            }
-            if (tag[0] == MC_VALUE_DATE)
-                break;
-        }
-            /* fall through: a timestamp's time */
-        case MC_VALUE_TIME: {
-            const uint8_t *hms = wire_get_bytes(rd, 3);
-            if (hms) {
-                v[i].hour = hms[0];
-                v[i].minute = hms[1];
-                v[i].second = hms[2];
-            }
-            v[i].nanos = wire_get_u32(rd);
-            break;
-        }
-        default:
-            *why = "a parameter has an unknown type tag";
-            return MC_ERR_BAD_PAYLOAD;
-        }
-        if (rd->err) {
-            *why = "a parameter is cut short";
-            return MC_ERR_BAD_PAYLOAD;
-        }
-        int dated = v[i].tag == MC_VALUE_DATE || v[i].tag == MC_VALUE_TIMESTAMP;
-        int timed = v[i].tag == MC_VALUE_TIME || v[i].tag == MC_VALUE_TIMESTAMP;
-        if ((dated && (v[i].month < 1 || v[i].month > 12 || v[i].day < 1 || v[i].day > 31)) ||
-            (timed &&
-             (v[i].hour > 23 || v[i].minute > 59 || v[i].second > 60 || v[i].nanos > 999999999u))) {
-            *why = "a date or time parameter is out of range";
-            return MC_ERR_BAD_PAYLOAD;
-        }
-    }
-    return 0;
-}
-
 int odbc_open(struct conn *c, const struct frame *f)
 {
     struct wire_reader rd;
@@ -1125,7 +1030,7 @@ static int statement(struct conn *c, const struct frame *f, enum req_kind kind)
      * payload that lives as long as the request (they point into it). */
     memcpy(r->payload, f->payload, f->length);
     rd.p = r->payload;
-    int rc = values_decode(&rd, count, r->params, &why);
+    int rc = odbc_values_decode(&rd, count, r->params, &why);
     if (rc == 0 && wire_reader_done(&rd) < 0) {
         rc = MC_ERR_BAD_PAYLOAD;
         why = "bytes after the last parameter";

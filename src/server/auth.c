@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "files.h"
+#include "sync.h"
 #include "files_path.h"
 #include "job.h"
 #include "miscomm/error.h"
@@ -134,6 +135,15 @@ static void auth_done(struct job *j, int status)
     if (status == MC_ERR_CLOSED || c->state != CONN_ST_AUTH)
         goto out; /* closed while we were hashing */
 
+    if (result == 0 && (c->lst->cfg->perms & MC_PERM_SYNC) &&
+        sync_hello_check(c->lst->cfg, c->device_id) == MC_ERR_REVOKED) {
+        conn_log(LOG_LVL_WARN, c,
+                 "event=hello result=REVOKED connection=%s client=\"%s\" device=\"%s\" "
+                 "reason=\"the device was revoked (misctl device revoke)\"",
+                 c->lst->cfg->name, c->client, c->device_id);
+        conn_fail(c, w->request_id, MC_ERR_REVOKED, "this device was revoked by the administrator");
+        goto out;
+    }
     if (result == 0) {
         c->perms = c->lst->cfg->perms;
         c->proto = w->version;
@@ -144,6 +154,8 @@ static void auth_done(struct job *j, int status)
         auth_send_ok(c, w);
         if (c->proto >= MC_PROTO_STREAMS && (c->perms & MC_PERM_SEND_FILES))
             files_watch_attach(c); /* FILES_CHANGED notices */
+        if (c->proto >= MC_PROTO_STREAMS && (c->perms & MC_PERM_SYNC))
+            sync_conn_attach(c); /* CHANGES_AVAILABLE notices, revocations */
         conn_request_done(c);
         goto out;
     }

@@ -9,6 +9,7 @@
 #include "dispatch.h"
 #include "files.h"
 #include "odbc.h"
+#include "sync.h"
 #include "miscomm/error.h"
 #include "op.h"
 #include "transport.h"
@@ -209,6 +210,7 @@ void conn_close(struct conn *c, const char *reason)
                  buf_len(&c->in));
     c->jobs.closing = 1;
     files_watch_detach(c);
+    sync_conn_detach(c);
     odbc_conn_closed(c); /* before its ops end: none of them starts another */
     op_close_all(c);
     c->transport->shutdown(c);

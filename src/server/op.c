@@ -427,6 +427,11 @@ void op_conn_notice(struct conn *c, uint16_t kind, const char *text)
     conn_notice(c, kind, text, NULL, 0);
 }
 
+void op_conn_close(struct conn *c, int code, const char *msg)
+{
+    conn_fail(c, 0, code, msg);
+}
+
 size_t op_pack_bound(size_t n)
 {
     return ZSTD_compressBound(n);

@@ -147,6 +147,8 @@ void op_conn_request_done(struct conn *c);
 /* Run j on libuv's pool for a request that is not an op (its done() gets MC_ERR_CLOSED after
  * a close; the connection is not freed before done() has run). */
 __attribute__((warn_unused_result)) int op_conn_submit(struct conn *c, struct job *j);
+/* Send ERROR code (request id 0) with msg and close c. */
+void op_conn_close(struct conn *c, int code, const char *msg);
 /* An unsolicited NOTICE to c (protocol-2 sessions in READY only). */
 void op_conn_notice(struct conn *c, uint16_t kind, const char *text);
 /* Run j on pool (NULL: libuv's) for op: the op is not freed before done() has run. */

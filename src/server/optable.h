@@ -36,6 +36,8 @@
     X(QUERY, "query", MC_PERM_ODBC, OP_IN_READY, 2, OP_LOG_SELF, odbc_query)                       \
     X(EXEC, "exec", MC_PERM_ODBC, OP_IN_READY, 2, OP_LOG_SELF, odbc_exec)                          \
     X(TX, "tx", MC_PERM_ODBC, OP_IN_READY, 2, OP_LOG_SELF, odbc_tx)                                \
-    X(ODBC_CLOSE, "odbc_close", MC_PERM_ODBC, OP_IN_READY, 2, OP_LOG_SELF, odbc_close)
+    X(ODBC_CLOSE, "odbc_close", MC_PERM_ODBC, OP_IN_READY, 2, OP_LOG_SELF, odbc_close)             \
+    X(SYNC_PULL, "sync_pull", MC_PERM_SYNC, OP_IN_READY, 2, OP_LOG_SELF, sync_pull)                \
+    X(SYNC_PUSH, "sync_push", MC_PERM_SYNC, OP_IN_READY, 2, OP_LOG_SELF, sync_push)
 
 #endif

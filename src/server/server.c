@@ -18,6 +18,7 @@
 #include "srvcert.h"
 #include "files.h"
 #include "odbc.h"
+#include "sync.h"
 #include "transport.h"
 
 static char read_buf[SERVER_READ_SIZE];
@@ -105,6 +106,7 @@ static void server_finish(struct server *srv)
     uv_timer_stop(&srv->expiry_timer);
     uv_timer_stop(&srv->sweep_timer);
     odbc_stop();
+    sync_stop();
     uv_walk(srv->loop, on_walk_unref, NULL);
 }
 
@@ -430,6 +432,8 @@ int server_init(struct server *srv, const char *config_path)
     }
     if ((rc = odbc_start(srv->loop, &srv->cfg)) < 0)
         return rc;
+    if ((rc = sync_start(srv->loop, &srv->cfg)) < 0)
+        return rc;
     uv_signal_init(srv->loop, &srv->sig_int);
     uv_signal_init(srv->loop, &srv->sig_term);
     uv_signal_init(srv->loop, &srv->sig_hup);
@@ -587,6 +591,10 @@ static void reload_apply(struct server *srv, struct reload_job *job)
         for (size_t k = 0; k < srv->cfg.nquery_sets && lc->odbc_queries[0]; k++)
             if (strcmp(srv->cfg.query_sets[k].name, lc->odbc_queries) == 0)
                 lc->queries = &srv->cfg.query_sets[k];
+        lc->sync = NULL;
+        for (size_t k = 0; k < srv->cfg.nsyncs && lc->sync_mapping[0]; k++)
+            if (strcmp(srv->cfg.syncs[k].name, lc->sync_mapping) == 0)
+                lc->sync = &srv->cfg.syncs[k];
     }
     log_info("event=reload result=ok connections=%u certificate=%s", srv->nconns,
              srv->cfg.certificate);
@@ -601,6 +609,7 @@ static void reload_done(struct job *j, int status)
     if (status == 0 && job->rc == 0 && !srv->draining) {
         reload_apply(srv, job);
         odbc_reconfigure(&srv->cfg);
+        sync_reconfigure(&srv->cfg);
         on_sweep_timer(&srv->sweep_timer); /* partial_expiry may have changed */
     } else {
         tls_ctx_free(job->tls);
@@ -698,6 +707,7 @@ void server_free(struct server *srv)
         secret_wipe(srv->listeners[i].psk, sizeof srv->listeners[i].psk);
     ticket_keys_wipe(&srv->tickets);
     odbc_free();
+    sync_free();
     free(srv->listeners);
     config_free(&srv->cfg);
     log_close();

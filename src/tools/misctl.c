@@ -27,6 +27,9 @@ static void usage(FILE *out)
                  "                                  password) with the master key or a passphrase\n"
                  "  cred show [--reveal] FILE       print what a credential file holds\n"
                  "  cred rotate-key [FILE...]       new master key; re-seal FILEs with it\n"
+                 "  sync init --connection NAME     create the sync tables and triggers in the\n"
+                 "                                  service-desk database\n"
+                 "  device add|list|revoke          bind devices to technicians for sync\n"
                  "  reload [-c CONFIG]              tell the running miscommd to reload (SIGHUP)\n"
                  "  help                            print this help\n"
                  "\n"
@@ -62,6 +65,10 @@ int main(int argc, char **argv)
         return misctl_psk(argc - 1, argv + 1);
     if (strcmp(cmd, "cred") == 0)
         return misctl_cred(argc - 1, argv + 1);
+    if (strcmp(cmd, "sync") == 0)
+        return misctl_sync(argc - 1, argv + 1);
+    if (strcmp(cmd, "device") == 0)
+        return misctl_device(argc - 1, argv + 1);
     if (strcmp(cmd, "reload") == 0)
         return misctl_reload(argc - 1, argv + 1);
     fprintf(stderr, "misctl: unknown command '%s' (try misctl help)\n", cmd);

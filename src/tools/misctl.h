@@ -22,6 +22,8 @@ int misctl_reload(int argc, char **argv);
 int misctl_cert(int argc, char **argv);
 int misctl_psk(int argc, char **argv);
 int misctl_cred(int argc, char **argv);
+int misctl_sync(int argc, char **argv);
+int misctl_device(int argc, char **argv);
 
 /* "misctl: WHO: unknown option or missing value: ARG (try --help)" for a TOOLOPT_ERROR. */
 void misctl_option_error(const char *who, const struct toolopt_parser *p);

@@ -33,6 +33,7 @@ T_LIST, T_LIST_OK, T_GET, T_GET_OK, T_ACK, T_ACK_OK = 0x30, 0x31, 0x32, 0x33, 0x
 T_PUT, T_PUT_OFFSET, T_PUT_OK = 0x36, 0x37, 0x38
 T_ODBC_OPEN, T_ODBC_OPEN_OK, T_QUERY, T_QUERY_COLUMNS, T_QUERY_OK = 0x40, 0x41, 0x42, 0x43, 0x44
 T_EXEC, T_EXEC_OK, T_TX, T_TX_OK, T_ODBC_CLOSE, T_ODBC_CLOSE_OK = 0x45, 0x46, 0x47, 0x48, 0x49, 0x4A
+T_SYNC_PULL, T_SYNC_COLUMNS, T_SYNC_PULL_OK, T_SYNC_PUSH, T_SYNC_PUSH_OK = 0x50, 0x51, 0x52, 0x53, 0x54
 FLAG_END = 0x0001
 STREAM_WINDOW = 1048576
 PERM_PING, PERM_SYNC, PERM_SEND_FILES, PERM_RECEIVE_FILES, PERM_ODBC = 1, 2, 4, 8, 16
@@ -625,7 +626,9 @@ class ProtocolDocTest(unittest.TestCase):
                                  "QUERY": T_QUERY, "QUERY_COLUMNS": T_QUERY_COLUMNS,
                                  "QUERY_OK": T_QUERY_OK, "EXEC": T_EXEC, "EXEC_OK": T_EXEC_OK,
                                  "TX": T_TX, "TX_OK": T_TX_OK, "ODBC_CLOSE": T_ODBC_CLOSE,
-                                 "ODBC_CLOSE_OK": T_ODBC_CLOSE_OK})
+                                 "ODBC_CLOSE_OK": T_ODBC_CLOSE_OK, "SYNC_PULL": T_SYNC_PULL,
+                                 "SYNC_COLUMNS": T_SYNC_COLUMNS, "SYNC_PULL_OK": T_SYNC_PULL_OK,
+                                 "SYNC_PUSH": T_SYNC_PUSH, "SYNC_PUSH_OK": T_SYNC_PUSH_OK})
 
     # -- version 2: INFO and streams, from sections 5.8-5.13, 7.3 and 11.7 ------------
     def test_info_before_hello(self):
