@@ -20,6 +20,8 @@ PACKAGES=(
     # the demo runs its own on another port and never uses it.
     postgresql-15 postgresql-client-15 odbc-postgresql
     libzstd-dev zstd
+    # libmiscomm's offline store for intervention sync (src/client/sync_store.c).
+    libsqlite3-dev
     # sd_notify() for the systemd unit (Type=notify, watchdog); the build
     # falls back to a stub without it.
     libsystemd-dev

@@ -148,7 +148,7 @@ MC_API int mc_stream_finish(mc_stream *s, mc_data_fn fn, void *ud, struct mc_rep
 MC_API long mc_stream_take(mc_stream *s, mc_data_fn fn, void *ud);
 /*
  * Wait for a frame of the stream that is neither DATA nor its final answer
- * (PUT_OFFSET, docs/protocol.md 5.14; QUERY_COLUMNS, 5.15). An ERROR answer
+ * (PUT_OFFSET, docs/protocol.md 5.14; QUERY_COLUMNS, 5.15; SYNC_COLUMNS, 5.16). An ERROR answer
  * instead returns its code.
  */
 MC_API int mc_stream_wait_frame(mc_stream *s, uint8_t type, struct mc_reply *out);

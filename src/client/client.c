@@ -100,7 +100,7 @@ struct mc_stream {
     size_t final_len;
     char final_msg[MC_MAX_ERROR_MESSAGE + 1];
     /* The last frame of the stream that is neither DATA, CREDIT nor final
-     * (PUT_OFFSET, QUERY_COLUMNS), kept for mc_stream_wait_frame(). */
+     * (PUT_OFFSET, QUERY_COLUMNS, SYNC_COLUMNS), kept for mc_stream_wait_frame(). */
     uint8_t mid_type;
     uint8_t *mid;
     size_t mid_len;
@@ -693,7 +693,8 @@ static int stream_take(mc_client *c, struct mc_stream *s, const struct frame *f)
             s->send_credit += n;
         return 0;
     }
-    if (f->type == MC_MSG_PUT_OFFSET || f->type == MC_MSG_QUERY_COLUMNS) {
+    if (f->type == MC_MSG_PUT_OFFSET || f->type == MC_MSG_QUERY_COLUMNS ||
+        f->type == MC_MSG_SYNC_COLUMNS) {
         /* Not final: where an upload starts, or a result's columns (up to a
          * whole frame: copied, since c->rx is reused by the next read). */
         uint8_t *p = f->length ? malloc(f->length) : NULL;

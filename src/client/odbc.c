@@ -419,8 +419,7 @@ int mc_row_reader_feed(mc_row_reader *r, const uint8_t *p, size_t len, mc_row_fn
 
 /* -- requests ------------------------------------------------------------------ */
 
-/* Check an answer's type and, when len is not SIZE_MAX, its exact length. */
-static int expect(mc_client *c, const struct mc_reply *r, uint8_t type, size_t len,
+int client_expect(mc_client *c, const struct mc_reply *r, uint8_t type, size_t len,
                   const char *what)
 {
     if (r->type != type)
@@ -456,7 +455,7 @@ int mc_odbc_open(mc_client *c, const void *cred, size_t cred_len, uint32_t *hand
     free(req);
     if (rc < 0)
         return rc;
-    if ((rc = expect(c, &r, MC_MSG_ODBC_OPEN_OK, SIZE_MAX, "ODBC_OPEN")) < 0)
+    if ((rc = client_expect(c, &r, MC_MSG_ODBC_OPEN_OK, SIZE_MAX, "ODBC_OPEN")) < 0)
         return rc;
     struct wire_reader rd;
     wire_reader_init(&rd, r.payload, r.len);
@@ -537,14 +536,7 @@ static int statement_build(mc_client *c, const char *what, uint32_t handle, int 
 
 /* QUERY_COLUMNS: u16 count, then per column str name, u8 tag, u16 sql_type, u32 size, u8 nullable.
  */
-struct columns {
-    struct mc_column *cols;
-    enum mc_value_type *types;
-    size_t n;
-    void *mem; /* one block: cols, types, then the names */
-};
-
-static int columns_parse(const uint8_t *p, size_t len, struct columns *out)
+int client_columns_parse(const uint8_t *p, size_t len, struct client_columns *out)
 {
     struct wire_reader r;
     wire_reader_init(&r, p, len);
@@ -625,7 +617,7 @@ int mc_query(mc_client *c, uint32_t handle, int named, const char *text,
     if (rc < 0)
         return rc;
     mc_stream *s = NULL;
-    struct columns cols = {0};
+    struct client_columns cols = {0};
     struct query_ctx q = {.cb = cb, .ud = ud};
     struct mc_reply r;
     rc = mc_stream_open(c, MC_MSG_QUERY, req, len, &s);
@@ -634,7 +626,7 @@ int mc_query(mc_client *c, uint32_t handle, int named, const char *text,
         goto out;
     if ((rc = mc_stream_wait_frame(s, MC_MSG_QUERY_COLUMNS, &r)) < 0)
         goto out;
-    if ((rc = columns_parse(r.payload, r.len, &cols)) < 0) {
+    if ((rc = client_columns_parse(r.payload, r.len, &cols)) < 0) {
         rc = client_fail(c, rc, "malformed QUERY_COLUMNS from the server");
         goto out;
     }
@@ -659,7 +651,7 @@ int mc_query(mc_client *c, uint32_t handle, int named, const char *text,
                              (unsigned long long)mc_row_reader_rows(q.rows) + 1);
         goto out;
     }
-    if ((rc = expect(c, &r, MC_MSG_QUERY_OK, 9, "QUERY")) < 0)
+    if ((rc = client_expect(c, &r, MC_MSG_QUERY_OK, 9, "QUERY")) < 0)
         goto out;
     if (mc_row_reader_end(q.rows) < 0) {
         rc = client_fail(c, MC_ERR_BAD_PAYLOAD, "QUERY: the last row was cut short");
@@ -696,7 +688,7 @@ int mc_exec(mc_client *c, uint32_t handle, int named, const char *text,
     rc = mc_call(c, MC_MSG_EXEC, req, len, &r);
     free(req);
     if (rc == 0)
-        rc = expect(c, &r, MC_MSG_EXEC_OK, 8, "EXEC");
+        rc = client_expect(c, &r, MC_MSG_EXEC_OK, 8, "EXEC");
     if (rc == 0 && affected)
         *affected = be_get(r.payload, 8);
     return rc;
@@ -711,7 +703,7 @@ int mc_tx(mc_client *c, uint32_t handle, enum mc_tx_op op)
     req[4] = (uint8_t)op;
     struct mc_reply r;
     int rc = mc_call(c, MC_MSG_TX, req, sizeof req, &r);
-    return rc < 0 ? rc : expect(c, &r, MC_MSG_TX_OK, 0, "TX");
+    return rc < 0 ? rc : client_expect(c, &r, MC_MSG_TX_OK, 0, "TX");
 }
 
 int mc_odbc_close(mc_client *c, uint32_t handle)
@@ -720,5 +712,5 @@ int mc_odbc_close(mc_client *c, uint32_t handle)
     be_put(req, handle, 4);
     struct mc_reply r;
     int rc = mc_call(c, MC_MSG_ODBC_CLOSE, req, sizeof req, &r);
-    return rc < 0 ? rc : expect(c, &r, MC_MSG_ODBC_CLOSE_OK, 0, "ODBC_CLOSE");
+    return rc < 0 ? rc : client_expect(c, &r, MC_MSG_ODBC_CLOSE_OK, 0, "ODBC_CLOSE");
 }

@@ -49,6 +49,10 @@ static void usage(FILE *out)
         "  exec [--cred FILE] [--param V ...] SQL | --named NAME\n"
         "                                      run INSERT, UPDATE, DELETE...; print the\n"
         "                                      rows changed\n"
+        "  sync --store FILE pull|push|run|edit|photo|show|outbox|conflicts\n"
+        "                                      this device's interventions offline: a\n"
+        "                                      local replica, edits queued and pushed\n"
+        "                                      (miscli sync --help)\n"
         "  echo [--source N | --sink N | --echo N]\n"
         "                                      stream N bytes through the ECHO\n"
         "                                      demonstration (protocol 2), verify\n"
@@ -703,16 +707,21 @@ int main(int argc, char **argv)
     }
     int files = miscli_files_command(cmd);
     int odbc = miscli_odbc_command(cmd);
-    if (!files && !odbc && strcmp(cmd, "ping") != 0 && strcmp(cmd, "hello") != 0 &&
+    int sync = miscli_sync_command(cmd);
+    if (!files && !odbc && !sync && strcmp(cmd, "ping") != 0 && strcmp(cmd, "hello") != 0 &&
         strcmp(cmd, "info") != 0 && strcmp(cmd, "echo") != 0) {
         fprintf(stderr, "miscli: unknown command '%s' (try --help)\n", cmd);
         return EXIT_USAGE;
     }
     int done, rc = files  ? miscli_files_parse(&cli, cmd, argc - optind, argv + optind, &done)
                    : odbc ? miscli_odbc_parse(&cli, cmd, argc - optind, argv + optind, &done)
+                   : sync ? miscli_sync_parse(&cli, cmd, argc - optind, argv + optind, &done)
                           : parse_command(&cli, cmd, argc - optind, argv + optind, &done);
     if (rc != 0 || done)
         return rc;
+    /* The offline store's own commands need no server, hence no way to trust one. */
+    if (sync && miscli_sync_offline())
+        return miscli_sync_run(&cli, cmd);
 
     int modes = !!cli.opt.fingerprint + !!cli.opt.cafile + cli.opt.insecure + cli.opt.plaintext +
                 !!cli.opt.psk_file;
@@ -739,6 +748,7 @@ int main(int argc, char **argv)
 
     rc = files                      ? miscli_files_run(&cli, cmd)
          : odbc                     ? miscli_odbc_run(&cli, cmd)
+         : sync                     ? miscli_sync_run(&cli, cmd)
          : strcmp(cmd, "ping") == 0 ? cmd_ping(&cli)
          : strcmp(cmd, "info") == 0 ? cmd_info(&cli)
          : strcmp(cmd, "echo") == 0 ? cmd_echo(&cli)

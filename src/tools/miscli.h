@@ -3,6 +3,7 @@
 #define MC_MISCLI_H
 
 #include "miscomm/client.h"
+#include "miscomm/odbc.h"
 #include "secret.h"
 
 #define EXIT_FAIL  1
@@ -39,5 +40,19 @@ int miscli_files_run(struct cli *cli, const char *cmd);
 int miscli_odbc_command(const char *cmd);
 int miscli_odbc_parse(struct cli *cli, const char *cmd, int argc, char **argv, int *done);
 int miscli_odbc_run(struct cli *cli, const char *cmd);
+/*
+ * A typed value as --param takes it (int:42, ts:2026-11-30T12:30:00, null,
+ * ...); strings point into arg, which hex: decodes in place. -1 and *why.
+ */
+int cli_parse_param(char *arg, struct mc_value *v, const char **why);
+/* A value as query prints it, control characters escaped; NULL as "NULL". Free it; NULL: OOM. */
+char *cli_value_display(const struct mc_value *v);
+
+/* The sync commands (miscli_sync.c): sync --store FILE pull|push|run|edit|photo|show|... */
+int miscli_sync_command(const char *cmd);
+int miscli_sync_parse(struct cli *cli, const char *cmd, int argc, char **argv, int *done);
+/* 1 when the parsed command works on the store alone (no connection, no trust options). */
+int miscli_sync_offline(void);
+int miscli_sync_run(struct cli *cli, const char *cmd);
 
 #endif

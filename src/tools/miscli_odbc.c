@@ -148,7 +148,7 @@ static int hex_digit(char c)
  * One --param. Strings point into the argument itself (argv lives as long
  * as the program); hex is decoded in place, into the bytes it came from.
  */
-static int parse_param(char *arg, struct mc_value *v, const char **why)
+int cli_parse_param(char *arg, struct mc_value *v, const char **why)
 {
     char *end;
     const char *s;
@@ -259,7 +259,7 @@ int miscli_odbc_parse(struct cli *cli, const char *cmd, int argc, char **argv, i
         } else if (opt == 'n') {
             args.named = optarg;
         } else if (opt == 'P') {
-            if (parse_param(optarg, &args.params[args.nparams], &why) < 0) {
+            if (cli_parse_param(optarg, &args.params[args.nparams], &why) < 0) {
                 fprintf(stderr, "miscli: %s: --param '%s': %s\n", cmd, optarg, why);
                 return EXIT_USAGE;
             }
@@ -514,6 +514,24 @@ static void sb_value(struct sbuf *b, const struct mc_value *v)
         sb_str(b, t);
         break;
     }
+}
+
+char *cli_value_display(const struct mc_value *v)
+{
+    struct sbuf cell = {0}, out = {0};
+    sb_value(&cell, v);
+    if (v->type == MC_VALUE_NULL)
+        sb_str(&out, "NULL");
+    else
+        sb_display(&out, cell.p ? cell.p : "", cell.len);
+    if (!out.p && !out.oom)
+        sb_str(&out, "");
+    free(cell.p);
+    if (cell.oom || out.oom) {
+        free(out.p);
+        return NULL;
+    }
+    return out.p;
 }
 
 /*

@@ -14,7 +14,7 @@ import subprocess
 import time
 import unittest
 
-from harness import MISCTL, SRC, ERR, Gateway, LogOnFailure
+from harness import MISCLI, MISCTL, SRC, ERR, Gateway, LogOnFailure
 from odbc_client import QueryError, Timestamp
 from streams_client import CREDIT, ERR2, wstr
 from sync_client import (APPLIED, CONFLICT, ERR_SYNC, FAILED, MERGED, REPLAYED, RESOLVED,
@@ -466,6 +466,72 @@ class TwoGatewaysTest(LogOnFailure, unittest.TestCase):
         self.assertEqual((res2.result, res2.version), (APPLIED, r["version"] + 2))
         _, rows, _, _ = c1.pull_page(cursor)
         self.assertEqual([(x["id"], x["status"]) for x in rows], [(iid, "travelling")])
+
+
+class MiscliSyncTest(LogOnFailure, unittest.TestCase):
+    """The offline store of libmiscomm through miscli sync: pull, edit offline, run, conflicts."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = setup_gateway()
+        run_misctl(cls.gw, "device", "add", "cli-tab", "--technician", "8", "--connection", "rej")
+        cls.db = os.path.join(cls.gw.dir, "data", "servicedesk.db")
+        cls.store = os.path.join(cls.gw.dir, "store.db")
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.gw.stop() == 0, cls.gw.log()[-3000:]
+
+    def miscli(self, *args, offline=False):
+        pwfile = os.path.join(self.gw.dir, "pw")
+        with open(pwfile, "w") as fh:
+            fh.write(PW + "\n")
+        os.chmod(pwfile, 0o600)
+        net = [] if offline else ["--port", str(self.gw.port), "--fingerprint",
+                                  self.gw.fingerprint(), "--password-file", pwfile,
+                                  "--device", "cli-tab"]
+        return subprocess.run([MISCLI, *net, "sync", "--store", self.store, *args],
+                              capture_output=True, text=True, timeout=60)
+
+    def sql(self, q, args=()):
+        with sqlite3.connect(self.db, timeout=30) as db:
+            return db.execute(q, args).fetchall()
+
+    def test_pull_edit_offline_run_and_conflict(self):
+        r = self.miscli("pull")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        n = self.sql("SELECT count(*) FROM interventions WHERE technician_id = 8")[0][0]
+        self.assertIn("rows=%d" % n, r.stdout)
+        iid, version = self.sql("SELECT id, version FROM interventions WHERE technician_id = 8 "
+                                "ORDER BY id LIMIT 1")[0]
+        # Offline: no server options at all.
+        r = self.miscli("edit", str(iid), "time_spent_minutes", "45", offline=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.miscli("edit", str(iid), "report", "Câble remplacé", offline=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.miscli("outbox", offline=True)
+        self.assertIn(str(iid), r.stdout)
+        r = self.miscli("run")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("applied=1", r.stdout)
+        self.assertEqual(self.sql("SELECT version, time_spent_minutes, report FROM interventions "
+                                  "WHERE id = ?", (iid,))[0], (version + 1, 45, "Câble remplacé"))
+        # The office changes the same field meanwhile: a conflict the store keeps.
+        r = self.miscli("edit", str(iid), "time_spent_minutes", "60", offline=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.sql("UPDATE interventions SET time_spent_minutes = 99, version = version + 1 "
+                 "WHERE id = ?", (iid,))
+        r = self.miscli("run")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("conflicts=1", r.stdout)
+        r = self.miscli("conflicts", offline=True)
+        self.assertIn("time_spent_minutes", r.stdout)
+        self.assertIn("99", r.stdout)
+        self.assertEqual(self.sql("SELECT time_spent_minutes FROM interventions WHERE id = ?",
+                                  (iid,))[0][0], 99, "a rejected change never lands")
+        r = self.miscli("show", str(iid), offline=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("99", r.stdout)
 
 
 if __name__ == "__main__":
