@@ -26,6 +26,10 @@
 #   SELECT, INSERT, UPDATE  intervention_photos, assets, catalogue_articles
 #   nothing                 suppliers, cost_centres, contracts, invoices,
 #                           cost_lines                         (financial)
+# and the role "miscomm_admin" (LOGIN, password PG_DEMO_ADMIN_PASSWORD,
+# default "miscomm-admin-demo"), which "misctl sync init --credential"
+# uses to create the gateway's sync tables and triggers: CREATE on the
+# schema, TRIGGER on interventions and tickets, nothing else.
 #
 # PostgreSQL refuses to run as root. Run as root, this script creates the
 # system account "miscomm-pg" (useradd --system, no login shell, no home)
@@ -42,6 +46,7 @@ PGBIN=/usr/lib/postgresql/15/bin
 ACCOUNT=miscomm-pg
 DEFAULT_PORT=55432
 DEFAULT_PASSWORD=mobilesvc-demo
+DEFAULT_ADMIN_PASSWORD=miscomm-admin-demo
 
 die() { echo "pg-demo: $*" >&2; exit 1; }
 usage() { die "usage: $0 start DIR [PORT] | stop DIR | status DIR"; }
@@ -207,6 +212,30 @@ GRANT SELECT, UPDATE ON interventions TO mobilesvc;
 -- create; no deletion.
 GRANT SELECT, INSERT, UPDATE ON intervention_photos, assets, catalogue_articles TO mobilesvc;
 -- Financier and Fournisseur: nothing at all.
+-- The gateway's sync tables ("misctl sync init", as miscomm_admin), when
+-- they exist: what its mapping gives mobilesvc, again after the REVOKE above.
+DO $grant$
+BEGIN
+    IF to_regclass('public.miscomm_sync_ops') IS NOT NULL THEN
+        GRANT SELECT ON miscomm_sync_changes, miscomm_sync_meta TO mobilesvc;
+        GRANT SELECT, INSERT, UPDATE ON miscomm_sync_devices, miscomm_sync_ops TO mobilesvc;
+        GRANT UPDATE ON miscomm_sync_meta TO mobilesvc;
+    END IF;
+END
+$grant$;
+SQL
+        # miscomm_admin: the account "misctl sync init" runs as. It may
+        # create tables in the schema and triggers on interventions and
+        # tickets, and owns what it creates; nothing more.
+        echo "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'miscomm_admin') THEN CREATE ROLE miscomm_admin LOGIN; END IF; END \$\$;"
+        admin_password=${PG_DEMO_ADMIN_PASSWORD:-$DEFAULT_ADMIN_PASSWORD}
+        printf "ALTER ROLE miscomm_admin LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '%s';\n" \
+            "${admin_password//\'/\'\'}"
+        cat <<'SQL'
+GRANT CONNECT ON DATABASE servicedesk TO miscomm_admin;
+GRANT USAGE, CREATE ON SCHEMA public TO miscomm_admin;
+GRANT SELECT, TRIGGER ON interventions, tickets TO miscomm_admin;
+GRANT SELECT, REFERENCES ON technicians TO miscomm_admin;
 SQL
     } | super_psql -d servicedesk
     if [ -n "${PG_DEMO_PASSWORD:-}" ]; then
