@@ -90,6 +90,8 @@ static uint64_t now_ms(void)
 
 int odbc_db_init(const char *ini_dir)
 {
+    if (env != SQL_NULL_HANDLE)
+        return 0; /* the ODBC and sync capabilities share one environment */
     if (ini_dir && ini_dir[0]) {
         char ini[4200];
         snprintf(ini, sizeof ini, "%s/odbc.ini", ini_dir);

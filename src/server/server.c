@@ -706,8 +706,8 @@ void server_free(struct server *srv)
     for (size_t i = 0; i < srv->nlisteners; i++)
         secret_wipe(srv->listeners[i].psk, sizeof srv->listeners[i].psk);
     ticket_keys_wipe(&srv->tickets);
+    sync_free(); /* gives its pools back before they are all closed */
     odbc_free();
-    sync_free();
     free(srv->listeners);
     config_free(&srv->cfg);
     log_close();

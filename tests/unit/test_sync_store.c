@@ -142,11 +142,11 @@ static int on_item(void *ud, const struct mc_sync_item *it)
     return x->n == 16 ? -1 : 0;
 }
 
-static struct items items(mc_sync_store *st, uint64_t id)
+/* Filled in place: the copies point into themselves, so they are never returned by value. */
+static void items(mc_sync_store *st, uint64_t id, struct items *out)
 {
-    struct items x = {0};
-    CHECK_EQ_INT(mc_sync_items(st, id, on_item, &x), 0);
-    return x;
+    memset(out, 0, sizeof *out);
+    CHECK_EQ_INT(mc_sync_items(st, id, on_item, out), 0);
 }
 
 struct field_copy {
@@ -208,11 +208,24 @@ static int on_op(void *ud, const struct mc_sync_outbox_entry *e)
     return x->n == 16 ? -1 : 0;
 }
 
-static struct outbox outbox(mc_sync_store *st)
+static void outbox(mc_sync_store *st, struct outbox *x)
 {
-    struct outbox x = {0};
-    CHECK_EQ_INT(mc_sync_outbox(st, on_op, &x), 0);
-    return x;
+    memset(x, 0, sizeof *x);
+    CHECK_EQ_INT(mc_sync_outbox(st, on_op, x), 0);
+}
+
+static int outbox_count(mc_sync_store *st)
+{
+    static struct outbox x;
+    outbox(st, &x);
+    return (int)x.n;
+}
+
+static int items_count(mc_sync_store *st, uint64_t id)
+{
+    static struct items x;
+    items(st, id, &x);
+    return (int)x.n;
 }
 
 static int cursor_is(mc_sync_store *st, const char *want)
@@ -251,7 +264,8 @@ static void test_pages(void)
     CHECK_EQ_INT(apply_page(st, base_rows, 2, "c1", 0, &rep), 0);
     CHECK_EQ_INT(rep.rows, 2);
     CHECK(cursor_is(st, "c1"));
-    struct items x = items(st, 0);
+    struct items x;
+    items(st, 0, &x);
     CHECK_EQ_INT(x.n, 2);
     CHECK_EQ_INT(x.it[0].id, 1);
     CHECK_EQ_INT(x.it[0].version, 1);
@@ -273,7 +287,7 @@ static void test_pages(void)
     row_values(&added, 2, v);
     CHECK_EQ_INT(sync_store_page_row(st, v, NCOLS), 0);
     sync_store_page_abort(st);
-    x = items(st, 0);
+    items(st, 0, &x);
     CHECK_EQ_INT(x.n, 2);
     CHECK_EQ_INT(x.it[0].version, 1);
     CHECK(strcmp(x.it[0].status, "open") == 0);
@@ -284,7 +298,7 @@ static void test_pages(void)
     CHECK_EQ_INT(sync_store_page_row(st, v, NCOLS), 0);
     mc_sync_store_close(st);
     st = open_store();
-    x = items(st, 0);
+    items(st, 0, &x);
     CHECK_EQ_INT(x.n, 2);
     CHECK(cursor_is(st, "c1"));
 
@@ -307,7 +321,8 @@ static void test_edits_and_pending_over_pull(void)
     struct mc_value ninety = v_int(90), wrong = v_int(3);
 
     CHECK_EQ_INT(mc_sync_edit(st, 1, "status", &done), 0);
-    struct items x = items(st, 1);
+    struct items x;
+    items(st, 1, &x);
     CHECK_EQ_INT(x.n, 1);
     CHECK(strcmp(x.it[0].status, "done") == 0); /* applied to the replica at once */
     CHECK(x.it[0].status_edited);
@@ -316,7 +331,8 @@ static void test_edits_and_pending_over_pull(void)
     /* The same field again before a push: one operation, the first base kept. */
     CHECK_EQ_INT(mc_sync_edit(st, 1, "status", &closed), 0);
     CHECK_EQ_INT(mc_sync_edit(st, 1, "report", &note), 0);
-    struct outbox o = outbox(st);
+    struct outbox o;
+    outbox(st, &o);
     CHECK_EQ_INT(o.n, 1);
     CHECK_EQ_INT(o.op[0].kind, MC_SYNC_UPDATE);
     CHECK_EQ_INT(o.op[0].intervention, 1);
@@ -336,26 +352,26 @@ static void test_edits_and_pending_over_pull(void)
     CHECK_EQ_INT(mc_sync_edit(st, 1, "colour", &done), MC_ERR_NOT_FOUND);
     CHECK_EQ_INT(mc_sync_edit(st, 77, "status", &done), MC_ERR_NOT_FOUND);
     CHECK_CONTAINS(mc_sync_store_errmsg(st), "77");
-    CHECK_EQ_INT(outbox(st).n, 1);
+    CHECK_EQ_INT(outbox_count(st), 1);
 
     /* The office changed the intervention meanwhile: the pull brings version 2. */
     const struct row office = {1, 2, "in_progress", "office report", 15, "T-1b"};
     CHECK_EQ_INT(apply_page(st, &office, 1, "c3", 0, NULL), 0);
-    x = items(st, 1);
+    items(st, 1, &x);
     CHECK_EQ_INT(x.it[0].version, 2);
     CHECK(strcmp(x.it[0].status, "closed") == 0); /* the pending edit stays on top */
     CHECK(strcmp(x.it[0].report, "note") == 0);
     CHECK(strcmp(x.it[0].ticket, "T-1b") == 0); /* the rest is the server's */
     CHECK_EQ_INT(x.it[0].minutes, 15);
     CHECK(!x.it[0].minutes_edited);
-    o = outbox(st);
+    outbox(st, &o);
     CHECK_EQ_INT(o.n, 1);
     CHECK_EQ_INT(o.op[0].base_version, 1); /* the server merges, or reports the conflict */
     CHECK(is_text(&o.op[0].f[0].base, "open"));
 
     /* A field edited on the new version goes into an operation of its own. */
     CHECK_EQ_INT(mc_sync_edit(st, 1, "time_spent_minutes", &ninety), 0);
-    o = outbox(st);
+    outbox(st, &o);
     CHECK_EQ_INT(o.n, 2);
     CHECK_EQ_INT(o.op[1].base_version, 2);
     CHECK_EQ_INT(o.op[1].nfields, 1);
@@ -384,14 +400,15 @@ static void test_push_results(void)
     CHECK_EQ_INT(b.ops[0].nfields, 2);
     CHECK_EQ_INT(b.ops[1].nfields, 1);
     CHECK(sync_op_size(&b.ops[0]) > 0);
-    struct outbox o = outbox(st);
+    struct outbox o;
+    outbox(st, &o);
     CHECK_EQ_INT(o.op[0].state, MC_SYNC_OP_SENT);
     CHECK_EQ_INT(o.op[1].state, MC_SYNC_OP_SENT);
 
     /* An edit while they are in flight: a new operation, its base the value sent. */
     struct mc_value final = v_text("final");
     CHECK_EQ_INT(mc_sync_edit(st, 1, "status", &final), 0);
-    o = outbox(st);
+    outbox(st, &o);
     CHECK_EQ_INT(o.n, 3);
     CHECK_EQ_INT(o.op[2].state, MC_SYNC_OP_PENDING);
     CHECK(is_text(&o.op[2].f[0].base, "closed"));
@@ -409,7 +426,7 @@ static void test_push_results(void)
     CHECK_EQ_INT(sync_store_results_begin(st), 0);
     CHECK_EQ_INT(sync_store_result(st, &b.ops[0], &r, &rep), 0);
     CHECK_EQ_INT(sync_store_results_end(st, MC_ERR_TIMEOUT), MC_ERR_TIMEOUT);
-    CHECK_EQ_INT(outbox(st).n, 3);
+    CHECK_EQ_INT(outbox_count(st), 3);
 
     /* op 1 APPLIED at version 3; op 2 CONFLICT: the office set 45 minutes (version 4). */
     const char *names[] = {"time_spent_minutes"};
@@ -431,9 +448,10 @@ static void test_push_results(void)
     CHECK_EQ_INT(sync_store_results_end(st, 0), 0);
     CHECK_EQ_INT(rep.applied, 1);
     CHECK_EQ_INT(rep.conflicts, 1);
-    o = outbox(st);
+    outbox(st, &o);
     CHECK_EQ_INT(o.n, 1); /* only the edit made meanwhile */
-    struct items x = items(st, 1);
+    struct items x;
+    items(st, 1, &x);
     CHECK_EQ_INT(x.it[0].version, 4);
     CHECK_EQ_INT(x.it[0].minutes, 45); /* the server's value after the conflict */
     CHECK(!x.it[0].minutes_edited);
@@ -539,12 +557,14 @@ static void test_failures_and_replays(void)
     CHECK_EQ_INT(sync_store_result(st, &b.ops[0], &r, &rep), 0);
     CHECK_EQ_INT(sync_store_results_end(st, 0), 0);
     CHECK_EQ_INT(rep.failed, 1);
-    struct outbox o = outbox(st);
+    struct outbox o;
+    outbox(st, &o);
     CHECK_EQ_INT(o.n, 1);
     CHECK_EQ_INT(o.op[0].state, MC_SYNC_OP_FAILED);
     CHECK_EQ_INT(o.op[0].code, MC_ERR_SQL);
     CHECK_CONTAINS(o.op[0].message, "not known");
-    struct items x = items(st, 1);
+    struct items x;
+    items(st, 1, &x);
     CHECK(strcmp(x.it[0].status, "closed") == 0);
     CHECK(!x.it[0].status_edited);
     CHECK_EQ_INT(sync_store_batch_next(st, &again, MC_SYNC_MAX_BATCH, MC_MAX_PAYLOAD), 0);
@@ -568,7 +588,7 @@ static void test_failures_and_replays(void)
     CHECK_EQ_INT(sync_store_result(st, &again.ops[0], &r, &rep), 0);
     CHECK_EQ_INT(sync_store_results_end(st, 0), 0);
     CHECK_EQ_INT(rep.replayed, 1);
-    x = items(st, 2);
+    items(st, 2, &x);
     CHECK_EQ_INT(x.it[0].version, 8);
     CHECK(strcmp(x.it[0].report, "office again") == 0);
     sync_batch_free(&again);
@@ -576,7 +596,7 @@ static void test_failures_and_replays(void)
     /* The failed operation can be dropped; an unknown id cannot. */
     CHECK_EQ_INT(mc_sync_discard(st, o.op[0].op_id), 0);
     CHECK_EQ_INT(mc_sync_discard(st, o.op[0].op_id), MC_ERR_NOT_FOUND);
-    CHECK_EQ_INT(outbox(st).n, 0);
+    CHECK_EQ_INT(outbox_count(st), 0);
     sync_batch_free(&b);
     mc_sync_store_close(st);
 }
@@ -590,16 +610,17 @@ static void test_tombstones_and_full_pull(void)
         {6, 1, "open", NULL, -1, "T-6"},
     };
     CHECK_EQ_INT(apply_page(st, more, 2, "c5", 0, NULL), 0);
-    CHECK_EQ_INT(items(st, 0).n, 4);
+    CHECK_EQ_INT(items_count(st, 0), 4);
 
     /* A tombstone removes the intervention; one for an unknown id is harmless. */
     const struct row gone[] = {{2, -1, NULL, NULL, -1, NULL}, {99, -1, NULL, NULL, -1, NULL}};
     CHECK_EQ_INT(apply_page(st, gone, 2, "c6", 0, &rep), 0);
     CHECK_EQ_INT(rep.deleted, 1);
     CHECK_EQ_INT(rep.rows, 2);
-    struct items x = items(st, 0);
+    struct items x;
+    items(st, 0, &x);
     CHECK_EQ_INT(x.n, 3);
-    CHECK_EQ_INT(items(st, 2).n, 0);
+    CHECK_EQ_INT(items_count(st, 2), 0);
 
     /*
      * A full pull (after BAD_CURSOR): what it does not bring back is
@@ -609,16 +630,16 @@ static void test_tombstones_and_full_pull(void)
     CHECK(cursor_is(st, ""));
     rep = (struct mc_sync_report){0};
     CHECK_EQ_INT(apply_page(st, &base_rows[0], 1, "f1", 1, &rep), 0);
-    CHECK_EQ_INT(items(st, 0).n, 3);
+    CHECK_EQ_INT(items_count(st, 0), 3);
     CHECK_EQ_INT(apply_page(st, &more[0], 1, "f2", 0, &rep), 0);
-    x = items(st, 0);
+    items(st, 0, &x);
     CHECK_EQ_INT(x.n, 2);
     CHECK_EQ_INT(x.it[0].id, 1);
     CHECK_EQ_INT(x.it[1].id, 5);
     CHECK_EQ_INT(rep.deleted, 1);
     /* Later incremental pages do not sweep. */
     CHECK_EQ_INT(apply_page(st, &more[1], 1, "f3", 0, NULL), 0);
-    CHECK_EQ_INT(items(st, 0).n, 3);
+    CHECK_EQ_INT(items_count(st, 0), 3);
     mc_sync_store_close(st);
 }
 
@@ -632,7 +653,8 @@ static void test_columns_change(void)
     CHECK_EQ_INT(sync_store_page_begin(st, cols, NCOLS, NULL), 0);
     struct mc_sync_page page = {.cursor_len = 2, .cursor = "g1"};
     CHECK_EQ_INT(sync_store_page_commit(st, &page), 0);
-    struct items x = items(st, 1);
+    struct items x;
+    items(st, 1, &x);
     CHECK_EQ_INT(x.n, 1);
     CHECK(strcmp(x.it[0].status, "open") == 0); /* as the full pull brought it */
     CHECK(strcmp(x.it[0].ticket, "") == 0);     /* no such column any more */
@@ -640,7 +662,7 @@ static void test_columns_change(void)
     CHECK_EQ_INT(mc_sync_field_type(st, "room", &t), 0);
     CHECK_EQ_INT(mc_sync_field_type(st, "ticket", &t), MC_ERR_NOT_FOUND);
     CHECK_EQ_INT(apply_page(st, base_rows, 1, "g2", 0, NULL), 0); /* back to the first mapping */
-    x = items(st, 1);
+    items(st, 1, &x);
     CHECK(strcmp(x.it[0].ticket, "T-1") == 0);
     mc_sync_store_close(st);
 }
@@ -665,7 +687,8 @@ static void test_photos(void)
     CHECK_EQ_INT(mc_sync_attach_photo(st, 1, gif, "image/gif", NULL), MC_ERR_INVALID_ARG);
     CHECK_EQ_INT(mc_sync_attach_photo(st, 1, "/nonexistent/x.jpg", NULL, NULL), MC_ERR_NOT_FOUND);
     CHECK_EQ_INT(mc_sync_attach_photo(st, 404, photo, NULL, NULL), MC_ERR_NOT_FOUND);
-    struct outbox o = outbox(st);
+    struct outbox o;
+    outbox(st, &o);
     CHECK_EQ_INT(o.n, 1);
     CHECK_EQ_INT(o.op[0].kind, MC_SYNC_PHOTO);
     CHECK(strcmp(o.op[0].file,
