@@ -130,6 +130,7 @@ static const struct key_spec sync_keys[] = {
     {"conflict_policy", K_ENUM, Y_(conflict_policy), 0, 0, conflict_policies, 0, "reject"},
     {"photo_dir", K_PATH, Y_(photo_dir), 0, 0, NULL, 0, ""},
     {"poll_interval", K_UINT, Y_(poll_interval), 1, 3600, NULL, 0, "2"},
+    {"stall_timeout", K_UINT, Y_(stall_timeout), 1, 3600, NULL, 0, "30"},
     {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
 };
 

@@ -79,6 +79,7 @@ struct cfg_sync {
     int conflict_policy;       /* enum cfg_conflict_policy */
     char photo_dir[PATH_MAX];  /* where attached photos are stored, by their SHA-256 */
     unsigned poll_interval;    /* seconds between two looks at the change log */
+    unsigned stall_timeout;    /* seconds a pull may wait for its client's credit */
 };
 
 /* A named statement of a [queries NAME] section. */

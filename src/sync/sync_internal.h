@@ -74,6 +74,9 @@ const struct sync_device *sync_device_find(const struct sync_mapping *mp, const 
 /* Tell the mapping's logged-in devices of technician that changes wait (loop thread). */
 void sync_notify_technician(struct sync_mapping *mp, int64_t technician);
 
+/* End the pulls whose client granted no credit for their stall_timeout (loop thread). */
+void sync_pull_check_stalls(void);
+
 /* The photo store (sync_photo.c, worker thread): see there. */
 struct sync_photo {
     const char *file;      /* relative to the device's receive folder */

@@ -321,6 +321,7 @@ static void poll_done(struct job *j, int status)
 static void on_poll(uv_timer_t *t)
 {
     struct sync_mapping *mp = t->data;
+    sync_pull_check_stalls();
     if (mp->polling || !sync_g.pool)
         return;
     struct poll_job *p = calloc(1, sizeof *p);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "buf.h"
 #include "log.h"
@@ -39,6 +40,9 @@ struct cursor {
 struct pull_req {
     struct op op;
     struct job job;
+    struct pull_req *live_next, **live_pprev; /* the pulls in progress (the stall check) */
+    uint64_t stalled_since_ms;                /* rows wait for the client's credit since (0: not) */
+    unsigned stall_s;                         /* the mapping's stall_timeout */
     struct sync_mapping *mp;
     struct sync_def *def;
     char device[129];
@@ -60,6 +64,15 @@ struct pull_req {
     int rc;
     struct odbc_error err;
 };
+
+/* Pulls in progress: one that holds a database connection while its client reads nothing
+ * is ended (sync_pull_check_stalls), so that stalled phones cannot take the whole pool. */
+static struct pull_req *live;
+
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000u;
+}
 
 static int cursor_decode(const uint8_t *p, size_t n, struct cursor *c)
 {
@@ -247,8 +260,12 @@ static void pump(struct pull_req *r)
         size_t n = left < PULL_FRAME ? left : PULL_FRAME;
         if (n > op->send_credit)
             n = (size_t)op->send_credit;
-        if (n == 0)
-            return; /* CREDIT gives the next turn */
+        if (n == 0) {
+            if (!r->stalled_since_ms)
+                r->stalled_since_ms = now_ms(); /* CREDIT gives the next turn */
+            return;
+        }
+        r->stalled_since_ms = 0;
         int last = n == left && r->fetched_all;
         if (op_send_data(op, buf_head(&r->out), n, last) < 0)
             return;
@@ -325,6 +342,11 @@ static void end_done(struct job *j, int status)
 static void pull_release(struct op *op)
 {
     struct pull_req *r = (struct pull_req *)op;
+    if (r->live_pprev) {
+        *r->live_pprev = r->live_next;
+        if (r->live_next)
+            r->live_next->live_pprev = r->live_pprev;
+    }
     if (r->stmt || r->link) {
         struct end_job *e = calloc(1, sizeof *e);
         if (e) {
@@ -381,11 +403,35 @@ int sync_pull(struct conn *c, const struct frame *f)
     sync_def_hold(r->def);
     r->cur = cc;
     r->limit = limit;
+    r->stall_s = r->def->cfg.stall_timeout;
     snprintf(r->device, sizeof r->device, "%s", op_conn_device(c));
     snprintf(r->connection, sizeof r->connection, "%s", cfg->name);
     buf_init(&r->out, PULL_CHUNK * 4);
     r->job.work = pull_work;
     r->job.done = pull_done;
+    r->live_next = live;
+    if (live)
+        live->live_pprev = &r->live_next;
+    live = r;
+    r->live_pprev = &live;
     submit(r);
     return DISPATCH_ASYNC;
+}
+
+void sync_pull_check_stalls(void)
+{
+    uint64_t now = now_ms();
+    struct pull_req *r = live;
+    while (r) {
+        struct pull_req *next = r->live_next;
+        if (r->stalled_since_ms && now - r->stalled_since_ms >= (uint64_t)r->stall_s * 1000u) {
+            char m[128];
+            snprintf(m, sizeof m,
+                     "the client read none of the pull for %u s; its database connection is "
+                     "given back",
+                     r->stall_s);
+            fail(r, MC_ERR_TIMEOUT, m);
+        }
+        r = next;
+    }
 }

@@ -32,7 +32,8 @@ WINDOW = 1 << 20
 
 def sync_section(policy):
     return {"credential": "data/demo.cred", "mapping": MAPPING, "fields": FIELDS,
-            "conflict_policy": policy, "photo_dir": "data/photos", "poll_interval": 1}
+            "conflict_policy": policy, "photo_dir": "data/photos", "poll_interval": 1,
+            "stall_timeout": 2}
 
 
 def conn(name, mapping):
@@ -196,6 +197,32 @@ class SyncTest(LogOnFailure, unittest.TestCase):
         self.assertEqual(len(replica), 10000)
         self.assertGreaterEqual(pages, 10)  # 1000 rows per page by default
         self.assertEqual(sorted(replica), self.mine(900))
+
+    def test_a_pull_whose_client_reads_nothing_ends(self):
+        self.sql("INSERT INTO technicians (id, login, first_name, last_name, email, team) VALUES "
+                 "(901, 'slow', 'S', 'Low', 'slow@example.org', 'bulk')")
+        ticket = self.sql("SELECT id FROM tickets LIMIT 1")[0][0]
+        with sqlite3.connect(self.db, timeout=30) as db:
+            db.executemany("INSERT INTO interventions (ticket_id, technician_id, planned_start, "
+                           "planned_end, report) VALUES (?, 901, '2026-01-01 08:00:00', "
+                           "'2026-01-01 09:00:00', ?)",
+                           [(ticket, "x" * 8000) for _ in range(400)])  # 3 MB: past the window
+        run_misctl(self.gw, "device", "add", "slow-tab", "--technician", "901",
+                   "--connection", "rej")
+        c = self.client("slow-tab")
+        rid = c.send(0x50, struct.pack(">HI", 0, 1000))
+        got = 0
+        while True:
+            f = c.recv_frame(timeout=20)
+            if f.type == 0x7F:
+                break
+            got += len(f.payload) if f.type == 0x10 else 0
+        self.assertEqual((f.id, struct.unpack(">H", f.payload[:2])[0]), (rid, E["TIMEOUT"]))
+        self.assertLessEqual(got, WINDOW)
+        self.gw.wait_log(r"event=sync_pull device=\"slow-tab\" result=TIMEOUT")
+        # The connection, and the database connection it held, serve again.
+        replica, _, _ = c.pull_all()
+        self.assertEqual(len(replica), 400)
 
     def test_bad_cursor_and_limits(self):
         c = self.client("tab-c")
