@@ -74,7 +74,8 @@ static struct sync_def *def_load(const struct cfg_sync *cfg, char *why, size_t c
         if (access(path, F_OK) != 0)
             continue;
         if (sync_map_load(cfg->mapping, dialects[i], cfg->fields, &d->maps[i], why, cap) < 0) {
-            sync_def_drop((d->refs = 1, d));
+            d->refs = 1;
+            sync_def_drop(d);
             return NULL;
         }
         found = 1;

@@ -283,8 +283,7 @@ static int apply_update(struct push_req *r, struct odbc_link *l, const struct sy
         if (rc == MC_ERR_NOT_FOUND || (rc == 0 && owner != technician)) {
             set_result(o, SYNC_FAILED, MC_ERR_NOT_FOUND,
                        "the intervention does not exist or is not assigned to this device's "
-                       "technician%s",
-                       "");
+                       "technician");
             rc = 0;
             break;
         }
@@ -300,7 +299,7 @@ static int apply_update(struct push_req *r, struct odbc_link *l, const struct sy
             keep_values(o, m, cur);
         if (res.result == SYNC_CONFLICT) {
             set_result(o, SYNC_CONFLICT, MC_ERR_CONFLICT,
-                       "changed on the server too since your base version%s: see its values", "");
+                       "changed on the server too since your base version: see its values");
             break;
         }
         if (res.write) {
@@ -316,17 +315,16 @@ static int apply_update(struct push_req *r, struct odbc_link *l, const struct sy
             }
             o->version = version + 1;
         }
-        set_result(o, SYNC_APPLIED, 0,
-                   (res.flags & SYNC_F_RESOLVED) ? "fields changed on both sides were settled by "
-                                                   "the conflict policy%s"
-                                                 : "%s",
-                   "");
+        set_result(o, SYNC_APPLIED, 0, "%s",
+                   (res.flags & SYNC_F_RESOLVED)
+                       ? "fields changed on both sides were settled by the conflict policy"
+                       : "");
         break;
     }
     if (rc == MC_ERR_CONFLICT) { /* lost the race every time */
         rc = 0;
         set_result(o, SYNC_FAILED, MC_ERR_BUSY,
-                   "the intervention kept changing while this was applied; push again%s", "");
+                   "the intervention kept changing while this was applied; push again");
     }
     buf_free(&rows);
     return rc;
@@ -344,8 +342,7 @@ static int apply_photo(struct push_req *r, struct odbc_link *l, const struct syn
     if (rc == MC_ERR_NOT_FOUND || (rc == 0 && owner != technician)) {
         set_result(o, SYNC_FAILED, MC_ERR_NOT_FOUND,
                    "the intervention does not exist or is not assigned to this device's "
-                   "technician%s",
-                   "");
+                   "technician");
         return 0;
     }
     if (rc < 0)
@@ -375,7 +372,7 @@ static int apply_photo(struct push_req *r, struct odbc_link *l, const struct syn
     if (rc < 0)
         return rc;
     if (attached_to == o->intervention) {
-        set_result(o, SYNC_APPLIED, 0, "this photo was already attached%s", "");
+        set_result(o, SYNC_APPLIED, 0, "this photo was already attached");
         return 0;
     }
     if (attached_to != 0) {
@@ -479,7 +476,7 @@ static void push_work(struct job *j)
             break;
     for (i = i + 1; r->rc == 0 && i < r->nops; i++)
         set_result(&r->ops[i], SYNC_FAILED, MC_ERR_DB_UNAVAILABLE,
-                   "not applied: the database went away during the batch; push again%s", "");
+                   "not applied: the database went away during the batch; push again");
     if (r->rc == 0) {
         struct odbc_error e;
         struct sync_bind b[] = {{"device", sync_text(r->device, strlen(r->device))}};
@@ -504,14 +501,11 @@ static void push_done(struct job *j, int status)
         op_fail(op, code, "sync_push: %s", r->err.msg[0] ? r->err.msg : mc_strerror(code));
         return;
     }
-    struct buf ans;
-    buf_init(&ans, PUSH_ANSWER_MAX + 4096);
     size_t cap = 2;
     for (unsigned i = 0; i < r->nops; i++)
         cap += 64 + strlen(r->ops[i].msg) + 66 * PUSH_MAX_FIELDS + buf_len(&r->ops[i].values);
     uint8_t *p = malloc(cap);
     if (!p) {
-        buf_free(&ans);
         op_fail(op, MC_ERR_NOMEM, "sync_push: out of memory");
         return;
     }
@@ -562,7 +556,6 @@ static void push_done(struct job *j, int status)
                                          : "failed",
             o->flags, o->code ? mc_err_name(-o->code) : "OK", (long long)o->version, nc, o->msg);
     }
-    buf_free(&ans);
     op_conn_log(op->c, LOG_LVL_INFO,
                 "event=sync_push device=\"%s\" result=OK ops=%u applied=%u conflicts=%u failed=%u",
                 r->device, r->nops, applied, conflicts, failed);
