@@ -28,6 +28,9 @@ PACKAGES=(
     # systemd-analyze, with which tests check the unit file (verify, security).
     systemd
     openssl python3 procps
+    # Third-party TLS clients the conformance tests use (tests/integration/
+    # test_tls_conformance.py): gnutls-cli, and nmap's ssl-enum-ciphers script.
+    gnutls-bin nmap
     dpkg-dev autoconf automake libtool
     # The Debian packages (make deb, tests/packaging/test_deb.py): man pages
     # from scdoc sources, lintian to check the .deb files, adduser for the

@@ -139,6 +139,67 @@ out:
 }
 
 /*
+ * The PKCS#12 password-based encryptions with RC2 (RFC 7292 appendix C):
+ * pbeWithSHAAnd128BitRC2-CBC and pbeWithSHAAnd40BitRC2-CBC, as DER OIDs.
+ */
+static const uint8_t pkcs12_rc2_oids[][12] = {
+    {0x06, 0x0a, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x05},
+    {0x06, 0x0a, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x06},
+};
+
+const char *cert_pkcs12_strerror(const char *path, int rc)
+{
+    if (rc != MC_ERR_AUTH && rc != MC_ERR_CRYPTO)
+        return mc_strerror(rc);
+    char *data;
+    size_t len;
+    int rc2 = 0;
+    if (read_file(path, &data, &len) == 0) {
+        for (size_t k = 0; k < sizeof pkcs12_rc2_oids / sizeof pkcs12_rc2_oids[0]; k++)
+            for (size_t i = 0; !rc2 && i + sizeof pkcs12_rc2_oids[k] <= len; i++)
+                rc2 = memcmp(data + i, pkcs12_rc2_oids[k], sizeof pkcs12_rc2_oids[k]) == 0;
+        free(data);
+    }
+    if (rc2)
+        return "unsupported PKCS#12 encryption (RC2); re-export with AES or 3DES "
+               "(openssl pkcs12 -export without -legacy)";
+    return rc == MC_ERR_AUTH ? "wrong password, or not a PKCS#12 bundle with a key and certificate"
+                             : "not a PKCS#12 bundle";
+}
+
+int cert_crl_next_update(const char *path, time_t *next_update)
+{
+    char *pem;
+    size_t pem_len;
+    int rc = read_file(path, &pem, &pem_len);
+    if (rc < 0)
+        return rc;
+    rc = MC_ERR_CRYPTO;
+    DerBuffer *der = NULL;
+    WOLFSSL_X509_CRL *crl = NULL;
+    /* PEM, or else DER as it is. */
+    if (wc_PemToDer((const unsigned char *)pem, (long)pem_len, CRL_TYPE, &der, NULL, NULL, NULL) ==
+        0)
+        crl = wolfSSL_d2i_X509_CRL(NULL, der->buffer, (int)der->length);
+    else
+        crl = wolfSSL_d2i_X509_CRL(NULL, (const unsigned char *)pem, (int)pem_len);
+    if (!crl)
+        goto out;
+    const WOLFSSL_ASN1_TIME *t = wolfSSL_X509_CRL_get_nextUpdate(crl);
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (!t || wolfSSL_ASN1_TIME_to_tm(t, &tm) != WOLFSSL_SUCCESS)
+        goto out;
+    *next_update = timegm(&tm);
+    rc = 0;
+out:
+    wolfSSL_X509_CRL_free(crl);
+    wc_FreeDer(&der);
+    free(pem);
+    return rc;
+}
+
+/*
  * One DER element at p: its tag, and where its contents start and end.
  * Only definite lengths up to 4 bytes, as X.509 uses.
  */
@@ -220,6 +281,11 @@ int cert_inspect(const uint8_t *der, size_t len, struct cert_info *out)
     if (!na || wolfSSL_ASN1_TIME_to_tm(na, &tm) != WOLFSSL_SUCCESS)
         goto out;
     out->not_after = timegm(&tm);
+    const WOLFSSL_ASN1_TIME *nb = wolfSSL_X509_get_notBefore(x);
+    memset(&tm, 0, sizeof tm);
+    if (!nb || wolfSSL_ASN1_TIME_to_tm(nb, &tm) != WOLFSSL_SUCCESS)
+        goto out;
+    out->not_before = timegm(&tm);
     rc = 0;
 out:
     wolfSSL_EVP_PKEY_free(pkey);

@@ -14,6 +14,7 @@
 struct cert_info {
     uint8_t cert_sha256[32]; /* SHA-256 of the certificate's DER */
     uint8_t spki_sha256[32]; /* SHA-256 of the SubjectPublicKeyInfo DER */
+    time_t not_before;
     time_t not_after;
     int key_is_rsa;
 };
@@ -29,11 +30,23 @@ __attribute__((warn_unused_result)) int cert_load_pkcs12(const char *path, const
                                                          uint8_t **cert_der, size_t *cert_len,
                                                          uint8_t **key_der, size_t *key_len);
 void cert_free_key(uint8_t *key_der, size_t key_len);
+/*
+ * What a cert_load_pkcs12() failure means, for a message about path: a
+ * bundle encrypted with RC2 (OpenSSL's -legacy), which wolfSSL cannot open,
+ * is told apart from a wrong password.
+ */
+const char *cert_pkcs12_strerror(const char *path, int rc);
 /* 1 if the file looks like PKCS#12 (by its .p12/.pfx name or DER content), else 0. */
 int cert_is_pkcs12(const char *path);
 /* Fingerprints and expiry of a DER certificate. */
 __attribute__((warn_unused_result)) int cert_inspect(const uint8_t *der, size_t len,
                                                      struct cert_info *out);
+
+/*
+ * The nextUpdate of the first CRL of a PEM (or DER) file. MC_ERR_CRYPTO when
+ * the file holds no CRL or one without nextUpdate.
+ */
+__attribute__((warn_unused_result)) int cert_crl_next_update(const char *path, time_t *next_update);
 
 /* "AB:CD:..." (95 chars + NUL) and base64 (44 chars + NUL) of a SHA-256. */
 void cert_hex_colon(const uint8_t sha[32], char out[96]);

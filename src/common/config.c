@@ -60,6 +60,7 @@ static const struct key_spec tls_keys[] = {
     {"certificate", K_PATH, S_(certificate), 0, 0, NULL, 0, "../certs/miscomm.crt"},
     {"key", K_PATH, S_(key), 0, 0, NULL, 0, "../certs/miscomm.key"},
     {"min_version", K_ENUM, S_(min_version), 0, 0, tls_versions, 0, "1.2"},
+    {"max_version", K_ENUM, S_(max_version), 0, 0, tls_versions, 0, "1.3"},
     {"cipher_policy", K_ENUM, S_(cipher_policy), 0, 0, cipher_policies, 0, "modern"},
     {"ciphers", K_STR, S_(ciphers), 0, 0, NULL, 0, ""},
     {"password_file", K_PATH, S_(password_file), 0, 0, NULL, 0, ""},
@@ -591,31 +592,51 @@ static int suite_allowed(const char *name)
     return 0;
 }
 
-/* Every name in the colon-separated list must be on the allowlist. */
-static void check_ciphers(struct loader *ld, const char *list)
+/* Every name in the colon-separated list must be on the allowlist: how many are not. */
+static int check_ciphers(struct loader *ld, const char *list)
 {
+    int refused = 0;
     const char *p = list;
     for (;;) {
         size_t n = strcspn(p, ":");
         char name[128];
-        if (n == 0)
+        if (n == 0) {
             report(ld, "tls", "ciphers", "empty suite name in '%s'", list);
-        else if (n >= sizeof name)
+            refused++;
+        } else if (n >= sizeof name) {
             report(ld, "tls", "ciphers", "'%.40s...' is refused: not a suite name", p);
-        else {
+            refused++;
+        } else {
             memcpy(name, p, n);
             name[n] = 0;
-            if (!suite_allowed(name))
+            if (!suite_allowed(name)) {
                 report(ld, "tls", "ciphers",
                        "'%s' is refused: only the TLS 1.3 AES-GCM and ChaCha20 suites and "
                        "the TLS 1.2 ECDHE/DHE suites with AES-GCM, ChaCha20-Poly1305 or "
                        "SHA-256/384 listed in docs/admin.md are allowed (wolfSSL or IANA names)",
                        name);
+                refused++;
+            }
         }
         if (p[n] == 0)
             break;
         p += n + 1;
     }
+    return refused;
+}
+
+/* Whether a checked suite list names a suite of TLS 1.3 (tls13 = 1) or of TLS 1.2 (0). */
+static int cipher_list_has(const char *list, int tls13)
+{
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ":");
+        int is13 = strncmp(p, "TLS13-", 6) == 0 || strncmp(p, "TLS_AES_", 8) == 0 ||
+                   strncmp(p, "TLS_CHACHA20_", 13) == 0;
+        if (n && is13 == tls13)
+            return 1;
+        p += n + (p[n] == ':');
+    }
+    return 0;
 }
 
 #define CFG_SQL_MAX 65535u
@@ -852,8 +873,16 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
         report(&ld, "server", "log_file", "required when log_target = file");
     if (cfg->ciphers[0]) {
         cfg->cipher_policy = CFG_POLICY_EXPLICIT;
-        check_ciphers(&ld, cfg->ciphers);
+        /* Without a TLS 1.3 suite, clients that offer TLS 1.3 would fail
+         * instead of negotiating 1.2: wolfSSL picks the version first. */
+        if (check_ciphers(&ld, cfg->ciphers) == 0 && cfg->max_version == CFG_TLS_13 &&
+            !cipher_list_has(cfg->ciphers, 1))
+            report(&ld, "tls", "ciphers",
+                   "no TLS 1.3 suite: clients offering TLS 1.3 would fail; add one or set "
+                   "max_version = 1.2");
     }
+    if (cfg->min_version > cfg->max_version)
+        report(&ld, "tls", "max_version", "below min_version (%s)", tls_versions[cfg->min_version]);
     if (cfg->require_client_cert && cfg->client_ca[0] == 0)
         report(&ld, "tls", "client_ca", "required when require_client_cert = yes");
     if (cfg->crl[0] && !cfg->require_client_cert)
@@ -945,17 +974,4 @@ void config_print_error(void *ud, const char *section, const char *key, const ch
         fprintf(stderr, "%s: [%s]: %s\n", path, section, reason);
     else
         fprintf(stderr, "%s: %s\n", path, reason);
-}
-
-int config_check_file(const char *path)
-{
-    struct mc_config cfg;
-    if (config_load(path, &cfg, config_print_error, (void *)path) < 0) {
-        fprintf(stderr, "%s: configuration is invalid\n", path);
-        return MC_ERR_CONFIG;
-    }
-    printf("%s: configuration is valid (%zu connection%s)\n", path, cfg.nconns,
-           cfg.nconns == 1 ? "" : "s");
-    config_free(&cfg);
-    return 0;
 }

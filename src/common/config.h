@@ -114,6 +114,7 @@ struct mc_config {
     char certificate[PATH_MAX];
     char key[PATH_MAX];
     int min_version;   /* enum cfg_tls_version */
+    int max_version;   /* enum cfg_tls_version */
     int cipher_policy; /* enum cfg_cipher_policy */
     char ciphers[1024];
     char password_file[PATH_MAX]; /* password of an encrypted key or a PKCS#12 file */
@@ -146,13 +147,6 @@ typedef void (*config_err_fn)(void *ud, const char *section, const char *key, co
 __attribute__((warn_unused_result)) int config_load(const char *path, struct mc_config *cfg,
                                                     config_err_fn on_error, void *ud);
 void config_free(struct mc_config *cfg);
-
-/*
- * --check-config for miscommd and misctl: load path, print every problem
- * and then "PATH: configuration is invalid" to stderr, or "PATH:
- * configuration is valid (N connections)" to stdout. 0 or MC_ERR_CONFIG.
- */
-__attribute__((warn_unused_result)) int config_check_file(const char *path);
 
 /* Print-to-stderr error callback used by the tools: "FILE: [section] key: reason". */
 void config_print_error(void *ud, const char *section, const char *key, const char *reason);

@@ -67,6 +67,7 @@ struct conn {
     size_t out_queued; /* bytes handed to uv_write and not yet written */
     int reading;
     int transport_up;         /* TLS handshake done (or plain connection accepted) */
+    int hello_checked;        /* tls.c looked at the ClientHello's groups (tlshello.h) */
     int output_paused;        /* parsing paused: the client left too many answers unread */
     unsigned pauses;          /* pauses since the last output_paused line */
     uint64_t pause_logged_ms; /* when that line was written */

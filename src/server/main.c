@@ -15,6 +15,7 @@
 #include "log.h"
 #include "notify.h"
 #include "server.h"
+#include "tlsctx.h"
 
 #define EXIT_USAGE  64 /* sysexits.h EX_USAGE */
 #define EXIT_CONFIG 78 /* sysexits.h EX_CONFIG */
@@ -36,7 +37,8 @@ static void usage(FILE *out)
                  "within [server] shutdown_grace seconds, then exit 0.\n"
                  "\n"
                  "Exit status: 0 clean shutdown or valid configuration; 1 start-up failure\n"
-                 "(certificate, listening socket); 64 usage error; 78 invalid configuration.\n");
+                 "(listening socket); 64 usage error; 78 invalid configuration (a certificate,\n"
+                 "key, client_ca or crl that cannot be loaded included).\n");
 }
 
 static void print_version(void)
@@ -48,9 +50,16 @@ static void print_version(void)
     printf("systemd notification: %s\n", notify_build());
 }
 
+/* The file, and the TLS files it names loaded as a start would load them. */
 static int check_config(const char *path)
 {
-    return config_check_file(path) < 0 ? EXIT_CONFIG : 0;
+    if (sodium_init() < 0 || wolfSSL_Init() != WOLFSSL_SUCCESS) {
+        fprintf(stderr, "miscommd: cannot initialise the crypto libraries\n");
+        return 1;
+    }
+    int rc = tlsctx_check_file(path);
+    wolfSSL_Cleanup();
+    return rc < 0 ? EXIT_CONFIG : 0;
 }
 
 int main(int argc, char **argv)

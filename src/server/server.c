@@ -16,6 +16,7 @@
 #include "miscomm/error.h"
 #include "notify.h"
 #include "srvcert.h"
+#include "tlsctx.h"
 #include "files.h"
 #include "odbc.h"
 #include "sync.h"
@@ -230,6 +231,7 @@ static void expiry_work(struct job *j)
 {
     struct expiry_job *job = (struct expiry_job *)j;
     (void)srvcert_check_expiry(&job->cfg);
+    srvcert_check_crl(&job->cfg);
 }
 
 static void expiry_done(struct job *j, int status)
@@ -278,17 +280,10 @@ static int server_tls_load(struct server *srv, const struct mc_config *cfg, WOLF
         struct cert_info info;
         if ((rc = srvcert_log(cfg, &info)) < 0)
             return rc;
-        if (cfg->cipher_policy == CFG_POLICY_REFERENTIAL && !info.key_is_rsa) {
-            log_error(
-                "event=config_error section=tls key=cipher_policy reason=\"referential "
-                "allows only RSA suites for TLS 1.2 but %s holds another key type; make an RSA "
-                "certificate (misctl cert create --key rsa-3072) or use cipher_policy = "
-                "modern\"",
-                cfg->certificate);
-            return MC_ERR_CONFIG;
-        }
-        if ((rc = tls_ctx_create(cfg, &srv->tickets, tls)) < 0)
+        if ((rc = tlsctx_check_identity(cfg, &info)) < 0 ||
+            (rc = tls_ctx_create(cfg, &srv->tickets, tls)) < 0)
             return rc;
+        srvcert_check_crl(cfg);
     }
     if (need_psk && (rc = tls_psk_ctx_create(psk)) < 0) {
         tls_ctx_free(*tls);

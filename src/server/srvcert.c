@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,7 +76,8 @@ static int srvcert_inspect(const struct mc_config *cfg, struct cert_info *info, 
     size_t len;
     int rc = srvcert_load_der(cfg, &der, &len);
     if (rc < 0) {
-        *why = mc_strerror(rc);
+        *why = cert_is_pkcs12(cfg->certificate) ? cert_pkcs12_strerror(cfg->certificate, rc)
+                                                : mc_strerror(rc);
         return rc;
     }
     rc = cert_inspect(der, len, info);
@@ -85,10 +87,36 @@ static int srvcert_inspect(const struct mc_config *cfg, struct cert_info *info, 
     return rc;
 }
 
+/*
+ * Warn when a file holding a secret (the key, a PKCS#12 bundle, the key's
+ * password) can be read by other users. Read by the group is fine when it
+ * is the daemon's own group (docs/admin.md: a key in /etc/miscomm readable
+ * by the group miscomm), not when it is any other.
+ */
+static void srvcert_check_mode(const char *key, const char *path)
+{
+    struct stat st;
+    if (!path[0] || stat(path, &st) != 0)
+        return;
+    const char *who = (st.st_mode & S_IROTH)                             ? "others"
+                      : (st.st_mode & S_IRGRP) && st.st_gid != getegid() ? "its group"
+                                                                         : NULL;
+    if (who)
+        log_warn("event=key_file_mode section=tls key=%s file=%s mode=%04o warning=\"%s can "
+                 "read it; make it mode 0600 (chmod 600), or 0640 with the group of the "
+                 "service\"",
+                 key, path, (unsigned)(st.st_mode & 07777), who);
+}
+
 int srvcert_log(const struct mc_config *cfg, struct cert_info *out)
 {
     struct cert_info info;
     const char *path = cfg->certificate, *why;
+    if (cert_is_pkcs12(path))
+        srvcert_check_mode("certificate", path);
+    else
+        srvcert_check_mode("key", cfg->key);
+    srvcert_check_mode("password_file", cfg->password_file);
     int rc = srvcert_inspect(cfg, &info, &why);
     if (rc < 0) {
         log_error("event=certificate file=%s error=\"%s\"", path, why);
@@ -106,6 +134,15 @@ int srvcert_log(const struct mc_config *cfg, struct cert_info *out)
     log_info("event=certificate file=%s sha256=%s spki_sha256=%s spki_pin=sha256/%s "
              "not_after=%s days_left=%ld",
              path, hex, spki_hex, pin, until, days);
+    if (info.not_before > now) {
+        char from[32];
+        gmtime_r(&info.not_before, &tm);
+        strftime(from, sizeof from, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        log_warn("event=certificate_not_yet_valid file=%s not_before=%s "
+                 "warning=\"clients refuse it until then; check this host's clock and the "
+                 "certificate's dates\"",
+                 path, from);
+    }
     srvcert_check_expiry_at(path, info.not_after, cfg->cert_warn_days);
     *out = info;
     return 0;
@@ -136,6 +173,29 @@ int srvcert_check_expiry(const struct mc_config *cfg)
     if (rc == 0)
         srvcert_check_expiry_at(cfg->certificate, info.not_after, cfg->cert_warn_days);
     return rc;
+}
+
+void srvcert_check_crl(const struct mc_config *cfg)
+{
+    if (!cfg->require_client_cert || !cfg->crl[0])
+        return;
+    time_t next;
+    if (cert_crl_next_update(cfg->crl, &next) < 0)
+        return; /* the TLS context reports a CRL it cannot load */
+    char until[32];
+    struct tm tm;
+    gmtime_r(&next, &tm);
+    strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    time_t now = time(NULL);
+    if (next < now)
+        log_error("event=crl_expired file=%s next_update=%s days_ago=%ld "
+                  "action=\"every client certificate is refused until a new CRL is installed: "
+                  "get one from the CA, then misctl reload\"",
+                  cfg->crl, until, (long)((now - next) / 86400));
+    else if (next - now < (time_t)cfg->cert_warn_days * 86400)
+        log_warn("event=crl_expiring file=%s next_update=%s days_left=%ld warn_days=%u "
+                 "action=\"install the CA's next CRL before then, then misctl reload\"",
+                 cfg->crl, until, (long)((next - now) / 86400), cfg->cert_warn_days);
 }
 
 int srvcert_ensure(const struct mc_config *cfg)

@@ -20,6 +20,11 @@ __attribute__((warn_unused_result)) int srvcert_log(const struct mc_config *cfg,
 /* Warn when the certificate is within cert_warn_days of expiry, error once expired. */
 int srvcert_check_expiry(const struct mc_config *cfg);
 void srvcert_check_expiry_at(const char *path, time_t not_after, unsigned warn_days);
+/*
+ * Warn when the CRL's nextUpdate is within cert_warn_days, error once it has
+ * passed (wolfSSL then refuses every client certificate of that CA).
+ */
+void srvcert_check_crl(const struct mc_config *cfg);
 /* Generate a self-signed certificate and key on first start when both are missing. */
 __attribute__((warn_unused_result)) int srvcert_ensure(const struct mc_config *cfg);
 

@@ -29,21 +29,9 @@
 #include "secret.h"
 #include "srvcert.h"
 #include "ticket.h"
+#include "tlshello.h"
+#include "tlsctx.h"
 #include "miscomm/error.h"
-
-#define TLS13_SUITES                                                                               \
-    "TLS13-AES256-GCM-SHA384:TLS13-AES128-GCM-SHA256:TLS13-CHACHA20-POLY1305-SHA256"
-
-const char *tls_policy_ciphers(int policy)
-{
-    if (policy == CFG_POLICY_REFERENTIAL)
-        return TLS13_SUITES ":ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256"
-                            ":ECDHE-RSA-AES256-SHA384:ECDHE-RSA-AES128-SHA256"
-                            ":DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256";
-    return TLS13_SUITES ":ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256"
-                        ":ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384"
-                        ":ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305";
-}
 
 static int tls_io_recv(WOLFSSL *ssl, char *out, int sz, void *ctx)
 {
@@ -67,129 +55,17 @@ static int tls_io_send(WOLFSSL *ssl, char *data, int sz, void *ctx)
     return sz;
 }
 
-static int tls_passwd_cb(char *buf, int size, int rw, void *ud)
-{
-    (void)rw;
-    const char *pw = ud;
-    int n = (int)strlen(pw);
-    if (n >= size)
-        return -1;
-    memcpy(buf, pw, (size_t)n);
-    return n;
-}
-
-static int tls_load_identity(WOLFSSL_CTX *ctx, const struct mc_config *cfg)
-{
-    char pw[SECRET_MAX];
-    int rc = srvcert_read_password(cfg, pw, sizeof pw);
-    if (rc < 0)
-        return MC_ERR_CONFIG;
-    if (cert_is_pkcs12(cfg->certificate)) {
-        uint8_t *cert, *key;
-        size_t cert_len, key_len;
-        rc = cert_load_pkcs12(cfg->certificate, pw, &cert, &cert_len, &key, &key_len);
-        secret_wipe(pw, sizeof pw);
-        if (rc < 0) {
-            log_error("event=tls_config error=\"cannot read PKCS#12 %s: %s\"", cfg->certificate,
-                      rc == MC_ERR_AUTH ? "wrong password or no key and certificate inside"
-                                        : mc_strerror(rc));
-            return MC_ERR_CONFIG;
-        }
-        int ok = wolfSSL_CTX_use_certificate_buffer(ctx, cert, (long)cert_len,
-                                                    WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS &&
-                 wolfSSL_CTX_use_PrivateKey_buffer(ctx, key, (long)key_len,
-                                                   WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS;
-        free(cert);
-        cert_free_key(key, key_len);
-        if (!ok) {
-            log_error("event=tls_config error=\"PKCS#12 %s holds an unusable key or certificate\"",
-                      cfg->certificate);
-            return MC_ERR_CONFIG;
-        }
-    } else {
-        rc = 0;
-        if (wolfSSL_CTX_use_certificate_chain_file(ctx, cfg->certificate) != WOLFSSL_SUCCESS) {
-            log_error("event=tls_config error=\"cannot load certificate\" file=%s",
-                      cfg->certificate);
-            rc = MC_ERR_CONFIG;
-        } else {
-            wolfSSL_CTX_set_default_passwd_cb(ctx, tls_passwd_cb);
-            wolfSSL_CTX_set_default_passwd_cb_userdata(ctx, pw);
-            if (wolfSSL_CTX_use_PrivateKey_file(ctx, cfg->key, WOLFSSL_FILETYPE_PEM) !=
-                WOLFSSL_SUCCESS) {
-                log_error("event=tls_config error=\"cannot load private key (missing, damaged, "
-                          "or encrypted with another password)\" file=%s",
-                          cfg->key);
-                rc = MC_ERR_CONFIG;
-            }
-            wolfSSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
-        }
-        secret_wipe(pw, sizeof pw);
-        if (rc < 0)
-            return rc;
-    }
-    if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
-        log_error("event=tls_config error=\"private key does not match the certificate\" "
-                  "certificate=%s key=%s",
-                  cfg->certificate, cfg->key);
-        return MC_ERR_CONFIG;
-    }
-    return 0;
-}
-
-static int tls_client_auth(WOLFSSL_CTX *ctx, const struct mc_config *cfg)
-{
-    if (!cfg->require_client_cert)
-        return 0;
-    if (wolfSSL_CTX_load_verify_locations(ctx, cfg->client_ca, NULL) != WOLFSSL_SUCCESS) {
-        log_error("event=tls_config error=\"cannot load client_ca\" file=%s", cfg->client_ca);
-        return MC_ERR_CONFIG;
-    }
-    wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    /* Resumption would skip the certificate check: sessions are only
-     * resumed from tickets, whose keys a reload renews (server.c). */
-    wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
-    if (cfg->crl[0] &&
-        (wolfSSL_CTX_EnableCRL(ctx, WOLFSSL_CRL_CHECKALL) != WOLFSSL_SUCCESS ||
-         wolfSSL_CTX_LoadCRLFile(ctx, cfg->crl, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)) {
-        log_error("event=tls_config error=\"cannot load crl\" file=%s", cfg->crl);
-        return MC_ERR_CONFIG;
-    }
-    return 0;
-}
-
 int tls_ctx_create(const struct mc_config *cfg, struct ticket_keys *tickets, WOLFSSL_CTX **out)
 {
-    WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
-    if (!ctx)
-        return MC_ERR_NOMEM;
-    int rc = MC_ERR_CONFIG;
-    int minv = cfg->min_version == CFG_TLS_13 ? WOLFSSL_TLSV1_3 : WOLFSSL_TLSV1_2;
-    if (wolfSSL_CTX_SetMinVersion(ctx, minv) != WOLFSSL_SUCCESS) {
-        log_error("event=tls_config error=\"cannot set the minimum TLS version\"");
-        goto out;
-    }
-    const char *list = cfg->cipher_policy == CFG_POLICY_EXPLICIT
-                           ? cfg->ciphers
-                           : tls_policy_ciphers(cfg->cipher_policy);
-    if (wolfSSL_CTX_set_cipher_list(ctx, list) != WOLFSSL_SUCCESS) {
-        log_error("event=tls_config error=\"cipher list not accepted\" ciphers=%s", list);
-        goto out;
-    }
-    if ((rc = tls_load_identity(ctx, cfg)) < 0 || (rc = tls_client_auth(ctx, cfg)) < 0)
-        goto out;
-    rc = MC_ERR_CONFIG;
-    /* DHE suites (referential policy) need group parameters: RFC 7919 ffdhe2048. */
-    const DhParams *dh = wc_Dh_ffdhe2048_Get();
-    if (dh && wolfSSL_CTX_SetTmpDH(ctx, dh->p, (int)dh->p_len, dh->g, (int)dh->g_len) !=
-                  WOLFSSL_SUCCESS) {
-        log_error("event=tls_config error=\"cannot set DH parameters\"");
-        goto out;
-    }
+    WOLFSSL_CTX *ctx;
+    int rc = tlsctx_create(cfg, &ctx);
+    if (rc < 0)
+        return rc;
     if (cfg->session_tickets) {
         if (ticket_attach(ctx, tickets) < 0) {
             log_error("event=tls_config error=\"cannot enable session tickets\"");
-            goto out;
+            wolfSSL_CTX_free(ctx);
+            return MC_ERR_CONFIG;
         }
     } else {
         /* "No tickets" means no resumption at all: no session-ID cache either. */
@@ -201,9 +77,6 @@ int tls_ctx_create(const struct mc_config *cfg, struct ticket_keys *tickets, WOL
     wolfSSL_CTX_SetIOSend(ctx, tls_io_send);
     *out = ctx;
     return 0;
-out:
-    wolfSSL_CTX_free(ctx);
-    return rc;
 }
 
 /* encryption = aes256: TLS 1.3 with an external PSK, no certificate. */
@@ -289,6 +162,19 @@ static const char *tls_error_reason(int err)
         return "no client certificate";
     case ASN_SIG_CONFIRM_E:
         return "client certificate signature invalid";
+    case EXTKEYUSE_AUTH_E:
+        return "client certificate not for client authentication (its extended key usage "
+               "lacks clientAuth)";
+    case RSA_KEY_SIZE_E:
+        return "RSA key under 2048 bits";
+    case ECC_KEY_SIZE_E:
+        return "elliptic-curve key under 256 bits";
+    case DH_KEY_SIZE_E:
+        return "DH group under 2048 bits";
+    case CRL_MISSING:
+        return "no valid CRL for the client certificate's CA (the crl file expired?)";
+    case CRL_CERT_DATE_ERR:
+        return "the CRL is out of date (past its nextUpdate)";
     case PSK_KEY_ERROR:
     case BAD_BINDER:
         return "unknown or wrong pre-shared key";
@@ -305,7 +191,8 @@ static void tls_log_error(struct conn *c, int err)
 {
     char msg[WOLFSSL_MAX_ERROR_SZ];
     wolfSSL_ERR_error_string_n((unsigned long)err, msg, sizeof msg);
-    const char *reason = tls_error_reason(err);
+    const char *reason =
+        c->ssl && tlsctx_refusal(c->ssl) ? tlsctx_refusal(c->ssl) : tls_error_reason(err);
     conn_log(LOG_LVL_WARN, c, "event=tls_error code=%d error=\"%s\"%s%s%s", err, msg,
              reason[0] ? " reason=\"" : "", reason, reason[0] ? "\"" : "");
 }
@@ -321,10 +208,45 @@ static int tls_start(struct conn *c)
     return 0;
 }
 
+/*
+ * RFC 7919 4: a client that names FFDHE groups, none of them ours, gets no
+ * DHE suite (tlshello.h says why wolfSSL needs telling). 0 when the first
+ * record is not all here yet.
+ */
+static int tls_check_hello(struct conn *c)
+{
+    struct tlshello h;
+    if (tlshello_parse(buf_head(&c->net_in), buf_len(&c->net_in), &h) == 0)
+        return 0;
+    c->hello_checked = 1;
+    if (!h.ffdhe || h.our_ffdhe)
+        return 1;
+    if (tlsctx_drop_dhe(c->ssl, &c->srv->cfg) < 0) {
+        /* Nothing left to offer: refuse as wolfSSL would (handshake_failure). */
+        static const uint8_t alert[] = {21, 3, 3, 0, 2, 2, 40};
+        (void)conn_write_raw(c, alert, sizeof alert);
+        conn_log(LOG_LVL_WARN, c,
+                 "event=tls_error code=%d error=\"no usable suite\" reason=\"the client names "
+                 "only FFDHE groups the gateway does not have (RFC 7919)\"",
+                 MATCH_SUITE_ERROR);
+        return -1;
+    }
+    conn_log(LOG_LVL_DEBUG, c,
+             "event=tls_dhe_off reason=\"the client names only FFDHE groups the gateway does "
+             "not have\"");
+    return 1;
+}
+
 static int tls_feed(struct conn *c, const uint8_t *data, size_t len)
 {
     if (len && buf_append(&c->net_in, data, len) < 0)
         return MC_ERR_BUSY;
+    if (c->state == CONN_ST_HANDSHAKE && !c->hello_checked &&
+        c->lst->cfg->encryption == CFG_ENC_TLS) {
+        int rc = tls_check_hello(c);
+        if (rc <= 0)
+            return rc < 0 ? MC_ERR_TLS : 0;
+    }
     if (c->state == CONN_ST_HANDSHAKE) {
         int ret = wolfSSL_accept(c->ssl);
         if (ret != WOLFSSL_SUCCESS) {

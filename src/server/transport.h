@@ -38,6 +38,5 @@ tls_ctx_create(const struct mc_config *cfg, struct ticket_keys *tickets, WOLFSSL
 __attribute__((warn_unused_result)) int tls_psk_ctx_create(WOLFSSL_CTX **out);
 void tls_ctx_free(WOLFSSL_CTX *ctx);
 /* Cipher list that a policy stands for. */
-const char *tls_policy_ciphers(int policy);
 
 #endif

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
 
 #include "cert.h"
 #include "certgen.h"
@@ -59,7 +61,7 @@ static int san_add(struct san_list *l, const char *value)
     char *copy = strdup(value);
     if (!copy)
         return MC_ERR_NOMEM;
-    int rc = 0;
+    int rc = 0, n_items = 0;
     char *save = NULL;
     for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         while (*item == ' ')
@@ -69,6 +71,7 @@ static int san_add(struct san_list *l, const char *value)
             item[--n] = 0;
         if (n == 0)
             continue;
+        n_items++;
         int force_ip = strncasecmp(item, "IP:", 3) == 0;
         int force_dns = strncasecmp(item, "DNS:", 4) == 0;
         if (force_ip)
@@ -78,6 +81,12 @@ static int san_add(struct san_list *l, const char *value)
         unsigned char addr[16];
         int is_ip = !force_dns &&
                     (inet_pton(AF_INET, item, addr) == 1 || inet_pton(AF_INET6, item, addr) == 1);
+        /* Digits and dots only is meant as an IPv4 address, never as a host name. */
+        if (!is_ip && item[strspn(item, "0123456789.")] == 0) {
+            fprintf(stderr, "misctl: cert create: --san: '%s' is not a valid IPv4 address\n", item);
+            rc = MC_ERR_INVALID_ARG;
+            break;
+        }
         if (force_ip && !is_ip) {
             fprintf(stderr, "misctl: cert create: --san: '%s' is not an IP address\n", item);
             rc = MC_ERR_INVALID_ARG;
@@ -107,6 +116,11 @@ static int san_add(struct san_list *l, const char *value)
         (*count)++;
     }
     free(copy);
+    if (rc == 0 && n_items == 0) {
+        fprintf(stderr, "misctl: cert create: --san: empty list (leave --san out for the "
+                        "default names)\n");
+        rc = MC_ERR_INVALID_ARG;
+    }
     return rc;
 }
 
@@ -177,6 +191,45 @@ static int parse_key_type(const char *s, enum cert_key_type *out)
 }
 
 /* Create the directory that will hold path when it is missing (one level only). */
+/*
+ * A subject field: valid UTF-8 without control characters, and short enough
+ * for X.509 (64 characters, ub-common-name and friends) and for wolfSSL,
+ * which keeps each field in 63 bytes. NULL when fine, else why not.
+ */
+static const char *name_problem(const char *s)
+{
+    size_t chars = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80             ? 1
+                   : (*p & 0xE0) == 0xC0 ? 2
+                   : (*p & 0xF0) == 0xE0 ? 3
+                   : (*p & 0xF8) == 0xF0 ? 4
+                                         : 0;
+        if (n == 0 || (n == 2 && *p < 0xC2) || (n == 4 && *p > 0xF4))
+            return "is not valid UTF-8";
+        for (size_t i = 1; i < n; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                return "is not valid UTF-8";
+        if (*p < 0x20 || *p == 0x7F || (n == 2 && p[0] == 0xC2 && p[1] < 0xA0))
+            return "holds a control character";
+        p += n;
+        chars++;
+    }
+    if (chars > 64)
+        return "is longer than the 64 characters X.509 allows";
+    if (strlen(s) > CTC_NAME_SIZE - 1)
+        return "is longer than 63 bytes (the most a subject field can hold here; a "
+               "non-ASCII character takes 2 to 4 bytes)";
+    return NULL;
+}
+
+/* ISO 3166-1 alpha-2: two upper-case letters. */
+static int is_country_code(const char *s)
+{
+    return strlen(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z';
+}
+
 static void ensure_parent(const char *path)
 {
     char dir[4096];
@@ -198,6 +251,71 @@ static int write_output(const char *path, const void *data, size_t len, int mode
                 path);
     else if (rc < 0)
         fprintf(stderr, "misctl: cert create: cannot write %s: %s\n", path, strerror(errno));
+    return rc;
+}
+
+/* The folder a file goes in: "." for a bare name. */
+static void parent_of(const char *path, char *dir, size_t cap)
+{
+    snprintf(dir, cap, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, cap, ".");
+    else if (slash == dir)
+        slash[1] = 0;
+    else
+        *slash = 0;
+}
+
+/*
+ * Whether path can be written: its folder is writable, or is missing in a
+ * writable folder (ensure_parent() makes that one level).
+ */
+static int dir_writable(const char *who, const char *path)
+{
+    char dir[4096], up[4096];
+    parent_of(path, dir, sizeof dir);
+    if (access(dir, W_OK) == 0)
+        return 1;
+    int err = errno;
+    parent_of(dir, up, sizeof up);
+    if (err == ENOENT && strcmp(up, dir) != 0 && access(up, W_OK) == 0)
+        return 1;
+    fprintf(stderr, "misctl: %s: cannot write %s: folder %s: %s; nothing was written\n", who, path,
+            dir, strerror(err));
+    return 0;
+}
+
+/* Remove the first n files (key, certificate) that did not exist before this run. */
+static void remove_created(const char *const files[3], const int existed[3], size_t n)
+{
+    const size_t order[2] = {1, 0}; /* written key first, then the certificate */
+    for (size_t i = 0; i < n; i++) {
+        size_t k = order[i];
+        if (files[k] && !existed[k])
+            (void)unlink(files[k]);
+    }
+}
+
+/* Parse the new certificate back; its CN must be exactly the one asked for. */
+static int check_generated(const char *who, const char *pem, const char *cn)
+{
+    size_t len = strlen(pem);
+    uint8_t *der = malloc(len + 1);
+    struct cert_details *d = malloc(sizeof *d);
+    int rc = MC_ERR_CRYPTO;
+    if (der && d) {
+        int n = wc_CertPemToDer((const unsigned char *)pem, (int)len, der, (int)len + 1, CERT_TYPE);
+        if (n > 0 && cert_describe(der, (size_t)n, d) == 0 && strcmp(d->cn, cn) == 0)
+            rc = 0;
+    }
+    if (rc < 0)
+        fprintf(stderr,
+                "misctl: %s: the certificate made does not read back with the requested "
+                "subject; nothing was written\n",
+                who);
+    free(der);
+    free(d);
     return rc;
 }
 
@@ -332,9 +450,23 @@ static int cmd_cert_create(int argc, char **argv)
         fprintf(stderr, "misctl: %s: --cn NAME is required (try --help)\n", who);
         goto out;
     }
-    if (req.c && strlen(req.c) != 2) {
-        fprintf(stderr, "misctl: %s: --c takes a two-letter country code, e.g. FR\n", who);
+    if (req.c && !is_country_code(req.c)) {
+        fprintf(stderr,
+                "misctl: %s: --c '%s': a country code is two upper-case letters (ISO 3166), "
+                "e.g. FR\n",
+                who, req.c);
         goto out;
+    }
+    const struct {
+        const char *opt, *value;
+    } fields[] = {
+        {"--cn", req.cn}, {"--st", req.st}, {"--l", req.l}, {"--o", req.o}, {"--ou", req.ou}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const char *why = fields[i].value ? name_problem(fields[i].value) : NULL;
+        if (why) {
+            fprintf(stderr, "misctl: %s: %s %s; nothing was written\n", who, fields[i].opt, why);
+            goto out;
+        }
     }
     if (strcmp(out, key_out) == 0 ||
         (p12 && (strcmp(p12, out) == 0 || strcmp(p12, key_out) == 0))) {
@@ -352,6 +484,10 @@ static int cmd_cert_create(int argc, char **argv)
                     files[i]);
             goto out;
         }
+    }
+    for (size_t i = 0; i < 3; i++) {
+        if (files[i] && !dir_writable(who, files[i]))
+            goto out;
     }
     int rc = misctl_password_read(who, &pws, 1, "Key password: ", pw, sizeof pw);
     if (rc < 0) {
@@ -388,12 +524,23 @@ static int cmd_cert_create(int argc, char **argv)
         fprintf(stderr, "misctl: %s: cannot create the certificate: %s\n", who, mc_strerror(rc));
         goto out;
     }
+    /* What wolfSSL wrote must read back as what was asked for. */
+    if (check_generated(who, made.cert_pem, req.cn) < 0)
+        goto out;
+    /* All or nothing: a file this run created goes again when a later one fails. */
+    int existed[3];
+    for (size_t i = 0; i < 3; i++)
+        existed[i] = files[i] && access(files[i], F_OK) == 0;
     if (write_output(key_out, made.key_pem, strlen(made.key_pem), 0600, force) < 0)
         goto out;
-    if (write_output(out, made.cert_pem, strlen(made.cert_pem), 0644, force) < 0)
+    if (write_output(out, made.cert_pem, strlen(made.cert_pem), 0644, force) < 0) {
+        remove_created(files, existed, 1);
         goto out;
-    if (p12 && write_output(p12, made.p12, made.p12_len, 0600, force) < 0)
+    }
+    if (p12 && write_output(p12, made.p12, made.p12_len, 0600, force) < 0) {
+        remove_created(files, existed, 2);
         goto out;
+    }
 
     uint8_t *der = NULL;
     size_t der_len = 0;
@@ -457,6 +604,11 @@ static int load_details(const char *prefix, const char *path, const struct misct
         printf("%s%s: %s\n", prefix, path, strerror(errno));
         return errno == ENOENT ? MC_ERR_NOT_FOUND : MC_ERR_IO;
     }
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        printf("%s%s is a directory, not a certificate file\n", prefix, path);
+        return MC_ERR_INVALID_ARG;
+    }
     if (cert_is_pkcs12(path)) {
         char pw[SECRET_MAX];
         struct misctl_pw_source src = *pws;
@@ -474,9 +626,8 @@ static int load_details(const char *prefix, const char *path, const struct misct
         rc = cert_load_pkcs12(path, pw, &der, &der_len, &key, &key_len);
         secret_wipe(pw, sizeof pw);
         cert_free_key(key, key_len);
-        if (rc == MC_ERR_AUTH) {
-            printf("%s%s: wrong password, or not a PKCS#12 bundle with a key and certificate\n",
-                   prefix, path);
+        if (rc == MC_ERR_AUTH || rc == MC_ERR_CRYPTO) {
+            printf("%s%s: %s\n", prefix, path, cert_pkcs12_strerror(path, rc));
             return rc;
         }
         if (rc < 0) {

@@ -82,8 +82,21 @@ class UnitFileTest(unittest.TestCase):
                          ["/usr/sbin/miscommd", "--check-config", CONFIG])
         self.assertEqual(exec_line(text, "ExecReload"), ["/usr/bin/misctl", "reload", "-c", CONFIG])
         for key, value in (("Type", "notify"), ("User", "miscomm"),
-                           ("StateDirectory", "miscomm"), ("CapabilityBoundingSet", "")):
+                           ("StateDirectory", "miscomm"), ("CapabilityBoundingSet", ""),
+                           ("UMask", "0077"), ("ProtectSystem", "strict")):
             self.assertRegex(text, r"(?m)^%s=%s$" % (key, value))
+        # Configuration and keys stay read-only to the service (issue 11, item 18).
+        self.assertNotRegex(text, r"(?m)^ReadWritePaths=.*/etc/miscomm")
+
+    def test_packaged_configuration_uses_absolute_paths(self):
+        """The ini the Debian package installs in /etc/miscomm names no relative path."""
+        with open(os.path.join(SRC, "packaging", "debian", "miscomm.ini")) as f:
+            ini = f.read()
+        for key in ("data_dir", "certificate", "key", "password_file", "ini_dir"):
+            m = re.search(r"(?m)^%s\s*=\s*(\S+)" % key, ini)
+            if m:
+                self.assertTrue(m.group(1).startswith("/"), (key, m.group(1)))
+        self.assertRegex(ini, r"(?m)^data_dir = /var/lib/miscomm")
 
     def test_verify(self):
         path = self.write(with_built_binaries(unit_text()))

@@ -1,0 +1,31 @@
+/*
+ * A look at a client's first TLS record before wolfSSL reads it
+ * (tlshello.c): which finite-field groups its ClientHello names.
+ *
+ * RFC 7919 4: a server that sees any FFDHE group (codepoints 256 to 511,
+ * known to it or not) in supported_groups must not choose a DHE suite
+ * unless it can use one of those groups. wolfSSL 5.5.4 drops the groups it
+ * does not know while parsing, so a client offering only ffdhe4096 looks to
+ * it like one that offers none, and gets ffdhe2048. tls.c takes the DHE
+ * suites away from such a connection before its handshake starts.
+ */
+#ifndef MC_TLSHELLO_H
+#define MC_TLSHELLO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tlshello {
+    int ffdhe;     /* supported_groups names a group from 256 to 511 */
+    int our_ffdhe; /* ... and one of those the gateway offers: ffdhe2048 or ffdhe3072 */
+};
+
+/*
+ * Parse the first record at buf (len bytes). Returns 0 when more bytes are
+ * needed, else the bytes looked at, with out filled in (zero for anything
+ * that is not a well-formed ClientHello: wolfSSL answers that). Pure: no
+ * allocation, no state.
+ */
+size_t tlshello_parse(const uint8_t *buf, size_t len, struct tlshello *out);
+
+#endif
