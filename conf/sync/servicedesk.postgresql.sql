@@ -173,10 +173,14 @@ SELECT device_id, connection, technician_id, revoked FROM miscomm_sync_devices
 SELECT value FROM miscomm_sync_meta WHERE name = 'devices'
 
 -- [device_seen] device
-UPDATE miscomm_sync_devices SET last_pull_at = (now() AT TIME ZONE 'UTC')::timestamp(0) WHERE device_id = ?
+-- To the minute: a write (and its commit) at most once a minute per device.
+UPDATE miscomm_sync_devices SET last_pull_at = (now() AT TIME ZONE 'UTC')::timestamp(0)
+WHERE device_id = ? AND (last_pull_at IS NULL OR last_pull_at < (now() AT TIME ZONE 'UTC')::timestamp(0) - interval '60 seconds')
 
 -- [device_pushed] device
-UPDATE miscomm_sync_devices SET last_push_at = (now() AT TIME ZONE 'UTC')::timestamp(0) WHERE device_id = ?
+-- To the minute: a write (and its commit) at most once a minute per device.
+UPDATE miscomm_sync_devices SET last_push_at = (now() AT TIME ZONE 'UTC')::timestamp(0)
+WHERE device_id = ? AND (last_push_at IS NULL OR last_push_at < (now() AT TIME ZONE 'UTC')::timestamp(0) - interval '60 seconds')
 
 -- [device_add] device connection technician
 INSERT INTO miscomm_sync_devices (device_id, connection, technician_id) VALUES (?, ?, ?)

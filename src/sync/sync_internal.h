@@ -52,6 +52,7 @@ struct sync_globals {
     struct cred_master master;
     int have_master;
     int started;
+    struct odbc_limits limits; /* of the mappings' pools: [odbc] pool_min, pool_max, idle_timeout */
     struct sync_mapping *mappings;
 };
 

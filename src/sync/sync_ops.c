@@ -24,7 +24,6 @@
 #include "sync_db.h"
 #include "sync_internal.h"
 
-#define SYNC_THREADS   4u
 #define SYNC_QUEUE_MAX 1024u
 
 static const char *const dialects[SYNC_DIALECTS] = {"sqlite", "postgresql"};
@@ -105,10 +104,8 @@ int sync_take(struct sync_mapping *mp, const struct sync_def *def, struct odbc_l
     pthread_mutex_lock(&mp->pool_lock);
     int rc = 0;
     if (!mp->pool) {
-        struct odbc_limits lim = {
-            .pool_min = 1, .pool_max = 8, .idle_timeout_s = 300, .wait_ms = 10000};
-        rc = sync_db_pool(def->cfg.credential, sync_g.have_master ? &sync_g.master : NULL, &lim,
-                          &mp->pool, e);
+        rc = sync_db_pool(def->cfg.credential, sync_g.have_master ? &sync_g.master : NULL,
+                          &sync_g.limits, &mp->pool, e);
     }
     struct odbc_pool *pool = mp->pool;
     pthread_mutex_unlock(&mp->pool_lock);
@@ -410,7 +407,12 @@ static int ensure_started(const struct mc_config *cfg)
                  why ? why : "unknown");
     else
         sync_g.have_master = 1;
-    int rc = job_pool_start(sync_g.loop, "sync", SYNC_THREADS, SYNC_QUEUE_MAX, &sync_g.pool);
+    /* As many threads and database connections as the ODBC side: [odbc] threads, pool_*. */
+    sync_g.limits = (struct odbc_limits){.pool_min = cfg->odbc_pool_min,
+                                         .pool_max = cfg->odbc_pool_max,
+                                         .idle_timeout_s = cfg->odbc_idle_timeout,
+                                         .wait_ms = 10000};
+    int rc = job_pool_start(sync_g.loop, "sync", cfg->odbc_threads, SYNC_QUEUE_MAX, &sync_g.pool);
     if (rc < 0) {
         log_error("event=sync_start error=\"cannot start the sync threads\"");
         return rc;
