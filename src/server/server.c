@@ -693,6 +693,12 @@ void server_free(struct server *srv)
         uv_walk(srv->loop, on_walk_close, NULL);
         uv_run(srv->loop, UV_RUN_DEFAULT);
         uv_loop_close(srv->loop);
+        /* Closing the last signal watcher gave SIGTERM its default action
+         * back (libuv does): ignore it again for the rest of the teardown,
+         * which takes a while under the leak checker. */
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGINT, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
     }
     if (srv->pid_written)
         unlink(srv->cfg.pid_file);
