@@ -77,6 +77,8 @@ static void on_flush_prepare(uv_prepare_t *h)
     struct server *srv = h->data;
     while (srv->flush_list)
         (void)conn_flush(srv->flush_list); /* removes it from the list; a failure closes */
+    /* This turn's log lines, in one write, before the loop waits. */
+    log_flush();
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -703,6 +705,8 @@ int server_run(struct server *srv)
      * what comes after us. */
     notify_start(srv->loop, server_status, srv);
     notify_ready();
+    /* The log is buffered from here on, flushed each loop turn (log.h). */
+    log_buffer_start();
     uv_run(srv->loop, UV_RUN_DEFAULT);
     return srv->exit_code;
 }
