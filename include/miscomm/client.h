@@ -173,9 +173,29 @@ MC_API int mc_reconnect(mc_client *c);
 /*
  * After a dropped connection: reconnect (resuming the TLS session) and log
  * in again with the parameters of the last successful mc_hello(), which
- * the client keeps (the password wiped at mc_close()).
+ * the client keeps (the password wiped at mc_close()), and its login ticket.
  */
 MC_API int mc_relogin(mc_client *c, struct mc_session *out);
+/*
+ * Login tickets (docs/protocol.md 8). After each successful mc_hello() the
+ * client keeps the server's login ticket, and the next mc_hello() (or
+ * mc_relogin()) presents it with the password: the server then skips its
+ * password check (Argon2id, tens of milliseconds and 64 MiB); a refused
+ * ticket falls back to the password of the same HELLO. A ticket is a
+ * credential for this device on this connection: to keep it across process
+ * restarts, get it after a login and store it as safely as the password,
+ * then set it on the new client before mc_hello(). With a ticket set and
+ * no password (password_len 0), a refused ticket makes mc_hello() return
+ * MC_ERR_TICKET (and forget the ticket): ask for the password then.
+ *
+ * mc_login_ticket_get copies the ticket (at most MC_MAX_LOGIN_TICKET bytes)
+ * into buf and its length into *len (0: none); mc_login_ticket_set
+ * replaces it (len 0 forgets it). mc_client_login_by_ticket is 1 when the
+ * last mc_hello() logged in with the ticket.
+ */
+MC_API int mc_login_ticket_get(const mc_client *c, uint8_t *buf, size_t cap, size_t *len);
+MC_API int mc_login_ticket_set(mc_client *c, const uint8_t *ticket, size_t len);
+MC_API int mc_client_login_by_ticket(const mc_client *c);
 /* 1 while the connection is usable; 0 after a transport failure (mc_relogin() then). */
 MC_API int mc_client_connected(const mc_client *c);
 /* 1 if the current connection's TLS handshake resumed an earlier session. */

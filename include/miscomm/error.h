@@ -71,7 +71,8 @@ extern "C" {
     X(CONFLICT, 80, "the change conflicts with the server's")                                      \
     X(NOT_BOUND, 81, "device not bound to a technician")                                           \
     X(REVOKED, 82, "device revoked")                                                               \
-    X(BAD_CURSOR, 83, "malformed sync cursor")
+    X(BAD_CURSOR, 83, "malformed sync cursor")                                                     \
+    X(TICKET, 84, "login ticket refused")
 
 typedef enum mc_err {
 #define MC_ERR_ENUM_(name, code, msg) MC_ERR_##name = -(code),

@@ -24,6 +24,8 @@
 
 /* HELLO features (protocol 2, an optional u32 after the password). */
 #define MC_FEATURE_ZSTD 0x00000001u /* the client can take and send compressed DATA */
+/* The client takes login tickets: a login_ticket field (u16 length, bytes) follows features. */
+#define MC_FEATURE_LOGIN_TICKET 0x00000002u
 
 /*
  * Message types (header byte 1): X(NAME, value). Requests, their answers,
@@ -110,6 +112,7 @@ enum mc_notice_kind {
 #define MC_MAX_CLIENT_VERSION 32u
 #define MC_MAX_DEVICE_ID      128u
 #define MC_MAX_PASSWORD       1024u
+#define MC_MAX_LOGIN_TICKET   128u /* a login ticket, HELLO and HELLO_OK (the server's are 61) */
 #define MC_MAX_PING_DATA      256u
 #define MC_MAX_ERROR_MESSAGE  1024u
 #define MC_SESSION_ID_SIZE    16u

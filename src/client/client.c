@@ -75,6 +75,12 @@ struct mc_client {
     char login_device[MC_MAX_DEVICE_ID + 1];
     char login_password[MC_MAX_PASSWORD];
     size_t login_password_len;
+    /* The login ticket of the last HELLO_OK (docs/protocol.md 8), presented
+     * by the next HELLO; the app may save and restore it (mc_login_ticket_*). */
+    uint8_t login_ticket[MC_MAX_LOGIN_TICKET];
+    size_t login_ticket_len;
+    int login_by_ticket;  /* the last login was made with the ticket */
+    int no_login_tickets; /* the server did not take the HELLO field (an older server) */
 };
 
 /* A received DATA frame waiting for its stream's reader. */
@@ -865,31 +871,71 @@ static int request(mc_client *c, uint8_t type, const uint8_t *payload, size_t le
     return request_ms(c, c->opt.timeout_ms, type, payload, len, expect, out);
 }
 
+/* HELLO_OK's login fields (sent when HELLO offered MC_FEATURE_LOGIN_TICKET): keep the new ticket.
+ */
+static void hello_take_ticket(mc_client *c, struct wire_reader *r)
+{
+    const uint8_t *how = wire_get_bytes(r, 1);
+    (void)wire_get_u32(r); /* ticket_lifetime: the server checks the expiry */
+    uint16_t n = wire_get_u16(r);
+    const uint8_t *t = n <= MC_MAX_LOGIN_TICKET ? wire_get_bytes(r, n) : NULL;
+    if (r->err || (n && !t)) {
+        r->err = MC_ERR_BAD_PAYLOAD;
+        return;
+    }
+    c->login_by_ticket = how && how[0] == 1;
+    secret_wipe(c->login_ticket, sizeof c->login_ticket);
+    if (n)
+        memcpy(c->login_ticket, t, n);
+    c->login_ticket_len = n;
+}
+
 int mc_hello(mc_client *c, const struct mc_hello_params *p, struct mc_session *out)
 {
     uint8_t payload[4 + 4 * 2 + MC_MAX_CLIENT_NAME + MC_MAX_CLIENT_VERSION + MC_MAX_DEVICE_ID +
-                    MC_MAX_PASSWORD];
+                    MC_MAX_PASSWORD + 4 + 2 + MC_MAX_LOGIN_TICKET];
     const char *name = p->client_name ? p->client_name : "libmiscomm";
     const char *ver = p->client_version ? p->client_version : MC_VERSION;
     const char *dev = p->device_id ? p->device_id : "";
     if (strlen(name) > MC_MAX_CLIENT_NAME || strlen(ver) > MC_MAX_CLIENT_VERSION ||
         strlen(dev) > MC_MAX_DEVICE_ID || p->password_len > MC_MAX_PASSWORD)
         return fail(c, MC_ERR_INVALID_ARG, "a HELLO field is too long");
-    struct wire_writer w;
-    wire_writer_init(&w, payload, sizeof payload);
-    wire_put_u16(&w, MC_PROTO_MIN);
-    wire_put_u16(&w, MC_PROTO_VERSION);
-    wire_put_cstr(&w, name);
-    wire_put_cstr(&w, ver);
-    wire_put_cstr(&w, dev);
-    wire_put_str(&w, p->password ? p->password : "", p->password ? p->password_len : 0);
-    if (!c->opt.no_compression)
-        wire_put_u32(&w, MC_FEATURE_ZSTD); /* features: we can take compressed DATA */
+    int tickets = !c->no_login_tickets;
     struct frame f;
-    int rc = w.err ? fail(c, MC_ERR_INVALID_ARG, "cannot encode HELLO")
+    int rc;
+    for (;;) {
+        struct wire_writer w;
+        wire_writer_init(&w, payload, sizeof payload);
+        wire_put_u16(&w, MC_PROTO_MIN);
+        wire_put_u16(&w, MC_PROTO_VERSION);
+        wire_put_cstr(&w, name);
+        wire_put_cstr(&w, ver);
+        wire_put_cstr(&w, dev);
+        wire_put_str(&w, p->password ? p->password : "", p->password ? p->password_len : 0);
+        /* features: compressed DATA (unless turned off), login tickets; then our ticket. */
+        uint32_t features =
+            (c->opt.no_compression ? 0 : MC_FEATURE_ZSTD) | (tickets ? MC_FEATURE_LOGIN_TICKET : 0);
+        if (features)
+            wire_put_u32(&w, features);
+        if (tickets) {
+            wire_put_u16(&w, (uint16_t)c->login_ticket_len);
+            wire_put_bytes(&w, c->login_ticket, c->login_ticket_len);
+        }
+        rc = w.err ? fail(c, MC_ERR_INVALID_ARG, "cannot encode HELLO")
                    : request_ms(c, c->opt.hello_timeout_ms, MC_MSG_HELLO, payload, w.len,
                                 MC_MSG_HELLO_OK, &f);
-    secret_wipe(payload, sizeof payload);
+        secret_wipe(payload, sizeof payload);
+        /* A server older than login tickets refuses the field: once without. */
+        if (rc != MC_ERR_BAD_PAYLOAD || !tickets)
+            break;
+        tickets = 0;
+        c->no_login_tickets = 1;
+    }
+    if (rc == MC_ERR_TICKET) {
+        /* The ticket alone (no password) was refused: it is of no more use. */
+        secret_wipe(c->login_ticket, sizeof c->login_ticket);
+        c->login_ticket_len = 0;
+    }
     if (rc < 0)
         return rc;
     struct wire_reader r;
@@ -906,11 +952,14 @@ int mc_hello(mc_client *c, const struct mc_hello_params *p, struct mc_session *o
     s.max_payload = wire_get_u32(&r);
     s.idle_timeout = wire_get_u32(&r);
     wire_str_copy(s.connection, sizeof s.connection, wire_get_str(&r, 64));
+    c->login_by_ticket = 0;
     if (s.version >= MC_PROTO_STREAMS) {
         s.stream_window = wire_get_u32(&r);
         s.max_streams = wire_get_u16(&r);
         const uint8_t *z = wire_get_bytes(&r, 1);
         s.compression = z && !c->opt.no_compression ? z[0] : 0;
+        if (tickets)
+            hello_take_ticket(c, &r);
     }
     /* Fields a later version appends are ignored. */
     if (r.err || s.version < MC_PROTO_MIN || s.version > MC_PROTO_VERSION)
@@ -932,6 +981,32 @@ int mc_hello(mc_client *c, const struct mc_hello_params *p, struct mc_session *o
         c->have_login = 1;
     }
     return 0;
+}
+
+int mc_login_ticket_get(const mc_client *c, uint8_t *buf, size_t cap, size_t *len)
+{
+    if (!c || !len || (c->login_ticket_len && (!buf || cap < c->login_ticket_len)))
+        return MC_ERR_INVALID_ARG;
+    if (c->login_ticket_len)
+        memcpy(buf, c->login_ticket, c->login_ticket_len);
+    *len = c->login_ticket_len;
+    return 0;
+}
+
+int mc_login_ticket_set(mc_client *c, const uint8_t *ticket, size_t len)
+{
+    if (!c || len > MC_MAX_LOGIN_TICKET || (len && !ticket))
+        return MC_ERR_INVALID_ARG;
+    secret_wipe(c->login_ticket, sizeof c->login_ticket);
+    if (len)
+        memcpy(c->login_ticket, ticket, len);
+    c->login_ticket_len = len;
+    return 0;
+}
+
+int mc_client_login_by_ticket(const mc_client *c)
+{
+    return c && c->login_by_ticket;
 }
 
 int mc_relogin(mc_client *c, struct mc_session *out)
@@ -1362,6 +1437,7 @@ void mc_close(mc_client *c)
         wolfSSL_CTX_free(c->ctx);
     secret_wipe(c->psk, sizeof c->psk);
     secret_wipe(c->login_password, sizeof c->login_password);
+    secret_wipe(c->login_ticket, sizeof c->login_ticket);
     free(c->cafile);
     free(c->fingerprint);
     free(c->psk_file);

@@ -53,6 +53,7 @@ static const struct key_spec server_keys[] = {
     {"worker_threads", K_UINT, S_(worker_threads), 1, 128, NULL, 0, "4"},
     {"shutdown_grace", K_UINT, S_(shutdown_grace), 0, 3600, NULL, 0, "10"},
     {"pid_file", K_PATH, S_(pid_file), 0, 0, NULL, 0, ""},
+    {"login_ticket_lifetime", K_UINT, S_(login_ticket_lifetime), 0, 2592000, NULL, 0, "604800"},
     {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL},
 };
 

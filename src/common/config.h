@@ -110,6 +110,7 @@ struct mc_config {
     unsigned worker_threads;
     unsigned shutdown_grace;
     char pid_file[PATH_MAX];
+    unsigned login_ticket_lifetime; /* seconds; also the login-ticket key's rotation; 0 = none */
     /* [tls] */
     char certificate[PATH_MAX];
     char key[PATH_MAX];

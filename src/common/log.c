@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -20,6 +21,34 @@ static FILE *log_file;
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 static const int level_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+
+/*
+ * Lines go through one buffer, in the order they were logged, under one
+ * mutex (the worker pool logs too):
+ *
+ *   log_buf: [ complete lines not yet written | free                    ]
+ *            0                                log_buf_len     LOG_BUF_SIZE
+ *
+ * Until log_buffer_start() every line is written at once (the tools, the
+ * daemon's start-up). After it, lines the loop thread logs wait in the
+ * buffer until log_flush(), which the daemon calls before its loop waits
+ * (a prepare handle) and at exit, so a burst of requests costs one write
+ * per loop turn instead of one per line. A line from another thread, an
+ * ERROR line, or a full buffer writes everything at once, so a worker's
+ * line never waits for the loop and order is kept. syslog has its own
+ * buffering and is not buffered here.
+ */
+#define LOG_BUF_SIZE  (64u * 1024u)
+#define LOG_LINE_SIZE 2200u /* a message of up to 2047 bytes, its prefix and '\n' */
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char log_buf[LOG_BUF_SIZE];
+static size_t log_buf_len;
+static int log_buffered;
+static pthread_t log_loop_thread;
+/* The formatted date and time of the last line's second (most lines share it). */
+static time_t log_ts_sec = (time_t)-1;
+static char log_ts_text[32];
 
 /*
  * Under systemd, stderr is usually a stream into the journal, which stamps
@@ -53,16 +82,61 @@ void log_set_level(enum log_level level)
     atomic_store_explicit(&log_current_level, level, memory_order_relaxed);
 }
 
+/* Write the buffer out (log_mu held). A failed write drops it: there is nowhere to say so. */
+static void log_flush_locked(void)
+{
+    int fd = log_file ? fileno(log_file) : STDERR_FILENO;
+    size_t off = 0;
+    while (off < log_buf_len) {
+        ssize_t n = write(fd, log_buf + off, log_buf_len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    log_buf_len = 0;
+}
+
+void log_flush(void)
+{
+    pthread_mutex_lock(&log_mu);
+    log_flush_locked();
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void log_flush_at_exit(void)
+{
+    log_flush();
+}
+
+static void log_register_exit(void)
+{
+    atexit(log_flush_at_exit); /* exit() from anywhere still writes what is buffered */
+}
+
+void log_buffer_start(void)
+{
+    static pthread_once_t at_exit_once = PTHREAD_ONCE_INIT;
+    pthread_once(&at_exit_once, log_register_exit);
+    pthread_mutex_lock(&log_mu);
+    log_loop_thread = pthread_self();
+    log_buffered = 1;
+    pthread_mutex_unlock(&log_mu);
+}
+
 int log_open(enum log_target target, const char *path, enum log_level level)
 {
     log_set_level(level);
+    log_flush(); /* what was logged before goes where it was meant to */
     log_target_kind = target;
     if (target == LOG_TO_FILE) {
         FILE *f = fopen(path, "a");
         if (!f)
             return MC_ERR_IO;
-        setvbuf(f, NULL, _IOLBF, 0);
+        pthread_mutex_lock(&log_mu);
         log_file = f;
+        pthread_mutex_unlock(&log_mu);
     } else if (target == LOG_TO_SYSLOG) {
         openlog("miscommd", LOG_PID, LOG_DAEMON);
     }
@@ -71,44 +145,65 @@ int log_open(enum log_target target, const char *path, enum log_level level)
 
 void log_close(void)
 {
+    pthread_mutex_lock(&log_mu);
+    log_flush_locked();
+    log_buffered = 0;
     if (log_file)
         fclose(log_file);
     log_file = NULL;
+    pthread_mutex_unlock(&log_mu);
     if (log_target_kind == LOG_TO_SYSLOG)
         closelog();
     log_target_kind = LOG_TO_STDERR;
 }
 
-void log_write(enum log_level level, const char *fmt, ...)
+/* "2026-01-01T00:00:00.123Z " into out (log_mu held): the date part is formatted once a second. */
+static int log_timestamp(char *out, size_t cap)
 {
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-
-    if (log_target_kind == LOG_TO_SYSLOG) {
-        syslog(level_prio[level], "%s %s", level_names[level], msg);
-        return;
-    }
-    if (!log_file) {
-        pthread_once(&stderr_journal_once, stderr_journal_detect);
-        if (stderr_journal) {
-            /* The journal adds the time; the prefix gives it the priority. */
-            fprintf(stderr, "<%d>%s %s\n", level_prio[level], level_names[level], msg);
-            fflush(stderr);
-            return;
-        }
-    }
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    char ts[32];
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    FILE *out = log_file ? log_file : stderr;
-    fprintf(out, "%s.%03dZ %s %s\n", ts, (int)(tv.tv_usec / 1000), level_names[level], msg);
-    fflush(out);
+    if (tv.tv_sec != log_ts_sec) {
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        strftime(log_ts_text, sizeof log_ts_text, "%Y-%m-%dT%H:%M:%S", &tm);
+        log_ts_sec = tv.tv_sec;
+    }
+    return snprintf(out, cap, "%s.%03dZ ", log_ts_text, (int)(tv.tv_usec / 1000));
+}
+
+void log_write(enum log_level level, const char *fmt, ...)
+{
+    char line[LOG_LINE_SIZE];
+    va_list ap;
+    if (log_target_kind == LOG_TO_SYSLOG) {
+        va_start(ap, fmt);
+        vsnprintf(line, 2048, fmt, ap);
+        va_end(ap);
+        syslog(level_prio[level], "%s %s", level_names[level], line);
+        return;
+    }
+    pthread_once(&stderr_journal_once, stderr_journal_detect);
+    pthread_mutex_lock(&log_mu);
+    int n;
+    if (!log_file && stderr_journal) /* the journal adds the time; the prefix gives the priority */
+        n = snprintf(line, sizeof line, "<%d>%s ", level_prio[level], level_names[level]);
+    else {
+        n = log_timestamp(line, sizeof line);
+        n += snprintf(line + n, sizeof line - (size_t)n, "%s ", level_names[level]);
+    }
+    /* The message: at most 2047 bytes, as before (the prefix is under 64). */
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, 2048, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m < 2048 ? (size_t)m : 2047);
+    line[len++] = '\n';
+    if (log_buf_len + len > LOG_BUF_SIZE)
+        log_flush_locked();
+    memcpy(log_buf + log_buf_len, line, len);
+    log_buf_len += len;
+    if (!log_buffered || level == LOG_LVL_ERROR || !pthread_equal(pthread_self(), log_loop_thread))
+        log_flush_locked();
+    pthread_mutex_unlock(&log_mu);
 }
 
 /* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */

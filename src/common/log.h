@@ -6,6 +6,12 @@
  * When stderr is the systemd journal (JOURNAL_STREAM names it), a line to
  * stderr is "<N>LEVEL event=NAME ..." instead: N is the syslog priority
  * the journal files it under, and the journal adds the time itself.
+ *
+ * Writing is buffered once the daemon's loop runs (log_buffer_start):
+ * lines the loop thread logs are written together by log_flush(), which
+ * the loop calls before it waits, and at log_close() and exit; lines from
+ * other threads and ERROR lines are written at once, with whatever the
+ * buffer held before them, so order is kept (log.c).
  */
 #ifndef MC_LOG_H
 #define MC_LOG_H
@@ -33,7 +39,12 @@ void log_set_level(enum log_level level);
 /* Open the target; path is used for LOG_TO_FILE. Returns 0 or MC_ERR_IO. */
 __attribute__((warn_unused_result)) int log_open(enum log_target target, const char *path,
                                                  enum log_level level);
+/* Flushes what is buffered. */
 void log_close(void);
+/* From now on, lines the calling thread (the loop thread) logs are buffered until log_flush(). */
+void log_buffer_start(void);
+/* Write out the buffered lines, in order. Any thread. */
+void log_flush(void);
 /*
  * Copy n bytes of untrusted text (a client name, a device id) into dst for
  * a log line: valid UTF-8 is kept; C0 controls, DEL, '"', '\\' and bytes

@@ -6,6 +6,22 @@
  * password and the hash, never the connection. A failed login is answered
  * after a delay that doubles with each failure (plus the connection's
  * timewait), and the connection is closed after `tries` failures.
+ *
+ * Checks from one address (IPv4) or /64 (IPv6) are not limited as such: a
+ * carrier NAT puts many devices behind one address, and their logins use
+ * the whole pool. What is limited is guessing: a running check may fail,
+ * so the checks in flight from an address and its failures in the
+ * throttle window together stay below THROTTLE_MAX_FAILURES, and the
+ * per-address guess limit holds exactly however many HELLOs arrive at once.
+ * The pool's queue is bounded (AUTH_QUEUE_PER_THREAD per worker thread):
+ * beyond it HELLO is answered BUSY, so a flood cannot grow memory.
+ *
+ * A HELLO may present a login ticket (login_ticket.h) instead of the
+ * password: a valid one logs in at once, on the loop thread, without a
+ * check on the pool. A refused one falls back to the password of the same
+ * HELLO, or, when the HELLO carries none, is answered ERROR TICKET so
+ * that the client sends the password. Either way a revoked device is
+ * refused, and a client that asked for one gets a new ticket in HELLO_OK.
  */
 #include "auth.h"
 
@@ -14,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conn.h"
 #include "dispatch.h"
@@ -21,6 +38,7 @@
 #include "sync.h"
 #include "files_path.h"
 #include "job.h"
+#include "login_ticket.h"
 #include "miscomm/error.h"
 #include "secret.h"
 #include "wire.h"
@@ -29,8 +47,6 @@
 #define AUTH_MAX_DELAY_MS  4000u
 /* Password checks queued at once, per worker thread: beyond it, BUSY. */
 #define AUTH_QUEUE_PER_THREAD 8u
-/* Password checks in flight from one address (IPv4) or /64 (IPv6). */
-#define AUTH_INFLIGHT_PER_ADDRESS 2u
 
 struct login {
     unsigned failures;   /* failed logins on this connection */
@@ -38,13 +54,19 @@ struct login {
     int checking;        /* a password check is running */
 };
 
-struct auth_job {
-    struct job job; /* first: the job helper hands it back */
-    struct conn *c;
+/* What HELLO_OK needs from its HELLO. */
+struct hello_req {
     uint32_t request_id;
     uint16_t version;
     uint32_t features;
     uint64_t start_ns;
+    const char *ticket_refused; /* why the presented ticket was refused (static), or NULL */
+};
+
+struct auth_job {
+    struct job job; /* first: the job helper hands it back */
+    struct conn *c;
+    struct hello_req req;
     int result;
     size_t pw_len;
     char hash[CFG_HASH_MAX];
@@ -79,14 +101,26 @@ static void auth_work(struct job *j)
     secret_wipe(w->password, sizeof w->password);
 }
 
-static void auth_send_ok(struct conn *c, const struct auth_job *w)
+/* A new login ticket for this device, when the client asked and tickets are on; else 0 bytes. */
+static size_t auth_issue_ticket(struct conn *c, uint8_t out[LOGIN_TICKET_SIZE])
+{
+    unsigned lifetime = c->srv->cfg.login_ticket_lifetime;
+    const struct login_ticket_binding b = {c->lst->cfg->name, c->device_id,
+                                           c->lst->cfg->password_hash};
+    if (!lifetime ||
+        login_ticket_seal(&c->srv->login_keys, &b, (uint64_t)time(NULL), lifetime, out) < 0)
+        return 0;
+    return LOGIN_TICKET_SIZE;
+}
+
+static void auth_send_ok(struct conn *c, const struct hello_req *q, int by_ticket)
 {
     uint8_t session[MC_SESSION_ID_SIZE];
     randombytes_buf(session, sizeof session);
     uint8_t payload[512];
     struct wire_writer wr;
     wire_writer_init(&wr, payload, sizeof payload);
-    wire_put_u16(&wr, w->version);
+    wire_put_u16(&wr, q->version);
     wire_put_cstr(&wr, "miscommd");
     wire_put_cstr(&wr, MC_VERSION);
     wire_put_bytes(&wr, session, sizeof session);
@@ -94,23 +128,66 @@ static void auth_send_ok(struct conn *c, const struct auth_job *w)
     wire_put_u32(&wr, MC_MAX_PAYLOAD);
     wire_put_u32(&wr, c->lst->cfg->timeout);
     wire_put_cstr(&wr, c->lst->cfg->name);
-    if (w->version >= MC_PROTO_STREAMS) {
+    size_t ticket_len = 0;
+    if (q->version >= MC_PROTO_STREAMS) {
         /* Protocol 2: the stream parameters. */
         wire_put_u32(&wr, MC_STREAM_WINDOW);
         wire_put_u16(&wr, MC_MAX_STREAMS);
         /* The compression level of DATA both ways (0: none), when both can. */
         wire_put_bytes(&wr, &c->compress, 1);
+        if (q->features & MC_FEATURE_LOGIN_TICKET) {
+            /* How this login was checked, and the next login's ticket. */
+            uint8_t ticket[LOGIN_TICKET_SIZE], how = by_ticket ? 1 : 0;
+            ticket_len = auth_issue_ticket(c, ticket);
+            wire_put_bytes(&wr, &how, 1);
+            wire_put_u32(&wr, ticket_len ? c->srv->cfg.login_ticket_lifetime : 0);
+            wire_put_u16(&wr, (uint16_t)ticket_len);
+            wire_put_bytes(&wr, ticket, ticket_len);
+            secret_wipe(ticket, sizeof ticket);
+        }
     }
     char sid[2 * MC_SESSION_ID_SIZE + 1];
     sodium_bin2hex(sid, sizeof sid, session, sizeof session);
-    int rc = wr.err ? wr.err : conn_send(c, MC_MSG_HELLO_OK, w->request_id, payload, wr.len);
+    int rc = wr.err ? wr.err : conn_send(c, MC_MSG_HELLO_OK, q->request_id, payload, wr.len);
+    secret_wipe(payload, sizeof payload);
     conn_log(LOG_LVL_INFO, c,
              "event=hello result=OK connection=%s client=\"%s\" device=\"%s\" session=%s "
-             "perms=0x%02x proto=%u ms=%.3f",
-             c->lst->cfg->name, c->client, c->device_id, sid, c->perms, w->version,
-             conn_elapsed_ms(w->start_ns));
+             "perms=0x%02x proto=%u login=%s%s%s ticket_issued=%s ms=%.3f",
+             c->lst->cfg->name, c->client, c->device_id, sid, c->perms, q->version,
+             by_ticket ? "ticket" : "password", q->ticket_refused ? " ticket_refused=" : "",
+             q->ticket_refused ? q->ticket_refused : "", ticket_len ? "yes" : "no",
+             conn_elapsed_ms(q->start_ns));
     if (rc < 0)
         conn_close(c, "cannot send HELLO_OK");
+}
+
+/*
+ * The password or the ticket was right: refuse a revoked device, else log
+ * in (READY, HELLO_OK). Returns 0, or MC_ERR_REVOKED (answered, closing).
+ */
+static int auth_accept(struct conn *c, const struct hello_req *q, int by_ticket)
+{
+    if ((c->lst->cfg->perms & MC_PERM_SYNC) &&
+        sync_hello_check(c->lst->cfg, c->device_id) == MC_ERR_REVOKED) {
+        conn_log(LOG_LVL_WARN, c,
+                 "event=hello result=REVOKED connection=%s client=\"%s\" device=\"%s\" "
+                 "login=%s reason=\"the device was revoked (misctl device revoke)\"",
+                 c->lst->cfg->name, c->client, c->device_id, by_ticket ? "ticket" : "password");
+        conn_fail(c, q->request_id, MC_ERR_REVOKED, "this device was revoked by the administrator");
+        return MC_ERR_REVOKED;
+    }
+    c->perms = c->lst->cfg->perms;
+    c->proto = q->version;
+    if (q->version >= MC_PROTO_STREAMS && (q->features & MC_FEATURE_ZSTD))
+        c->compress = (uint8_t)c->lst->cfg->compression;
+    auth_login_free(c);
+    conn_set_state(c, CONN_ST_READY);
+    auth_send_ok(c, q, by_ticket);
+    if (c->proto >= MC_PROTO_STREAMS && (c->perms & MC_PERM_SEND_FILES))
+        files_watch_attach(c); /* FILES_CHANGED notices */
+    if (c->proto >= MC_PROTO_STREAMS && (c->perms & MC_PERM_SYNC))
+        sync_conn_attach(c); /* CHANGES_AVAILABLE notices, revocations */
+    return 0;
 }
 
 void auth_delay_over(struct conn *c)
@@ -135,28 +212,9 @@ static void auth_done(struct job *j, int status)
     if (status == MC_ERR_CLOSED || c->state != CONN_ST_AUTH)
         goto out; /* closed while we were hashing */
 
-    if (result == 0 && (c->lst->cfg->perms & MC_PERM_SYNC) &&
-        sync_hello_check(c->lst->cfg, c->device_id) == MC_ERR_REVOKED) {
-        conn_log(LOG_LVL_WARN, c,
-                 "event=hello result=REVOKED connection=%s client=\"%s\" device=\"%s\" "
-                 "reason=\"the device was revoked (misctl device revoke)\"",
-                 c->lst->cfg->name, c->client, c->device_id);
-        conn_fail(c, w->request_id, MC_ERR_REVOKED, "this device was revoked by the administrator");
-        goto out;
-    }
     if (result == 0) {
-        c->perms = c->lst->cfg->perms;
-        c->proto = w->version;
-        if (w->version >= MC_PROTO_STREAMS && (w->features & MC_FEATURE_ZSTD))
-            c->compress = (uint8_t)c->lst->cfg->compression;
-        auth_login_free(c);
-        conn_set_state(c, CONN_ST_READY);
-        auth_send_ok(c, w);
-        if (c->proto >= MC_PROTO_STREAMS && (c->perms & MC_PERM_SEND_FILES))
-            files_watch_attach(c); /* FILES_CHANGED notices */
-        if (c->proto >= MC_PROTO_STREAMS && (c->perms & MC_PERM_SYNC))
-            sync_conn_attach(c); /* CHANGES_AVAILABLE notices, revocations */
-        conn_request_done(c);
+        if (auth_accept(c, &w->req, 0) == 0)
+            conn_request_done(c);
         goto out;
     }
     if (result != MC_ERR_AUTH) {
@@ -164,7 +222,7 @@ static void auth_done(struct job *j, int status)
                  mc_err_name(result), c->lst->cfg->name,
                  result == MC_ERR_CRYPTO ? "the configured password hash is not usable"
                                          : mc_strerror(result));
-        conn_fail(c, w->request_id, result == MC_ERR_SHUTTING_DOWN ? result : MC_ERR_INTERNAL,
+        conn_fail(c, w->req.request_id, result == MC_ERR_SHUTTING_DOWN ? result : MC_ERR_INTERNAL,
                   "cannot verify the password");
         goto out;
     }
@@ -178,7 +236,7 @@ static void auth_done(struct job *j, int status)
     if (l->failures >= tries) {
         char why[64];
         snprintf(why, sizeof why, "%u wrong passwords (tries = %u)", l->failures, tries);
-        conn_fail(c, w->request_id, MC_ERR_TOO_MANY_TRIES, why);
+        conn_fail(c, w->req.request_id, MC_ERR_TOO_MANY_TRIES, why);
         goto out;
     }
     unsigned shift = l->failures - 1 < 5 ? l->failures - 1 : 5;
@@ -186,7 +244,7 @@ static void auth_done(struct job *j, int status)
     if (delay > AUTH_MAX_DELAY_MS)
         delay = AUTH_MAX_DELAY_MS;
     delay += (uint64_t)c->lst->cfg->timewait * 1000u;
-    l->pending_id = w->request_id;
+    l->pending_id = w->req.request_id;
     /* State AUTH: the connection's timer now measures the delay (auth_delay_over). */
     conn_arm_timer(c, delay);
 out:
@@ -216,13 +274,28 @@ int auth_hello(struct conn *c, const struct frame *f)
     struct wire_str version = wire_get_str(&r, MC_MAX_CLIENT_VERSION);
     struct wire_str device = wire_get_str(&r, MC_MAX_DEVICE_ID);
     struct wire_str pw = wire_get_str(&r, MC_MAX_PASSWORD);
-    /* Protocol 2 clients may add a u32 of features after the password. */
+    /* Protocol 2 clients may add a u32 of features after the password,
+     * and with MC_FEATURE_LOGIN_TICKET a login ticket (u16 length, bytes). */
     uint32_t features = 0;
+    uint16_t ticket_len = 0;
+    const uint8_t *ticket = NULL;
     if (!r.err && r.off < r.len && vmax >= MC_PROTO_STREAMS)
         features = wire_get_u32(&r);
+    if (features & MC_FEATURE_LOGIN_TICKET) {
+        ticket_len = wire_get_u16(&r);
+        if (ticket_len > MC_MAX_LOGIN_TICKET)
+            r.err = MC_ERR_BAD_PAYLOAD;
+        ticket = wire_get_bytes(&r, ticket_len);
+    }
     int rc = wire_reader_done(&r);
-    /* Whatever happens next, the password must not linger in the input queue. */
+    /* Whatever happens next, the password (and a ticket, a credential too)
+     * must not linger in the input queue. */
     uint8_t *pw_bytes = (uint8_t *)(uintptr_t)pw.ptr;
+    uint8_t tk[MC_MAX_LOGIN_TICKET];
+    if (rc == 0 && ticket) {
+        memcpy(tk, ticket, ticket_len); /* <= MC_MAX_LOGIN_TICKET, checked above */
+        secret_wipe((void *)(uintptr_t)ticket, ticket_len);
+    }
     if (rc < 0) {
         /* The payload's layout is unknown: wipe all of it. */
         secret_wipe((void *)(uintptr_t)f->payload, f->length);
@@ -231,8 +304,10 @@ int auth_hello(struct conn *c, const struct frame *f)
             c, f, rc,
             "malformed HELLO: expected u16 min, u16 max, then client name (<= %u bytes), "
             "client version (<= %u), device id (<= %u) and password (<= %u) as "
-            "length-prefixed strings, and nothing after",
-            MC_MAX_CLIENT_NAME, MC_MAX_CLIENT_VERSION, MC_MAX_DEVICE_ID, MC_MAX_PASSWORD);
+            "length-prefixed strings, in version 2 optionally u32 features and, with "
+            "features bit 1, a login ticket (u16 length <= %u, bytes), and nothing after",
+            MC_MAX_CLIENT_NAME, MC_MAX_CLIENT_VERSION, MC_MAX_DEVICE_ID, MC_MAX_PASSWORD,
+            MC_MAX_LOGIN_TICKET);
     }
     auth_set_identity(c, name, version, device);
     /* With a file permission the device id names the device's folders. */
@@ -241,6 +316,7 @@ int auth_hello(struct conn *c, const struct frame *f)
     if ((cc->perms & (MC_PERM_SEND_FILES | MC_PERM_RECEIVE_FILES)) &&
         files_segment_check(device.ptr, device.len, &bad) < 0) {
         secret_wipe(pw_bytes, pw.len);
+        secret_wipe(tk, sizeof tk);
         conn_log(LOG_LVL_WARN, c, "event=hello result=BAD_NAME device=\"%s\" reason=\"%s\"",
                  c->device_id, bad);
         return op_error(c, f, MC_ERR_BAD_NAME,
@@ -251,11 +327,13 @@ int auth_hello(struct conn *c, const struct frame *f)
     struct login *l = auth_login(c);
     if (!l) {
         secret_wipe(pw_bytes, pw.len);
+        secret_wipe(tk, sizeof tk);
         return op_error(c, f, MC_ERR_NOMEM, "hello: out of memory");
     }
 
     if (vmin > vmax || vmin > MC_PROTO_VERSION || vmax < MC_PROTO_MIN) {
         secret_wipe(pw_bytes, pw.len);
+        secret_wipe(tk, sizeof tk);
         char why[96];
         snprintf(why, sizeof why, "client speaks versions %u-%u, server speaks %u-%u", vmin, vmax,
                  MC_PROTO_MIN, MC_PROTO_VERSION);
@@ -263,9 +341,36 @@ int auth_hello(struct conn *c, const struct frame *f)
         conn_fail(c, f->request_id, MC_ERR_PROTO_VERSION, why);
         return MC_ERR_PROTO_VERSION; /* answered and closing: logged, not answered twice */
     }
+    struct hello_req q = {.request_id = f->request_id,
+                          .version = vmax < MC_PROTO_VERSION ? vmax : MC_PROTO_VERSION,
+                          .features = features,
+                          .start_ns = uv_hrtime()};
+    /* A ticket first: it costs no password check, and a valid one is not a
+     * guess, so it is taken even from an address the throttle blocks. */
+    if (ticket_len) {
+        const struct login_ticket_binding b = {cc->name, c->device_id, cc->password_hash};
+        int trc = login_ticket_open(&c->srv->login_keys, &b, tk, ticket_len, (uint64_t)time(NULL),
+                                    &q.ticket_refused);
+        secret_wipe(tk, sizeof tk);
+        if (trc == 0) {
+            secret_wipe(pw_bytes, pw.len);
+            secret_wipe(tk, sizeof tk);
+            q.ticket_refused = NULL;
+            return auth_accept(c, &q, 1);
+        }
+        conn_log(LOG_LVL_INFO, c,
+                 "event=login_ticket result=refused connection=%s device=\"%s\" reason=%s "
+                 "fallback=%s",
+                 cc->name, c->device_id, q.ticket_refused, pw.len ? "password" : "none");
+        if (pw.len == 0)
+            return op_error(c, f, MC_ERR_TICKET,
+                            "login ticket refused (%s): send HELLO with the password",
+                            q.ticket_refused);
+    }
     unsigned recent = throttle_blocked(&c->srv->login_failures, c->limit_key, conn_now_ms(c));
     if (recent) {
         secret_wipe(pw_bytes, pw.len);
+        secret_wipe(tk, sizeof tk);
         char why[128];
         snprintf(why, sizeof why, "%u failed logins from this address in the last %u s", recent,
                  THROTTLE_WINDOW_MS / 1000u);
@@ -274,36 +379,43 @@ int auth_hello(struct conn *c, const struct frame *f)
         conn_fail(c, f->request_id, MC_ERR_TOO_MANY_TRIES, why);
         return MC_ERR_TOO_MANY_TRIES;
     }
-    /* Only checks that are running count: a connection waiting out its
-     * failed-login delay holds no worker and must not block its neighbours. */
+    /* Each running check may still fail: together with the failures
+     * already counted they must not exceed the address's guess limit. Only
+     * running checks count: a connection waiting out its failed-login
+     * delay holds no worker and its failure is already counted. */
     unsigned here = auth_checks_from(c);
-    if (here >= AUTH_INFLIGHT_PER_ADDRESS) {
+    unsigned failed = throttle_failures(&c->srv->login_failures, c->limit_key, conn_now_ms(c));
+    if (here + failed >= THROTTLE_MAX_FAILURES) {
         secret_wipe(pw_bytes, pw.len);
-        conn_log(LOG_LVL_WARN, c, "event=hello result=BUSY in_flight_here=%u", here);
+        secret_wipe(tk, sizeof tk);
+        conn_log(LOG_LVL_WARN, c, "event=hello result=BUSY in_flight_here=%u recent_failures=%u",
+                 here, failed);
         return op_error(c, f, MC_ERR_BUSY,
-                        "another login from this address is being checked; try again in a moment");
+                        "%u logins from this address are being checked after %u failed ones; "
+                        "try again in a moment",
+                        here, failed);
     }
     if (c->srv->auth_pending >= c->srv->cfg.worker_threads * AUTH_QUEUE_PER_THREAD) {
         secret_wipe(pw_bytes, pw.len);
+        secret_wipe(tk, sizeof tk);
         conn_log(LOG_LVL_WARN, c, "event=hello result=BUSY pending=%u", c->srv->auth_pending);
         return op_error(c, f, MC_ERR_BUSY, "too many logins in progress; try again in a moment");
     }
     struct auth_job *w = calloc(1, sizeof *w);
     if (!w) {
         secret_wipe(pw_bytes, pw.len);
+        secret_wipe(tk, sizeof tk);
         return op_error(c, f, MC_ERR_NOMEM, "hello: out of memory");
     }
     w->job.work = auth_work;
     w->job.done = auth_done;
     w->c = c;
-    w->request_id = f->request_id;
-    w->version = vmax < MC_PROTO_VERSION ? vmax : MC_PROTO_VERSION;
-    w->features = features;
-    w->start_ns = uv_hrtime();
+    w->req = q;
     memcpy(w->hash, c->lst->cfg->password_hash, sizeof w->hash);
     memcpy(w->password, pw.ptr, pw.len);
     w->pw_len = pw.len;
     secret_wipe(pw_bytes, pw.len);
+    secret_wipe(tk, sizeof tk);
     if (job_submit(c->srv->loop, NULL, &w->job, &c->jobs) != 0) {
         secret_wipe(w, sizeof *w);
         free(w);
@@ -311,6 +423,8 @@ int auth_hello(struct conn *c, const struct frame *f)
     }
     c->srv->auth_pending++;
     l->checking = 1;
+    conn_log(LOG_LVL_DEBUG, c, "event=password_check connection=%s queued=%u", cc->name,
+             c->srv->auth_pending);
     conn_set_state(c, CONN_ST_AUTH);
     return DISPATCH_ASYNC;
 }

@@ -203,8 +203,10 @@ void conn_close(struct conn *c, const char *reason)
         return;
     uint64_t dur = conn_now_ms(c) - c->started_ms;
     conn_log(LOG_LVL_INFO, c,
-             "event=disconnect reason=\"%s\" state=%s duration_ms=%llu requests=%llu", reason,
-             state_names[c->state], (unsigned long long)dur, (unsigned long long)c->requests);
+             "event=disconnect reason=\"%s\" state=%s duration_ms=%llu requests=%llu "
+             "keepalives=%llu",
+             reason, state_names[c->state], (unsigned long long)dur,
+             (unsigned long long)c->requests, (unsigned long long)c->keepalives);
     if (buf_len(&c->in) && c->transport_up)
         conn_log(LOG_LVL_INFO, c, "event=input_dropped bytes=%zu reason=\"unanswered at close\"",
                  buf_len(&c->in));

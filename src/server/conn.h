@@ -90,6 +90,7 @@ struct conn {
     char device_id[MC_MAX_DEVICE_ID * 4 + 1]; /* escaped for logs (log_escape) */
     char client[(MC_MAX_CLIENT_NAME + MC_MAX_CLIENT_VERSION) * 4 + 2];
     uint64_t requests;
+    uint64_t keepalives; /* of them PING, INFO, NOOP answered: logged at debug only */
 };
 
 /* Logging with the connection's identity first. */

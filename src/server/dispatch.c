@@ -144,4 +144,8 @@ void dispatch_frame(struct conn *c, const struct frame *f)
     else if (op->log == OP_LOG_DEBUG)
         conn_log(LOG_LVL_DEBUG, c, "event=request op=%s id=%u result=OK bytes=%u ms=%.3f", op->name,
                  f->request_id, f->length, conn_elapsed_ms(start));
+    /* Keepalive-class requests (PING, INFO, NOOP) get no line each at info:
+     * their count is in the connection's disconnect line. */
+    if (rc == 0 && (op->log == OP_LOG_DEBUG || op->log == OP_LOG_NONE))
+        c->keepalives++;
 }

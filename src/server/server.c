@@ -77,6 +77,8 @@ static void on_flush_prepare(uv_prepare_t *h)
     struct server *srv = h->data;
     while (srv->flush_list)
         (void)conn_flush(srv->flush_list); /* removes it from the list; a failure closes */
+    /* This turn's log lines, in one write, before the loop waits. */
+    log_flush();
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -104,6 +106,7 @@ static void server_finish(struct server *srv)
      * a second SIGTERM during the last steps must not kill the process. */
     uv_timer_stop(&srv->grace_timer);
     uv_timer_stop(&srv->ticket_timer);
+    uv_timer_stop(&srv->login_key_timer);
     uv_timer_stop(&srv->expiry_timer);
     uv_timer_stop(&srv->sweep_timer);
     odbc_stop();
@@ -219,6 +222,21 @@ static void on_sweep_timer(uv_timer_t *t)
 static void on_ticket_timer(uv_timer_t *t)
 {
     ticket_keys_rotate(&((struct server *)t->data)->tickets);
+}
+
+static void on_login_key_timer(uv_timer_t *t)
+{
+    login_keys_rotate(&((struct server *)t->data)->login_keys);
+}
+
+/* The login-ticket key rotates every login_ticket_lifetime (none when 0). */
+static void server_login_key_schedule(struct server *srv)
+{
+    uint64_t ms = (uint64_t)srv->cfg.login_ticket_lifetime * 1000u;
+    if (ms)
+        uv_timer_start(&srv->login_key_timer, on_login_key_timer, ms, ms);
+    else
+        uv_timer_stop(&srv->login_key_timer);
 }
 
 /* The daily expiry check reads (and may decrypt) the certificate: worker pool. */
@@ -403,6 +421,7 @@ int server_init(struct server *srv, const char *config_path)
              (long)getpid());
 
     ticket_keys_init(&srv->tickets);
+    login_keys_init(&srv->login_keys);
     throttle_init(&srv->login_failures);
     int need_tls = 0;
     for (size_t i = 0; i < srv->cfg.nconns; i++)
@@ -449,6 +468,9 @@ int server_init(struct server *srv, const char *config_path)
     srv->grace_timer.data = srv->ticket_timer.data = srv->expiry_timer.data = srv;
     uint64_t rotate_ms = (uint64_t)srv->cfg.ticket_rotation * 1000u;
     uv_timer_start(&srv->ticket_timer, on_ticket_timer, rotate_ms, rotate_ms);
+    uv_timer_init(srv->loop, &srv->login_key_timer);
+    srv->login_key_timer.data = srv;
+    server_login_key_schedule(srv);
     uv_timer_start(&srv->expiry_timer, on_expiry_timer, 86400000u, 86400000u);
     signal(SIGPIPE, SIG_IGN);
     write_pid_file(srv);
@@ -574,9 +596,13 @@ static void reload_apply(struct server *srv, struct reload_job *job)
     memcpy(cfg->log_file, srv->cfg.log_file, sizeof cfg->log_file);
     cfg->log_target = srv->cfg.log_target;
     cfg->worker_threads = srv->cfg.worker_threads;
+    int new_lifetime = cfg->login_ticket_lifetime != srv->cfg.login_ticket_lifetime;
     struct mc_config old = srv->cfg;
     srv->cfg = *cfg;
     *cfg = old; /* freed with the job */
+    /* Tickets already issued keep their expiry; the key's schedule follows. */
+    if (new_lifetime)
+        server_login_key_schedule(srv);
     /* Named statements point into the configuration they came with: the
      * listeners point into the new one (a listener whose section went keeps
      * its old settings, and finds its statements by name). */
@@ -679,6 +705,8 @@ int server_run(struct server *srv)
      * what comes after us. */
     notify_start(srv->loop, server_status, srv);
     notify_ready();
+    /* The log is buffered from here on, flushed each loop turn (log.h). */
+    log_buffer_start();
     uv_run(srv->loop, UV_RUN_DEFAULT);
     return srv->exit_code;
 }
@@ -707,6 +735,7 @@ void server_free(struct server *srv)
     for (size_t i = 0; i < srv->nlisteners; i++)
         secret_wipe(srv->listeners[i].psk, sizeof srv->listeners[i].psk);
     ticket_keys_wipe(&srv->tickets);
+    login_keys_wipe(&srv->login_keys);
     sync_free(); /* gives its pools back before they are all closed */
     odbc_free();
     free(srv->listeners);

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "job.h"
+#include "login_ticket.h"
 #include "psk.h"
 #include "throttle.h"
 #include "ticket.h"
@@ -35,6 +36,7 @@ struct server {
     WOLFSSL_CTX *tls_ctx; /* certificate connections; swapped by a reload */
     WOLFSSL_CTX *psk_ctx; /* encryption = aes256 connections */
     struct ticket_keys tickets;
+    struct login_keys login_keys;   /* login tickets (login_ticket.h) */
     struct throttle login_failures; /* per address, across connections */
     unsigned auth_pending;          /* password checks queued or running */
     struct job_owner jobs;          /* server-wide jobs: reload, expiry check */
@@ -53,9 +55,10 @@ struct server {
     uv_prepare_t flush_prepare; /* writes the output batches before the loop waits */
     struct conn *flush_list;    /* connections with an output batch */
     uv_timer_t grace_timer;
-    uv_timer_t ticket_timer; /* ticket-key rotation */
-    uv_timer_t expiry_timer; /* daily certificate expiry check */
-    uv_timer_t sweep_timer;  /* hourly removal of abandoned partial uploads */
+    uv_timer_t ticket_timer;    /* ticket-key rotation */
+    uv_timer_t login_key_timer; /* login-ticket key rotation, every login_ticket_lifetime */
+    uv_timer_t expiry_timer;    /* daily certificate expiry check */
+    uv_timer_t sweep_timer;     /* hourly removal of abandoned partial uploads */
     int exit_code;
 };
 

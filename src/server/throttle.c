@@ -25,13 +25,19 @@ static int in_window(const struct throttle_entry *e, uint64_t now_ms)
     return e->key[0] && now_ms - e->window_start_ms < THROTTLE_WINDOW_MS;
 }
 
-unsigned throttle_blocked(const struct throttle *t, const char *key, uint64_t now_ms)
+unsigned throttle_failures(const struct throttle *t, const char *key, uint64_t now_ms)
 {
     const struct throttle_entry *b = throttle_bucket(t, key);
     for (unsigned w = 0; w < THROTTLE_WAYS; w++)
         if (strcmp(b[w].key, key) == 0 && in_window(&b[w], now_ms))
-            return b[w].failures >= THROTTLE_MAX_FAILURES ? b[w].failures : 0;
+            return b[w].failures;
     return 0;
+}
+
+unsigned throttle_blocked(const struct throttle *t, const char *key, uint64_t now_ms)
+{
+    unsigned n = throttle_failures(t, key, now_ms);
+    return n >= THROTTLE_MAX_FAILURES ? n : 0;
 }
 
 void throttle_failure(struct throttle *t, const char *key, uint64_t now_ms)

@@ -37,6 +37,8 @@ struct throttle {
 void throttle_init(struct throttle *t);
 /* Failures from key in the current window when it is blocked, else 0. */
 unsigned throttle_blocked(const struct throttle *t, const char *key, uint64_t now_ms);
+/* Failures from key in the current window (0 when none or the window is over). */
+unsigned throttle_failures(const struct throttle *t, const char *key, uint64_t now_ms);
 void throttle_failure(struct throttle *t, const char *key, uint64_t now_ms);
 
 #endif

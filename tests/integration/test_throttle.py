@@ -56,21 +56,53 @@ class ThrottleTest(unittest.TestCase):
 
 
 class InFlightTest(unittest.TestCase):
-    def test_one_address_cannot_take_every_password_check(self):
-        with Gateway() as gw:
-            clients = [Client(gw.port) for _ in range(6)]
-            for c in clients:  # six HELLOs at once, before any answer
+    def test_many_logins_from_one_address_use_the_whole_pool(self):
+        """Devices behind one carrier NAT address: their checks are not limited
+        per address (only by the pool's queue), so none is told BUSY."""
+        with Gateway(server={"worker_threads": 2}) as gw:
+            clients = [Client(gw.port, timeout=60) for _ in range(12)]
+            for c in clients:  # twelve HELLOs at once, before any answer
+                c.send(0x01, hello_payload(gw.password))
+            types = []
+            for c in clients:
+                mtype, _, _ = c.recv()
+                types.append(mtype)
+                c.close()
+            self.assertEqual(types, [0x02] * 12)
+            self.assertNotIn("result=BUSY", gw.log())
+            # Up to the pool's queue (2 threads x 8) were in flight at once.
+            queued = [int(n) for n in re.findall(r"event=password_check .*queued=(\d+)", gw.log())]
+            self.assertEqual(len(queued), 12)
+            self.assertGreater(max(queued), 2)
+            gw.stop()
+
+    def test_checks_in_flight_count_against_the_guess_limit(self):
+        """Running checks may all fail: with the failures already counted they
+        stay below the limit, so six guesses at once cannot pass it."""
+        with Gateway(conns=[{"name": "psdmobile", "tries": 100}]) as gw:
+            done = MAX_FAILURES - 2
+            for i in range(done):
+                if i % 2 == 0:
+                    c = Client(gw.port, timeout=30)
+                _, (mtype, _, payload) = c.hello("wrong password %d" % i)
+                self.assertEqual((mtype, error_code(payload)), (ERROR, ERR["AUTH"]))
+                if i % 2 == 1:
+                    c.close()
+            clients = [Client(gw.port, timeout=30) for _ in range(6)]
+            for c in clients:
                 c.send(0x01, hello_payload("wrong password"))
             codes = []
             for c in clients:
                 mtype, _, payload = c.recv()
                 codes.append(error_code(payload) if mtype == ERROR else None)
                 c.close()
-            # At most two are checked at a time from one address; the others
-            # are told to retry (BUSY) instead of queueing behind them.
-            self.assertGreaterEqual(codes.count(ERR["BUSY"]), 1, codes)
-            self.assertLessEqual(gw.log().count("event=hello result=AUTH"), 6 - codes.count(ERR["BUSY"]))
-            gw.wait_log(r"event=hello result=BUSY in_flight_here=2")
+            # Two are checked; the others are told BUSY (or, if both checks
+            # already failed, TOO_MANY_TRIES): never a 21st guess.
+            self.assertEqual(codes.count(ERR["AUTH"]), 2, codes)
+            self.assertEqual(codes.count(ERR["BUSY"]) + codes.count(ERR["TOO_MANY_TRIES"]), 4, codes)
+            if ERR["BUSY"] in codes:
+                gw.wait_log(r"event=hello result=BUSY in_flight_here=\d recent_failures=%d" % done)
+            self.assertEqual(gw.log().count("event=hello result=AUTH"), MAX_FAILURES)
             gw.stop()
 
 
