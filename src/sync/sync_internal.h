@@ -20,12 +20,30 @@ struct sync_def {
     struct sync_map maps[SYNC_DIALECTS]; /* .n == 0: no file for that dialect */
 };
 
+struct sync_mapping;
+
 struct sync_device {
     char id[129];
     char connection[CFG_NAME_MAX];
     int64_t technician;
     int revoked;
+    uint64_t pull_noted_ms, push_noted_ms; /* last_pull_at, last_push_at last written */
 };
+
+/*
+ * What a request knows of its device before its job runs (loop thread):
+ * from the gateway's copy of the bindings when it has the device, else
+ * the job reads the database (a device added since the last poll).
+ */
+struct sync_binding {
+    int known;          /* technician is the copy's; the job skips the [device] lookup */
+    int64_t technician; /* when known */
+    int note;           /* write last_pull_at / last_push_at (at most once a minute) */
+};
+
+/* MC_ERR_REVOKED or MC_ERR_NOT_BOUND when the copy says so, else 0 with b filled. */
+int sync_binding_of(struct sync_mapping *mp, const char *device, const char *connection, int push,
+                    struct sync_binding *b);
 
 /* One [sync NAME] section in use. */
 struct sync_mapping {

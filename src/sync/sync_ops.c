@@ -137,6 +137,27 @@ const struct sync_device *sync_device_find(const struct sync_mapping *mp, const 
     return NULL;
 }
 
+int sync_binding_of(struct sync_mapping *mp, const char *device, const char *connection, int push,
+                    struct sync_binding *b)
+{
+    *b = (struct sync_binding){.note = 1};
+    struct sync_device *d = (struct sync_device *)sync_device_find(mp, device);
+    if (!d)
+        return 0; /* not in the copy (yet): the job asks the database */
+    if (strcmp(d->connection, connection) != 0)
+        return MC_ERR_NOT_BOUND;
+    if (d->revoked)
+        return MC_ERR_REVOKED;
+    b->known = 1;
+    b->technician = d->technician;
+    uint64_t now = uv_now(sync_g.loop);
+    uint64_t *noted = push ? &d->push_noted_ms : &d->pull_noted_ms;
+    b->note = *noted == 0 || now - *noted >= 60000u;
+    if (b->note)
+        *noted = now;
+    return 0;
+}
+
 int sync_hello_check(const struct cfg_connection *cfg, const char *device)
 {
     struct sync_mapping *mp = sync_mapping_of(cfg);

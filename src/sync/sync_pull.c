@@ -43,6 +43,7 @@ struct pull_req {
     struct pull_req *live_next, **live_pprev; /* the pulls in progress (the stall check) */
     uint64_t stalled_since_ms;                /* rows wait for the client's credit since (0: not) */
     unsigned stall_s;                         /* the mapping's stall_timeout */
+    struct sync_binding binding;
     struct sync_mapping *mp;
     struct sync_def *def;
     char device[129];
@@ -135,10 +136,10 @@ static void fetch(struct pull_req *r)
 
 static void start_work(struct pull_req *r)
 {
-    int64_t technician;
-    int revoked;
+    int64_t technician = r->binding.technician;
+    int revoked = 0;
     int rc = sync_take(r->mp, r->def, &r->link, &r->map, &r->err);
-    if (rc == 0)
+    if (rc == 0 && !r->binding.known)
         rc = sync_db_device(r->link, r->map, r->device, r->connection, &technician, &revoked,
                             &r->err);
     if (rc == 0 && revoked) {
@@ -184,7 +185,7 @@ static void end_database(struct pull_req *r, int ok)
     if (r->stmt)
         odbc_stmt_close(r->stmt);
     r->stmt = NULL;
-    if (r->link && ok) {
+    if (r->link && ok && r->binding.note) {
         struct odbc_error e;
         struct sync_bind b[] = {{"device", sync_text(r->device, strlen(r->device))}};
         (void)sync_db_run(r->link, r->map, "device_seen", b, 1, NULL, NULL, NULL, NULL, &e);
@@ -393,6 +394,14 @@ int sync_pull(struct conn *c, const struct frame *f)
         limit = PULL_DEFAULT;
     if (limit > PULL_MAX)
         return op_error(c, f, MC_ERR_BAD_PAYLOAD, "sync_pull: limit is at most %u rows", PULL_MAX);
+    struct sync_binding binding;
+    int bound = sync_binding_of(mp, op_conn_device(c), cfg->name, 0, &binding);
+    if (bound < 0)
+        return op_error(c, f, bound, "sync_pull: %s",
+                        bound == MC_ERR_REVOKED
+                            ? "this device was revoked by the administrator"
+                            : "this device is not bound to a technician on this connection "
+                              "(misctl device add)");
     struct pull_req *r =
         (struct pull_req *)op_new(c, f->request_id, "sync_pull", f->length, &pull_vt, sizeof *r);
     if (!r)
@@ -404,6 +413,7 @@ int sync_pull(struct conn *c, const struct frame *f)
     r->cur = cc;
     r->limit = limit;
     r->stall_s = r->def->cfg.stall_timeout;
+    r->binding = binding;
     snprintf(r->device, sizeof r->device, "%s", op_conn_device(c));
     snprintf(r->connection, sizeof r->connection, "%s", cfg->name);
     buf_init(&r->out, PULL_CHUNK * 4);

@@ -58,6 +58,7 @@ struct push_req {
     struct sync_mapping *mp;
     struct sync_def *def;
     struct cfg_connection conn; /* a copy: the receive folder for photos */
+    struct sync_binding binding;
     char device[129];
     uint8_t *payload;
     struct push_op *ops;
@@ -461,10 +462,10 @@ static void push_work(struct job *j)
     struct push_req *r = (struct push_req *)((char *)j - offsetof(struct push_req, job));
     struct odbc_link *l = NULL;
     const struct sync_map *m;
-    int64_t technician;
-    int revoked;
+    int64_t technician = r->binding.technician;
+    int revoked = 0;
     r->rc = sync_take(r->mp, r->def, &l, &m, &r->err);
-    if (r->rc == 0)
+    if (r->rc == 0 && !r->binding.known)
         r->rc = sync_db_device(l, m, r->device, r->conn.name, &technician, &revoked, &r->err);
     if (r->rc == 0 && revoked) {
         r->rc = MC_ERR_REVOKED;
@@ -477,7 +478,7 @@ static void push_work(struct job *j)
     for (i = i + 1; r->rc == 0 && i < r->nops; i++)
         set_result(&r->ops[i], SYNC_FAILED, MC_ERR_DB_UNAVAILABLE,
                    "not applied: the database went away during the batch; push again");
-    if (r->rc == 0) {
+    if (r->rc == 0 && r->binding.note) {
         struct odbc_error e;
         struct sync_bind b[] = {{"device", sync_text(r->device, strlen(r->device))}};
         (void)sync_db_run(l, m, "device_pushed", b, 1, NULL, NULL, NULL, NULL, &e);
@@ -592,6 +593,14 @@ int sync_push(struct conn *c, const struct frame *f)
     if (!mp)
         return op_error(c, f, MC_ERR_NOT_ALLOWED,
                         "sync_push: this connection has no sync mapping (sync_mapping)");
+    struct sync_binding binding;
+    int bound = sync_binding_of(mp, op_conn_device(c), cfg->name, 1, &binding);
+    if (bound < 0)
+        return op_error(c, f, bound, "sync_push: %s",
+                        bound == MC_ERR_REVOKED
+                            ? "this device was revoked by the administrator"
+                            : "this device is not bound to a technician on this connection "
+                              "(misctl device add)");
     struct push_req *r =
         (struct push_req *)op_new(c, f->request_id, "sync_push", f->length, &push_vt, sizeof *r);
     if (!r)
@@ -602,6 +611,7 @@ int sync_push(struct conn *c, const struct frame *f)
     r->def = mp->def;
     sync_def_hold(r->def);
     r->conn = *cfg;
+    r->binding = binding;
     snprintf(r->device, sizeof r->device, "%s", op_conn_device(c));
     r->payload = malloc(f->length ? f->length : 1);
     const char *why = "out of memory";
