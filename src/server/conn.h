@@ -50,7 +50,6 @@ struct conn {
 
     uint64_t id;
     char peer[64];      /* "ip:port" or "[ip]:port" */
-    char peer_ip[48];   /* address only */
     char limit_key[56]; /* what per-address limits count: the IPv4 address or the IPv6 /64 */
     enum conn_state state;
     uint16_t proto;   /* negotiated protocol version; 0 before HELLO_OK */
@@ -87,8 +86,10 @@ struct conn {
     uint32_t last_writer; /* the op that sent last: round robin starts after it */
     int bye_answered;     /* BYE was answered: close once it is consumed */
     uint32_t perms;
-    char device_id[MC_MAX_DEVICE_ID * 4 + 1]; /* escaped for logs (log_escape) */
-    char client[(MC_MAX_CLIENT_NAME + MC_MAX_CLIENT_VERSION) * 4 + 2];
+    /* From the HELLO, escaped for logs (log_escape): "" before it. Both
+     * point into one allocation sized to them (conn_set_identity). */
+    const char *device_id;
+    const char *client; /* "name/version" */
     uint64_t requests;
 };
 
@@ -139,6 +140,14 @@ __attribute__((warn_unused_result)) int conn_write_raw(struct conn *c, const uin
  */
 size_t conn_out_room(const struct conn *c);
 
+/*
+ * Remember the device id and "name/version" the HELLO gave (already escaped
+ * for logs). They stay for the connection's life, in an allocation sized to
+ * them: an idle connection does not carry the room their longest escaped
+ * forms would need (900 bytes). MC_ERR_NOMEM leaves both "".
+ */
+__attribute__((warn_unused_result)) int conn_set_identity(struct conn *c, const char *device_id,
+                                                          const char *client);
 /* Called by transports when the TLS handshake (or plain accept) completes. */
 void conn_transport_ready(struct conn *c);
 /* A request in progress (login, an op) ended: go on parsing, or finish a drain or a close. */
