@@ -132,7 +132,9 @@ static void conn_close_handles(struct conn *c)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     (void)status;
-    conn_close_handles(req->data);
+    struct conn *c = req->data;
+    free(req);
+    conn_close_handles(c);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -229,9 +231,16 @@ void conn_close(struct conn *c, const char *reason)
     }
     /* Let queued bytes (a final error frame, close_notify) reach the peer first. */
     (void)conn_flush(c);
-    c->shutdown_req.data = c;
-    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+    /* Taken only now: a connection that lives for hours does not carry it.
+     * libuv always calls on_shutdown (UV_ECANCELED if the handle closes
+     * first), which frees it. */
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (req)
+        req->data = c;
+    if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(req);
         conn_close_handles(c);
+    }
 }
 
 /*
