@@ -17,7 +17,10 @@ stamp="$prefix/BUILD-INFO"
 # --enable-distro turns on everything, the NULL cipher included (TLS 1.3
 # TLS13-SHA256-SHA256 and friends: integrity only, no encryption), and so
 # do openssh and mcast, which it also enables; none of the three is used here.
-flags=(--enable-distro --enable-aesni --enable-intelasm --enable-sp --enable-sp-asm
+# --enable-aesgcm=small: no per-key GHASH table (2 x 512 bytes in every
+# connection's two AES-GCM contexts); with AES-NI the GHASH runs in the AVX
+# assembly, which never reads that table.
+flags=(--enable-distro --enable-aesni --enable-intelasm --enable-sp --enable-sp-asm --enable-aesgcm=small
        --enable-psk --enable-certgen --enable-keygen --enable-certext --enable-certreq
        --enable-pkcs12 --enable-crl --enable-session-ticket --enable-alpn --enable-sni
        --enable-tls13 --disable-nullcipher --disable-openssh --disable-mcast
@@ -29,7 +32,18 @@ flags=(--enable-distro --enable-aesni --enable-intelasm --enable-sp --enable-sp-
 #   150 suites, by default: sslscan offers 344 and got decode_error).
 # - no truncated_hmac (RFC 6066 7): --enable-distro turns on every TLS
 #   extension and --disable-truncatedhmac does not undo it.
-defines=(-DWOLFSSL_MAX_SUITE_SZ=1024 -UHAVE_TRUNCATED_HMAC)
+# - no SESSION_CERTS: every WOLFSSL_SESSION (one per connection, one per
+#   cache entry) would carry two static copies of the peer's chain, 9
+#   certificates of 2 KiB each: 31 KiB of a 54 KiB idle connection. Nothing
+#   here asks for the peer's chain (the peer's own certificate is
+#   KEEP_PEER_CERT's, which stays).
+# - no TLS 1.3 post-handshake authentication (the server never asks for a
+#   certificate after the handshake): with it, FreeHandshakeResources()
+#   keeps the handshake hashes, the key-exchange arrays and the peer's keys
+#   of every TLS 1.3 connection for as long as it lives (docs/admin.md,
+#   "Memory per connection").
+defines=(-DWOLFSSL_MAX_SUITE_SZ=1024 -UHAVE_TRUNCATED_HMAC -USESSION_CERTS
+         -UWOLFSSL_POST_HANDSHAKE_AUTH)
 
 fallback() {
     echo "wolfssl: $1; using Debian's packaged libwolfssl (no AES-NI/assembly)" >&2
@@ -92,9 +106,11 @@ echo "wolfssl: building with AES-NI and assembly (about two minutes)"
     fi
     # options.h is written from configure's own flags: make it say what the
     # library was built with (its users then do not declare the truncated
-    # HMAC API, which the library no longer has).
-    sed -i -e '/^#undef  HAVE_TRUNCATED_HMAC$/d' -e '/^#define HAVE_TRUNCATED_HMAC$/d' \
-        "$prefix/include/wolfssl/options.h"
+    # HMAC, session-chain and post-handshake-auth APIs, which the library no
+    # longer has).
+    for d in HAVE_TRUNCATED_HMAC SESSION_CERTS WOLFSSL_POST_HANDSHAKE_AUTH; do
+        sed -i -e "/^#undef  $d\$/d" -e "/^#define $d\$/d" "$prefix/include/wolfssl/options.h"
+    done
 ) >> "$log" 2>&1 || fallback "the build failed (see $log)"
 
 {

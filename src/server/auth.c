@@ -253,15 +253,18 @@ out:
 }
 
 /* Log names: escaped, valid UTF-8 kept. */
-static void auth_set_identity(struct conn *c, struct wire_str name, struct wire_str version,
-                              struct wire_str device)
+static int auth_set_identity(struct conn *c, struct wire_str name, struct wire_str version,
+                             struct wire_str device)
 {
-    log_escape(c->device_id, sizeof c->device_id, device.ptr, device.len);
-    size_t n = log_escape(c->client, sizeof c->client, name.ptr, name.len);
-    if (n + 1 < sizeof c->client) {
-        c->client[n] = '/';
-        log_escape(c->client + n + 1, sizeof c->client - n - 1, version.ptr, version.len);
+    char device_id[MC_MAX_DEVICE_ID * 4 + 1];
+    char client[(MC_MAX_CLIENT_NAME + MC_MAX_CLIENT_VERSION) * 4 + 2];
+    log_escape(device_id, sizeof device_id, device.ptr, device.len);
+    size_t n = log_escape(client, sizeof client, name.ptr, name.len);
+    if (n + 1 < sizeof client) {
+        client[n] = '/';
+        log_escape(client + n + 1, sizeof client - n - 1, version.ptr, version.len);
     }
+    return conn_set_identity(c, device_id, client);
 }
 
 int auth_hello(struct conn *c, const struct frame *f)
@@ -309,7 +312,10 @@ int auth_hello(struct conn *c, const struct frame *f)
             MC_MAX_CLIENT_NAME, MC_MAX_CLIENT_VERSION, MC_MAX_DEVICE_ID, MC_MAX_PASSWORD,
             MC_MAX_LOGIN_TICKET);
     }
-    auth_set_identity(c, name, version, device);
+    if (auth_set_identity(c, name, version, device) < 0) {
+        secret_wipe(pw_bytes, pw.len);
+        return op_error(c, f, MC_ERR_NOMEM, "hello: out of memory");
+    }
     /* With a file permission the device id names the device's folders. */
     const struct cfg_connection *cc = c->lst->cfg;
     const char *bad;

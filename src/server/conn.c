@@ -61,6 +61,7 @@ static const char *const state_names[] = {"handshake", "hello", "auth", "ready",
 
 static void conn_process(struct conn *c);
 static void conn_update_reading(struct conn *c);
+static void conn_clear_identity(struct conn *c);
 
 uint64_t conn_now_ms(const struct conn *c)
 {
@@ -102,6 +103,7 @@ static void conn_maybe_free(struct conn *c)
     server_flush_cancel(srv, c);
     buf_free(&c->net_in);
     buf_free(&c->in);
+    conn_clear_identity(c);
     free(c);
     server_conn_gone(srv);
 }
@@ -130,7 +132,9 @@ static void conn_close_handles(struct conn *c)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     (void)status;
-    conn_close_handles(req->data);
+    struct conn *c = req->data;
+    free(req);
+    conn_close_handles(c);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -229,9 +233,16 @@ void conn_close(struct conn *c, const char *reason)
     }
     /* Let queued bytes (a final error frame, close_notify) reach the peer first. */
     (void)conn_flush(c);
-    c->shutdown_req.data = c;
-    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+    /* Taken only now: a connection that lives for hours does not carry it.
+     * libuv always calls on_shutdown (UV_ECANCELED if the handle closes
+     * first), which frees it. */
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (req)
+        req->data = c;
+    if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(req);
         conn_close_handles(c);
+    }
 }
 
 /*
@@ -455,6 +466,30 @@ void conn_fail(struct conn *c, uint32_t request_id, int code, const char *reason
     conn_close(c, reason);
 }
 
+/* What device_id and client read before a HELLO. */
+static const char conn_no_identity[] = "";
+
+static void conn_clear_identity(struct conn *c)
+{
+    if (c->device_id && c->device_id != conn_no_identity)
+        free((char *)c->device_id); /* the block's start: client lives in it too */
+    c->device_id = c->client = conn_no_identity;
+}
+
+int conn_set_identity(struct conn *c, const char *device_id, const char *client)
+{
+    conn_clear_identity(c);
+    size_t nd = strlen(device_id) + 1, nc = strlen(client) + 1;
+    char *block = malloc(nd + nc);
+    if (!block)
+        return MC_ERR_NOMEM;
+    memcpy(block, device_id, nd);
+    memcpy(block + nd, client, nc);
+    c->device_id = block;
+    c->client = block + nd;
+    return 0;
+}
+
 void conn_transport_ready(struct conn *c)
 {
     c->transport_up = 1;
@@ -540,10 +575,12 @@ static void conn_process(struct conn *c)
     c->processing = 0;
     if (c->state == CONN_ST_CLOSING)
         return;
-    /* Give back large queues a burst left behind; small ones are reused. */
-    if (buf_len(&c->in) == 0 && c->in.alloc > SERVER_READ_SIZE)
+    /* Empty queues go back to the allocator: most connections sit idle
+     * between a few small requests, and 10,000 of them would otherwise
+     * each keep a block they do not use. The next read takes one again. */
+    if (buf_len(&c->in) == 0)
         buf_free(&c->in);
-    if (buf_len(&c->net_in) == 0 && c->net_in.alloc > SERVER_READ_SIZE)
+    if (buf_len(&c->net_in) == 0)
         buf_free(&c->net_in);
     conn_finish_peer_close(c);
     if (c->state != CONN_ST_CLOSING)
@@ -662,6 +699,7 @@ void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 
 static void peer_name(struct conn *c)
 {
+    char ip[48];
     struct sockaddr_storage ss;
     int len = sizeof ss;
     snprintf(c->peer, sizeof c->peer, "unknown");
@@ -670,14 +708,14 @@ static void peer_name(struct conn *c)
     int port;
     if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        uv_ip6_name(a, c->peer_ip, sizeof c->peer_ip);
+        uv_ip6_name(a, ip, sizeof ip);
         port = ntohs(a->sin6_port);
-        snprintf(c->peer, sizeof c->peer, "[%s]:%d", c->peer_ip, port);
+        snprintf(c->peer, sizeof c->peer, "[%s]:%d", ip, port);
         /* One IPv6 host usually owns a whole /64: limits count per /64,
          * except for IPv4-mapped addresses, which are one IPv4 host. */
         static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
         if (memcmp(a->sin6_addr.s6_addr, v4mapped, sizeof v4mapped) == 0) {
-            snprintf(c->limit_key, sizeof c->limit_key, "%s", c->peer_ip);
+            snprintf(c->limit_key, sizeof c->limit_key, "%s", ip);
         } else {
             struct sockaddr_in6 net = *a;
             memset(net.sin6_addr.s6_addr + 8, 0, 8);
@@ -687,10 +725,10 @@ static void peer_name(struct conn *c)
         }
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        uv_ip4_name(a, c->peer_ip, sizeof c->peer_ip);
+        uv_ip4_name(a, ip, sizeof ip);
         port = ntohs(a->sin_port);
-        snprintf(c->peer, sizeof c->peer, "%s:%d", c->peer_ip, port);
-        snprintf(c->limit_key, sizeof c->limit_key, "%s", c->peer_ip);
+        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+        snprintf(c->limit_key, sizeof c->limit_key, "%s", ip);
     }
 }
 
@@ -709,6 +747,7 @@ void conn_accept(struct listener *lst, int refuse_code)
     buf_init(&c->net_in, CONN_PRE_NET_LIMIT);
     buf_init(&c->in, CONN_PRE_IN_LIMIT);
     c->jobs.idle = conn_jobs_idle;
+    conn_clear_identity(c);
     uv_tcp_init(srv->loop, &c->tcp);
     uv_timer_init(srv->loop, &c->timer);
     c->tcp.data = c->timer.data = c;

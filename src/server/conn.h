@@ -17,6 +17,7 @@
 #define MC_CONN_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -43,20 +44,18 @@ struct op;
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer; /* handshake, HELLO and idle timeouts; failed-login delay; close linger */
-    uv_shutdown_t shutdown_req;
     struct server *srv;
     const struct listener *lst;
     struct conn *prev, *next;
 
     uint64_t id;
     char peer[64];      /* "ip:port" or "[ip]:port" */
-    char peer_ip[48];   /* address only */
     char limit_key[56]; /* what per-address limits count: the IPv4 address or the IPv6 /64 */
     enum conn_state state;
     uint16_t proto;   /* negotiated protocol version; 0 before HELLO_OK */
     uint8_t compress; /* zstd level for DATA (0: none), agreed at HELLO */
     int refuse_code;  /* nonzero: answer this error after the handshake, then close */
-    int counted;      /* counted in srv->nconns */
+    bool counted;     /* counted in srv->nconns */
     uint64_t started_ms;
     uint64_t closing_since_ms;
 
@@ -65,13 +64,13 @@ struct conn {
     struct buf net_in; /* ciphertext from the socket, not yet given to wolfSSL */
     struct buf in;     /* plaintext frames not yet parsed */
     size_t out_queued; /* bytes handed to uv_write and not yet written */
-    int reading;
-    int transport_up;         /* TLS handshake done (or plain connection accepted) */
-    int hello_checked;        /* tls.c looked at the ClientHello's groups (tlshello.h) */
-    int output_paused;        /* parsing paused: the client left too many answers unread */
+    bool reading;
+    bool transport_up;        /* TLS handshake done (or plain connection accepted) */
+    bool hello_checked;       /* tls.c looked at the ClientHello's groups (tlshello.h) */
+    bool output_paused;       /* parsing paused: the client left too many answers unread */
     unsigned pauses;          /* pauses since the last output_paused line */
     uint64_t pause_logged_ms; /* when that line was written */
-    int peer_closed; /* the peer sent FIN or close_notify: answer what arrived, then close */
+    bool peer_closed; /* the peer sent FIN or close_notify: answer what arrived, then close */
     int handles_open;
 
     struct job_owner jobs; /* jobs that still point here */
@@ -81,14 +80,16 @@ struct conn {
     unsigned ops_ending;                  /* ops answered whose jobs still run */
     struct write_req *batch;              /* output not yet handed to the socket */
     struct conn *flush_prev, *flush_next; /* on srv->flush_list while batch is set */
-    int flush_queued;
-    int processing;       /* conn_process() is on the stack */
-    int waking;           /* op_wake_writers() is on the stack */
+    bool flush_queued;
+    bool processing;      /* conn_process() is on the stack */
+    bool waking;          /* op_wake_writers() is on the stack */
     uint32_t last_writer; /* the op that sent last: round robin starts after it */
-    int bye_answered;     /* BYE was answered: close once it is consumed */
+    bool bye_answered;    /* BYE was answered: close once it is consumed */
     uint32_t perms;
-    char device_id[MC_MAX_DEVICE_ID * 4 + 1]; /* escaped for logs (log_escape) */
-    char client[(MC_MAX_CLIENT_NAME + MC_MAX_CLIENT_VERSION) * 4 + 2];
+    /* From the HELLO, escaped for logs (log_escape): "" before it. Both
+     * point into one allocation sized to them (conn_set_identity). */
+    const char *device_id;
+    const char *client; /* "name/version" */
     uint64_t requests;
     uint64_t keepalives; /* of them PING, INFO, NOOP answered: logged at debug only */
 };
@@ -140,6 +141,14 @@ __attribute__((warn_unused_result)) int conn_write_raw(struct conn *c, const uin
  */
 size_t conn_out_room(const struct conn *c);
 
+/*
+ * Remember the device id and "name/version" the HELLO gave (already escaped
+ * for logs). They stay for the connection's life, in an allocation sized to
+ * them: an idle connection does not carry the room their longest escaped
+ * forms would need (900 bytes). MC_ERR_NOMEM leaves both "".
+ */
+__attribute__((warn_unused_result)) int conn_set_identity(struct conn *c, const char *device_id,
+                                                          const char *client);
 /* Called by transports when the TLS handshake (or plain accept) completes. */
 void conn_transport_ready(struct conn *c);
 /* A request in progress (login, an op) ended: go on parsing, or finish a drain or a close. */

@@ -237,6 +237,20 @@ static int tls_check_hello(struct conn *c)
     return 1;
 }
 
+/*
+ * Once the handshake is done (its tickets sent), give back what only the
+ * handshake needed. wolfSSL_accept() already frees the handshake hashes,
+ * the peer's keys and its record buffers (FreeHandshakeResources), but a
+ * build with the OpenVPN compatibility layer (--enable-distro has it) keeps
+ * the key-exchange arrays of every connection for keying-material export,
+ * which the gateway never does: 5.4 KiB per connection (docs/admin.md,
+ * "Memory per connection").
+ */
+static void tls_release_handshake(struct conn *c)
+{
+    wolfSSL_FreeArrays(c->ssl);
+}
+
 static int tls_feed(struct conn *c, const uint8_t *data, size_t len)
 {
     if (len && buf_append(&c->net_in, data, len) < 0)
@@ -269,6 +283,7 @@ static int tls_feed(struct conn *c, const uint8_t *data, size_t len)
                  wolfSSL_get_version(c->ssl), wolfSSL_get_cipher_name(c->ssl),
                  wolfSSL_session_reused(c->ssl) ? "yes" : "no",
                  c->lst->cfg->encryption == CFG_ENC_AES256 ? " auth=psk" : "");
+        tls_release_handshake(c);
         conn_transport_ready(c);
     }
     /* Decrypt as much as fits straight into the plaintext queue: no copies elsewhere. */
