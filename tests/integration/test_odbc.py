@@ -289,13 +289,7 @@ class OdbcSqliteTest(LogOnFailure, unittest.TestCase):
             with self.assertRaises(QueryError) as cm:
                 c.read_query(rid)
             self.assertEqual(cm.exception.code, E["CANCELLED"])
-        # SQLite cannot cancel a running statement: they run to their end and
-        # hold the database threads until then (long on a loaded machine, under
-        # ASan). Wait for a free one, so that the next test starts on an idle pool.
-        w = OdbcClient(self.ports["ro"], timeout=600)
-        self.addCleanup(w.close)
-        self.assertEqual(w.hello2(PW, device="dev-1")[1].type, 0x02)
-        w.open()
+        self.wait_for_the_database_threads()
 
     # -- the command line, on libmiscomm -------------------------------------------------
     def miscli(self, conn, *args):
@@ -341,6 +335,22 @@ class OdbcSqliteTest(LogOnFailure, unittest.TestCase):
         self.assertEqual(out.returncode, 64, out.stderr)
 
     # -- what a cold review found ----------------------------------------------------------
+    def wait_for_the_database_threads(self):
+        """SQLite cannot cancel a running statement: cancelled SLOW ones run to
+        their end and hold the 4 database threads until then (long on a loaded
+        machine). Wait until all 4 are free again (4 handles opened at once
+        need them all), so that what follows starts on an idle pool."""
+        waiters = []
+        for _ in range(4):
+            w = OdbcClient(self.ports["ro"], timeout=600)
+            self.addCleanup(w.close)
+            self.assertEqual(w.hello2(PW, device="dev-1")[1].type, 0x02)
+            waiters.append(w)
+        rids = [w.send(0x40, b"\x00\x00") for w in waiters]
+        for w, rid in zip(waiters, rids):  # their handles close with their connections
+            f = w.recv_frame()
+            self.assertEqual((f.type, f.id), (0x41, rid))
+
     def test_pipelined_close_and_cancelled_open(self):
         c, h = self.opened()
         # A request, then ODBC_CLOSE, without waiting: answers in order, nothing freed twice.
@@ -362,6 +372,7 @@ class OdbcSqliteTest(LogOnFailure, unittest.TestCase):
         self.err("BAD_HANDLE", c.query, h + 5, "SELECT 1")
         for d, rid in slow:
             d.cancel(rid)
+        self.wait_for_the_database_threads()
         # A pipelined request that fails at once, then CLOSE: the failure is answered first.
         g = c.open()[0]
         qid = c.send_query(g, "SELECT * FROM no_such_table")
