@@ -267,6 +267,13 @@ static int tls_feed(struct conn *c, const uint8_t *data, size_t len)
             int err = wolfSSL_get_error(c->ssl, ret);
             if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE)
                 return 0;
+            if (err == NO_PEER_CERT && wolfSSL_version(c->ssl) == TLS1_2_VERSION) {
+                /* wolfSSL closes without an alert; RFC 5246 7.4.6 wants
+                 * handshake_failure. Our side has not sent ChangeCipherSpec
+                 * yet, so the alert goes in the clear. */
+                static const uint8_t alert[] = {21, 3, 3, 0, 2, 2, 40};
+                (void)conn_write_raw(c, alert, sizeof alert);
+            }
             tls_log_error(c, err);
             return MC_ERR_TLS;
         }

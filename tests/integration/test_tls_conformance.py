@@ -272,10 +272,9 @@ class ClientCertPolicyTest(unittest.TestCase):
                               "-tls1_2")
         self.assertTrue(ok, out)
 
-    @unittest.expectedFailure
     def test_no_certificate_tls12_gets_handshake_failure(self):
-        """Item 6, not done: docs/protocol.md promises handshake_failure on TLS 1.2;
-        wolfSSL 5.5.4 closes without an alert (docs/admin.md)."""
+        """Item 6: wolfSSL 5.5.4 closes without an alert; the gateway sends
+        handshake_failure itself (in the clear: before its ChangeCipherSpec)."""
         out = self.refused(None, "-tls1_2", reason="no client certificate")
         self.assertRegex(out, r"alert handshake failure|alert number 40", out)
 
