@@ -219,6 +219,21 @@ static int tls_check_hello(struct conn *c)
     if (tlshello_parse(buf_head(&c->net_in), buf_len(&c->net_in), &h) == 0)
         return 0;
     c->hello_checked = 1;
+    /* No group of ours at all: ECDHE impossible. Finite-field DHE remains when
+     * the policy has it and the client names one of our FFDHE groups (TLS 1.2
+     * or 1.3), or offers a DHE suite and names no FFDHE group (a TLS 1.2
+     * client from before RFC 7919). */
+    int dhe = tlsctx_offers_dhe(&c->srv->cfg) && (h.our_ffdhe || (h.dhe_suite && !h.ffdhe));
+    if (h.groups && !h.our_ec && !dhe) {
+        static const uint8_t alert[] = {21, 3, 3, 0, 2, 2, 40};
+        (void)conn_write_raw(c, alert, sizeof alert);
+        conn_log(LOG_LVL_WARN, c,
+                 "event=tls_error code=%d error=\"no usable group\" reason=\"the client offers "
+                 "no key exchange group the gateway has (X25519, P-256, P-384%s)\"",
+                 MATCH_SUITE_ERROR,
+                 tlsctx_offers_dhe(&c->srv->cfg) ? ", ffdhe2048, ffdhe3072" : "");
+        return -1;
+    }
     if (!h.ffdhe || h.our_ffdhe)
         return 1;
     if (tlsctx_drop_dhe(c->ssl, &c->srv->cfg) < 0) {

@@ -384,3 +384,10 @@ int tlsctx_check_file(const char *path)
     config_free(&cfg);
     return rc;
 }
+
+int tlsctx_offers_dhe(const struct mc_config *cfg)
+{
+    return tlsctx_has_dhe(cfg->cipher_policy == CFG_POLICY_EXPLICIT
+                              ? cfg->ciphers
+                              : tlsctx_policy_ciphers(cfg->cipher_policy, cfg->max_version));
+}

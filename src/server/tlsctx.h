@@ -25,6 +25,8 @@ const char *tlsctx_policy_ciphers(int policy, int max_version);
  * handshake (RFC 7919 4, tlshello.h). MC_ERR_TLS when no suite is left.
  */
 __attribute__((warn_unused_result)) int tlsctx_drop_dhe(WOLFSSL *ssl, const struct mc_config *cfg);
+/* 1 when cfg's suites (policy or explicit list) include finite-field DHE ones. */
+int tlsctx_offers_dhe(const struct mc_config *cfg);
 /* A context for cfg's [tls] section: everything but I/O callbacks and tickets. */
 __attribute__((warn_unused_result)) int tlsctx_create(const struct mc_config *cfg,
                                                       WOLFSSL_CTX **out);

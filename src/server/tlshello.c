@@ -16,6 +16,9 @@
 #define EXT_SUPPORTED_GROUPS 10
 #define FFDHE2048            256
 #define FFDHE3072            257
+#define SECP256R1            23
+#define SECP384R1            24
+#define X25519               29
 
 struct cursor {
     const uint8_t *p, *end;
@@ -54,7 +57,9 @@ static void tlshello_groups(const uint8_t *p, size_t len, struct tlshello *out)
     size_t n, g;
     if (u16(&c, &n) < 0 || n != len - 2 || n % 2)
         return;
+    out->groups = 1;
     while (u16(&c, &g) == 0) {
+        out->our_ec |= g == X25519 || g == SECP256R1 || g == SECP384R1;
         if (g >= 256 && g <= 511) {
             out->ffdhe = 1;
             out->our_ffdhe |= g == FFDHE2048 || g == FFDHE3072;
@@ -64,7 +69,7 @@ static void tlshello_groups(const uint8_t *p, size_t len, struct tlshello *out)
 
 size_t tlshello_parse(const uint8_t *buf, size_t len, struct tlshello *out)
 {
-    out->ffdhe = out->our_ffdhe = 0;
+    out->groups = out->our_ec = out->ffdhe = out->our_ffdhe = out->dhe_suite = 0;
     if (len < 5)
         return 0;
     size_t rec_len = (size_t)buf[3] << 8 | buf[4];
@@ -80,8 +85,15 @@ size_t tlshello_parse(const uint8_t *buf, size_t len, struct tlshello *out)
         take(&c, 2 + 32, &at) < 0)
         return 5 + rec_len;
     /* A message longer than the record simply ends early here. */
-    if (u8(&c, &n) < 0 || take(&c, n, &at) < 0 || u16(&c, &n) < 0 || take(&c, n, &at) < 0 ||
-        u8(&c, &n) < 0 || take(&c, n, &at) < 0 || u16(&c, &n) < 0)
+    if (u8(&c, &n) < 0 || take(&c, n, &at) < 0 || u16(&c, &n) < 0 || take(&c, n, &at) < 0)
+        return 5 + rec_len;
+    /* Finite-field DHE suites: TLS_DHE_* (RSA, with AES-GCM, AES-CBC, ChaCha20). */
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        unsigned s = (unsigned)at[i] << 8 | at[i + 1];
+        out->dhe_suite |= s == 0x009E || s == 0x009F || s == 0x0067 || s == 0x006B || s == 0x0033 ||
+                          s == 0x0039 || s == 0xCCAA;
+    }
+    if (u8(&c, &n) < 0 || take(&c, n, &at) < 0 || u16(&c, &n) < 0)
         return 5 + rec_len;
     if ((size_t)(c.end - c.p) > n)
         c.end = c.p + n;

@@ -8,6 +8,11 @@
  * does not know while parsing, so a client offering only ffdhe4096 looks to
  * it like one that offers none, and gets ffdhe2048. tls.c takes the DHE
  * suites away from such a connection before its handshake starts.
+ *
+ * A client whose supported_groups has none of the gateway's groups at all
+ * would get P-256 anyway on TLS 1.2 (wolfSSL's fallback curve), or a
+ * HelloRetryRequest for a group it never offered on TLS 1.3: tls.c refuses
+ * it with handshake_failure instead (RFC 8446 4.1.1, RFC 8422 5.1).
  */
 #ifndef MC_TLSHELLO_H
 #define MC_TLSHELLO_H
@@ -16,8 +21,11 @@
 #include <stdint.h>
 
 struct tlshello {
+    int groups;    /* the ClientHello has a supported_groups extension */
+    int our_ec;    /* ... naming X25519, P-256 or P-384 */
     int ffdhe;     /* supported_groups names a group from 256 to 511 */
     int our_ffdhe; /* ... and one of those the gateway offers: ffdhe2048 or ffdhe3072 */
+    int dhe_suite; /* cipher_suites has a finite-field DHE suite (TLS_DHE_RSA_*) */
 };
 
 /*

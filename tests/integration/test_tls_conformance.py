@@ -191,6 +191,23 @@ class RawHelloTest(unittest.TestCase):
             self.assertTrue(sh and sh["hrr"], a)
             self.assertEqual(sh["extensions"][EXT_KEY_SHARE], b"\x00\x18")
 
+    def test_no_group_of_ours_is_refused(self):
+        """Item 5: a client whose supported_groups has none of ours gets handshake_failure,
+        not wolfSSL's fallback P-256 (TLS 1.2) or a HelloRetryRequest for a group it never
+        offered (TLS 1.3)."""
+        for g in (tlsraw.SECP521R1, tlsraw.X448):
+            with self.subTest(group=tlsraw.GROUP_NAMES[g], version="1.2"):
+                a = exchange(self.gw.port, client_hello([ECDHE_RSA_AES128_GCM_SHA256],
+                                                        groups=[g]))
+                self.assertIsNone(a.server_hello(), a)
+                self.assertEqual(a.alert_name, "handshake_failure", a)
+            with self.subTest(group=tlsraw.GROUP_NAMES[g], version="1.3"):
+                a = exchange(self.gw.port, client_hello([tlsraw.TLS13_AES_128_GCM_SHA256],
+                                                        tls13=True, groups=[g], key_shares=[]))
+                self.assertIsNone(a.server_hello(), a)
+                self.assertEqual(a.alert_name, "handshake_failure", a)
+        self.gw.wait_log(r'error="no usable group"')
+
     def test_hello_retry_request_names_a_group_and_version(self):
         """Item 5: RFC 8446 4.1.4: the HelloRetryRequest carries supported_versions and the
         group the client is to send a share for, one it offered."""
