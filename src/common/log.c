@@ -8,7 +8,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#ifdef _WIN32
+/* The "syslog" target is the Windows Event Log, under the source "miscomm". */
+#include <windows.h>
+enum { LOG_ERR = 3, LOG_WARNING = 4, LOG_INFO = 6, LOG_DEBUG = 7 };
+static HANDLE event_source;
+#else
 #include <syslog.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -64,7 +71,13 @@ int log_open(enum log_target target, const char *path, enum log_level level)
         setvbuf(f, NULL, _IOLBF, 0);
         log_file = f;
     } else if (target == LOG_TO_SYSLOG) {
+#ifdef _WIN32
+        event_source = RegisterEventSourceA(NULL, "miscomm");
+        if (!event_source)
+            return MC_ERR_IO;
+#else
         openlog("miscommd", LOG_PID, LOG_DAEMON);
+#endif
     }
     return 0;
 }
@@ -74,8 +87,14 @@ void log_close(void)
     if (log_file)
         fclose(log_file);
     log_file = NULL;
-    if (log_target_kind == LOG_TO_SYSLOG)
+    if (log_target_kind == LOG_TO_SYSLOG) {
+#ifdef _WIN32
+        DeregisterEventSource(event_source);
+        event_source = NULL;
+#else
         closelog();
+#endif
+    }
     log_target_kind = LOG_TO_STDERR;
 }
 
@@ -88,7 +107,17 @@ void log_write(enum log_level level, const char *fmt, ...)
     va_end(ap);
 
     if (log_target_kind == LOG_TO_SYSLOG) {
+#ifdef _WIN32
+        /* Event ids are not registered in a message file: the viewer shows
+         * the text as the event's insertion string. */
+        WORD type = level == LOG_LVL_ERROR  ? EVENTLOG_ERROR_TYPE
+                    : level == LOG_LVL_WARN ? EVENTLOG_WARNING_TYPE
+                                            : EVENTLOG_INFORMATION_TYPE;
+        const char *strs[1] = {msg};
+        ReportEventA(event_source, type, 0, (DWORD)level_prio[level], NULL, 1, 0, strs, NULL);
+#else
         syslog(level_prio[level], "%s %s", level_names[level], msg);
+#endif
         return;
     }
     if (!log_file) {

@@ -3,8 +3,6 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 #include <wolfssl/options.h>
@@ -14,6 +12,7 @@
 #include "miscomm/error.h"
 #include "log.h"
 #include "notify.h"
+#include "secret.h"
 #include "server.h"
 #include "tlsctx.h"
 
@@ -100,9 +99,7 @@ int main(int argc, char **argv)
         config =
             access("conf/miscomm.ini", R_OK) == 0 ? "conf/miscomm.ini" : "/etc/miscomm/miscomm.ini";
     /* Keys and passwords live in this process: never in a core dump. */
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    prctl(PR_SET_DUMPABLE, 0);
+    secret_no_dumps();
     if (sodium_init() < 0 || wolfSSL_Init() != WOLFSSL_SUCCESS) {
         fprintf(stderr, "miscommd: cannot initialise the crypto libraries\n");
         return 1;

@@ -10,6 +10,34 @@
 #include "misctl.h"
 #include "tlsctx.h"
 
+#ifdef _WIN32
+#include <windows.h>
+
+static int misctl_service_reload(void)
+{
+    SC_HANDLE scm = OpenSCManagerA(NULL, NULL, SC_MANAGER_CONNECT);
+    SC_HANDLE svc = scm ? OpenServiceA(scm, "miscomm", SERVICE_PAUSE_CONTINUE) : NULL;
+    SERVICE_STATUS st;
+    int ok = svc && ControlService(svc, SERVICE_CONTROL_PARAMCHANGE, &st);
+    DWORD err = GetLastError();
+    if (svc)
+        CloseServiceHandle(svc);
+    if (scm)
+        CloseServiceHandle(scm);
+    if (!ok) {
+        fprintf(stderr,
+                "misctl: reload: cannot send the reload control to the service 'miscomm' "
+                "(Windows error %lu; is it installed and running, and is this an "
+                "administrator's prompt?)\n",
+                (unsigned long)err);
+        return 1;
+    }
+    printf("sent the reload control to the service 'miscomm'; the result is in its log "
+           "(event=reload ...)\n");
+    return 0;
+}
+#endif
+
 int misctl_check_config(int argc, char **argv)
 {
     enum { O_HELP = 1 };
@@ -97,6 +125,11 @@ int misctl_reload(int argc, char **argv)
     }
     int ret = EXIT_FAIL;
     char text[64] = "";
+#ifdef _WIN32
+    /* Windows: the service's parameters-changed control, which miscommd
+     * maps onto the same reload as SIGHUP (src/server/service_win.c). */
+    ret = misctl_service_reload();
+#else
     FILE *f = fopen(cfg.pid_file, "r");
     if (!f) {
         fprintf(stderr,
@@ -152,6 +185,7 @@ int misctl_reload(int argc, char **argv)
     }
     printf("sent SIGHUP to miscommd (pid %ld); the result is in its log (event=reload ...)\n", pid);
     ret = 0;
+#endif
 out:
     config_free(&cfg);
     return ret;

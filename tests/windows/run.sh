@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The Windows binaries under Wine (make test-windows):
+#
+#   tests/windows/run.sh BUILD_WIN BUILD_LINUX
+#
+# Wine runs in its own prefix under BUILD_WIN (wine/), quiet (WINEDEBUG=-all),
+# without its crash dialog, and its server is stopped at the end whatever
+# happens. A Linux miscommd (BUILD_LINUX) serves the Windows client, with a
+# certificate the Windows misctl made; when BUILD_WIN has a miscommd.exe, the
+# Linux miscli pings it too. Ends with "N passed, N failed".
+set -uo pipefail
+
+win=$(cd "${1:?usage: run.sh BUILD_WIN BUILD_LINUX}" && pwd)
+linux=$(cd "${2:?usage: run.sh BUILD_WIN BUILD_LINUX}" && pwd)
+export WINEPREFIX="$win/wine" WINEDEBUG=-all WINEARCH=win64
+# No Mono or Gecko install prompt: nothing here needs .NET or a browser.
+export WINEDLLOVERRIDES="mscoree,mshtml="
+export DISPLAY=
+work=$(mktemp -d "${TMPDIR:-/tmp}/miscomm-wine.XXXXXX")
+server_pid=
+
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    wineserver -k 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+ok() { echo "ok   $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL $1"; shift; printf '     %s\n' "$@"; failed=$((failed + 1)); }
+
+# wine PROGRAM.exe ARGS...: the Windows program's exit status, its stdout
+# and stderr in $work/out (Wine's own start-up messages are not ours).
+run() {
+    timeout 120 wine "$@" > "$work/out" 2>&1 < "${RUN_STDIN:-/dev/null}"
+}
+
+echo "wine: prefix $WINEPREFIX ($(wine --version))"
+if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    timeout 300 wineboot -i > "$work/boot" 2>&1 || { cat "$work/boot"; exit 1; }
+fi
+# The crash dialog off: a crash is a failed test, not a window nobody sees.
+wine reg add 'HKCU\Software\Wine\WineDbg' /v ShowCrashDialog /t REG_DWORD /d 0 /f > /dev/null 2>&1
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# --- the tools run ----------------------------------------------------------
+if run "$win/miscli.exe" --help && grep -q '^Usage: miscli' "$work/out"; then
+    ok "miscli.exe --help"
+else
+    bad "miscli.exe --help" "$(head -5 "$work/out")"
+fi
+if run "$win/misctl.exe" --help && grep -q 'passwd' "$work/out"; then
+    ok "misctl.exe --help"
+else
+    bad "misctl.exe --help" "$(head -5 "$work/out")"
+fi
+
+# misctl passwd: an Argon2id hash the Linux tools accept as a password key.
+printf 'correct horse battery\n' > "$work/pw"
+if RUN_STDIN="$work/pw" run "$win/misctl.exe" passwd --password-stdin &&
+   grep -q '^\$argon2id\$v=19\$' "$work/out"; then
+    ok "misctl.exe passwd --password-stdin"
+    grep '^\$argon2id' "$work/out" | tr -d '\r' > "$work/pw.hash"
+else
+    bad "misctl.exe passwd --password-stdin" "$(head -5 "$work/out")"
+fi
+
+# misctl cert create, with Windows paths (Z: is Wine's view of /).
+mkdir -p "$work/certs"
+if run "$win/misctl.exe" cert create --cn localhost --san localhost,127.0.0.1 \
+        --out "Z:${work//\//\\}\\certs\\miscomm.crt" --key-out "Z:${work//\//\\}\\certs\\miscomm.key" &&
+   [ -s "$work/certs/miscomm.crt" ] && [ -s "$work/certs/miscomm.key" ] &&
+   openssl x509 -in "$work/certs/miscomm.crt" -noout -text | grep -q 'DNS:localhost'; then
+    ok "misctl.exe cert create (a certificate openssl reads)"
+else
+    bad "misctl.exe cert create" "$(head -5 "$work/out")"
+fi
+if run "$win/misctl.exe" cert show "Z:${work//\//\\}\\certs\\miscomm.crt" &&
+   grep -qi 'sha-\?256' "$work/out"; then
+    ok "misctl.exe cert show"
+else
+    bad "misctl.exe cert show" "$(head -5 "$work/out")"
+fi
+
+# --- the Windows client against the Linux gateway ---------------------------
+port=$(free_port)
+mkdir -p "$work/data"
+cat > "$work/miscomm.ini" <<EOF
+[server]
+data_dir = data
+log_level = debug
+[tls]
+certificate = certs/miscomm.crt
+key = certs/miscomm.key
+[connection psdmobile]
+bind = 127.0.0.1
+port = $port
+password = $(cat "$work/pw.hash" 2>/dev/null)
+EOF
+"$linux/miscommd" -c "$work/miscomm.ini" > "$work/linux-miscommd.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do
+    grep -q 'event=ready' "$work/linux-miscommd.log" && break
+    sleep 0.1
+done
+if RUN_STDIN="$work/pw" run "$win/miscli.exe" -p "$port" \
+        --cafile "Z:${work//\//\\}\\certs\\miscomm.crt" --device wine-test ping --count 3 &&
+   grep -q '3 received' "$work/out"; then
+    ok "miscli.exe ping --count 3 to a Linux miscommd over TLS (the Windows-made certificate)"
+else
+    bad "miscli.exe ping to a Linux miscommd" "$(head -8 "$work/out")" \
+        "$(tail -5 "$work/linux-miscommd.log")"
+fi
+kill "$server_pid" 2>/dev/null
+wait "$server_pid" 2>/dev/null
+server_pid=
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
