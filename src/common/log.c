@@ -132,7 +132,8 @@ void log_write(enum log_level level, const char *fmt, ...)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
+    time_t sec = (time_t)tv.tv_sec; /* a long, not a time_t, on Windows */
+    gmtime_r(&sec, &tm);
     char ts[32];
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
     FILE *out = log_file ? log_file : stderr;

@@ -6,10 +6,12 @@
 #ifdef _WIN32
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <winsock2.h>
 #include <windows.h>
 
+#include "platform_win.h"
 #include "sock.h"
 
 static INIT_ONCE wsa_once = INIT_ONCE_STATIC_INIT;
@@ -33,7 +35,7 @@ int sock_startup(void)
 }
 
 /* The errno a POSIX call would have set for this Win32 error. */
-static int errno_from_win32(DWORD e)
+int mc_win_errno(DWORD e)
 {
     switch (e) {
     case ERROR_FILE_NOT_FOUND:
@@ -66,7 +68,7 @@ static int errno_from_win32(DWORD e)
 }
 
 /* path as UTF-16 in a buffer the caller frees; NULL with errno set. */
-static wchar_t *wide(const char *path)
+wchar_t *mc_win_wide(const char *path)
 {
     int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, NULL, 0);
     if (n <= 0) {
@@ -82,34 +84,62 @@ static wchar_t *wide(const char *path)
     return w;
 }
 
-int mc_win_rename(const char *from, const char *to)
+int mc_win_link(const char *from, const char *to)
 {
-    wchar_t *wf = wide(from), *wt = wf ? wide(to) : NULL;
+    wchar_t *wf = mc_win_wide(from), *wt = wf ? mc_win_wide(to) : NULL;
     int rc = -1;
     if (wf && wt) {
-        if (MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+        if (CreateHardLinkW(wt, wf, NULL))
             rc = 0;
         else
-            errno = errno_from_win32(GetLastError());
+            errno = mc_win_errno(GetLastError());
     }
     free(wf);
     free(wt);
     return rc;
 }
 
-int mc_win_link(const char *from, const char *to)
+char *mc_win_realpath(const char *path, char *out)
 {
-    wchar_t *wf = wide(from), *wt = wf ? wide(to) : NULL;
-    int rc = -1;
-    if (wf && wt) {
-        if (CreateHardLinkW(wt, wf, NULL))
-            rc = 0;
-        else
-            errno = errno_from_win32(GetLastError());
+    if (_access(path, 0) != 0)
+        return NULL; /* errno is ENOENT, as realpath(3) would set */
+    if (!_fullpath(out, path, PATH_MAX)) {
+        errno = ENAMETOOLONG;
+        return NULL;
     }
-    free(wf);
-    free(wt);
-    return rc;
+    return out;
+}
+
+ssize_t mc_win_getline(char **line, size_t *cap, FILE *f)
+{
+    size_t n = 0;
+    int ch;
+    if (!*line || *cap == 0) {
+        *cap = 128;
+        if (!(*line = malloc(*cap))) {
+            errno = ENOMEM;
+            return -1;
+        }
+    }
+    while ((ch = fgetc(f)) != EOF) {
+        if (n + 2 > *cap) {
+            size_t ncap = *cap * 2;
+            char *p = realloc(*line, ncap);
+            if (!p) {
+                errno = ENOMEM;
+                return -1;
+            }
+            *line = p;
+            *cap = ncap;
+        }
+        (*line)[n++] = (char)ch;
+        if (ch == '\n')
+            break;
+    }
+    if (n == 0)
+        return -1;
+    (*line)[n] = 0;
+    return (ssize_t)n;
 }
 
 int mc_win_fsync(int fd)
@@ -134,7 +164,7 @@ ssize_t mc_win_pread(int fd, void *buf, size_t len, off_t off)
         DWORD e = GetLastError();
         if (e == ERROR_HANDLE_EOF)
             return 0;
-        errno = errno_from_win32(e);
+        errno = mc_win_errno(e);
         return -1;
     }
     return (ssize_t)got;

@@ -31,8 +31,10 @@
 
 int files_path_force_walk;
 
+#ifdef FILES_HAVE_OPENAT2
 /* Set once a call to openat2 answered ENOSYS: the kernel is older than 5.6 or a filter hides it. */
 static atomic_int openat2_missing;
+#endif
 
 /* The messages below spell the limits out; keep them in step. */
 _Static_assert(FILES_NAME_MAX == 1024u, "update the 'longer than' message");

@@ -450,7 +450,9 @@ int server_init(struct server *srv, const char *config_path)
     uint64_t rotate_ms = (uint64_t)srv->cfg.ticket_rotation * 1000u;
     uv_timer_start(&srv->ticket_timer, on_ticket_timer, rotate_ms, rotate_ms);
     uv_timer_start(&srv->expiry_timer, on_expiry_timer, 86400000u, 86400000u);
+#ifdef SIGPIPE /* Windows has none: a write to a closed socket is an error, not a signal */
     signal(SIGPIPE, SIG_IGN);
+#endif
     write_pid_file(srv);
     return 0;
 }

@@ -124,12 +124,13 @@ int misctl_reload(int argc, char **argv)
         return EXIT_CONFIG;
     }
     int ret = EXIT_FAIL;
-    char text[64] = "";
 #ifdef _WIN32
     /* Windows: the service's parameters-changed control, which miscommd
      * maps onto the same reload as SIGHUP (src/server/service_win.c). */
     ret = misctl_service_reload();
+    goto out;
 #else
+    char text[64] = "";
     FILE *f = fopen(cfg.pid_file, "r");
     if (!f) {
         fprintf(stderr,
