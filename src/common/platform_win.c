@@ -142,11 +142,6 @@ ssize_t mc_win_getline(char **line, size_t *cap, FILE *f)
     return (ssize_t)n;
 }
 
-int mc_win_fsync(int fd)
-{
-    return _commit(fd);
-}
-
 ssize_t mc_win_pread(int fd, void *buf, size_t len, off_t off)
 {
     HANDLE h = (HANDLE)_get_osfhandle(fd);

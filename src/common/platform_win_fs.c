@@ -238,10 +238,33 @@ static int open_path(const char *path, int flags, int mode)
         free(w);
         return rc;
     }
-    int cflags = flags & ~(O_DIRECTORY | O_NOFOLLOW | O_PATH | O_NONBLOCK);
-    /* Shared for delete too: a rename over a file being read succeeds, as on POSIX. */
-    int fd = _wopen(w, cflags | _O_BINARY, mode & 0600 ? _S_IREAD | _S_IWRITE : _S_IREAD);
+    /*
+     * CreateFileW rather than _wopen, to share for delete as well: as on
+     * POSIX, a file may be renamed or removed while open (a staged upload
+     * is renamed into place while its fd is still open, a file being read
+     * may be replaced).
+     */
+    int acc = flags & O_ACCMODE;
+    DWORD access = acc == O_RDONLY   ? GENERIC_READ
+                   : acc == O_WRONLY ? GENERIC_WRITE
+                                     : GENERIC_READ | GENERIC_WRITE;
+    DWORD disp = (flags & O_CREAT) && (flags & O_EXCL)    ? CREATE_NEW
+                 : (flags & O_CREAT) && (flags & O_TRUNC) ? CREATE_ALWAYS
+                 : (flags & O_CREAT)                      ? OPEN_ALWAYS
+                 : (flags & O_TRUNC)                      ? TRUNCATE_EXISTING
+                                                          : OPEN_EXISTING;
+    DWORD attrs_new =
+        (flags & O_CREAT) && !(mode & 0200) ? FILE_ATTRIBUTE_READONLY : FILE_ATTRIBUTE_NORMAL;
+    HANDLE h = CreateFileW(w, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           disp, attrs_new, NULL);
     free(w);
+    if (h == INVALID_HANDLE_VALUE)
+        return fail_win();
+    int fd = _open_osfhandle((intptr_t)h, (flags & (O_ACCMODE | O_APPEND)) | _O_BINARY);
+    if (fd < 0) {
+        CloseHandle(h);
+        errno = EMFILE;
+    }
     return fd;
 }
 
@@ -293,6 +316,17 @@ int mc_win_close(int fd)
     }
     ReleaseSRWLockExclusive(&dirslots_lock);
     return rc;
+}
+
+/*
+ * A folder has nothing to flush on Windows: the renames into it were made
+ * with MOVEFILE_WRITE_THROUGH, which returns once they are on disk.
+ */
+int mc_win_fsync(int fd)
+{
+    if (is_dirfd(fd))
+        return 0;
+    return _commit(fd);
 }
 
 int mc_win_dup(int fd)

@@ -473,9 +473,22 @@ int files_child_name(const char *prefix, const char *entry, char out[FILES_NAME_
     return n;
 }
 
+/* The length of path's root: 1 for "/...", and on Windows 3 for "C:/..." (as
+ * the configuration writes it); 0 when path is not absolute. */
+static size_t root_len(const char *path)
+{
+#ifdef _WIN32
+    if (((path[0] >= 'A' && path[0] <= 'Z') || (path[0] >= 'a' && path[0] <= 'z')) &&
+        path[1] == ':' && (path[2] == '/' || path[2] == '\\'))
+        return 3;
+#endif
+    return path[0] == '/' ? 1 : 0;
+}
+
 int files_dir_open(const char *path, int create)
 {
-    if (!path || path[0] != '/') {
+    size_t root = path ? root_len(path) : 0;
+    if (root == 0) {
         errno = EINVAL;
         return MC_ERR_INVALID_ARG;
     }
@@ -492,7 +505,7 @@ int files_dir_open(const char *path, int create)
     }
     memcpy(buf, path, len + 1);
     /* mkdir -p: each prefix ending before a '/', then the whole path. */
-    for (size_t i = 1; i <= len; i++) {
+    for (size_t i = root; i <= len; i++) {
         if (buf[i] != '/' && buf[i] != '\0')
             continue;
         if (buf[i - 1] == '/')
