@@ -182,6 +182,11 @@ static void on_signal(uv_signal_t *s, int signum)
     server_drain(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+void server_stop(struct server *srv, const char *why)
+{
+    server_drain(srv, why);
+}
+
 /* The hourly sweep of abandoned uploads, on the worker pool. */
 struct sweep_job {
     struct job job; /* first: the job helper hands it back */
@@ -435,7 +440,9 @@ int server_init(struct server *srv, const char *config_path)
     srv->sig_int.data = srv->sig_term.data = srv->sig_hup.data = srv;
     uv_signal_start(&srv->sig_int, on_signal, SIGINT);
     uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+#ifndef _WIN32 /* Windows: SIGHUP is the console closing; reload is a service control */
     uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
+#endif
     uv_prepare_init(srv->loop, &srv->flush_prepare);
     srv->flush_prepare.data = srv;
     uv_prepare_start(&srv->flush_prepare, on_flush_prepare);

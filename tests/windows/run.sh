@@ -183,5 +183,50 @@ kill "$server_pid" 2>/dev/null
 wait "$server_pid" 2>/dev/null
 server_pid=
 
+# --- miscommd.exe as a service under Wine's service manager ------------------
+sport=$(free_port)
+mkdir -p "$work/svc/certs"
+cp "$work/certs/miscomm.crt" "$work/certs/miscomm.key" "$work/svc/certs/"
+sed -e "s/^port = .*/port = $sport/" -e 's/^log_level = debug/log_level = debug\nlog_target = file\nlog_file = miscommd.log/' \
+    "$work/win/miscomm.ini" > "$work/svc/miscomm.ini"
+svc_ini=$(wpath "$work/svc/miscomm.ini")
+if run "$win/miscommd.exe" --install-service -c "$svc_ini" && grep -q "installed the service 'miscomm'" "$work/out" &&
+   run "$win/miscommd.exe" --start-service && grep -q 'is running' "$work/out"; then
+    ok "miscommd.exe --install-service and --start-service (Wine's service manager)"
+else
+    bad "miscommd.exe as a service" "$(head -5 "$work/out")"
+fi
+if timeout 60 "$linux/miscli" -p "$sport" --cafile "$work/certs/miscomm.crt" --password-file "$work/pw" \
+        ping --count 2 > "$work/out" 2>&1 && grep -q '2 received' "$work/out"; then
+    ok "Linux miscli ping to the miscomm service"
+else
+    bad "Linux miscli ping to the miscomm service" "$(tail -3 "$work/out")" \
+        "$(tail -5 "$work/svc/miscommd.log" 2>/dev/null)"
+fi
+if run "$win/misctl.exe" reload -c "$svc_ini" && grep -q 'sent the reload control' "$work/out"; then
+    for _ in $(seq 50); do
+        grep -q 'event=reload result=' "$work/svc/miscommd.log" && break
+        sleep 0.1
+    done
+fi
+if grep -q 'event=reload result=ok' "$work/svc/miscommd.log"; then
+    ok "misctl.exe reload: SERVICE_CONTROL_PARAMCHANGE reloads (event=reload result=ok)"
+else
+    bad "misctl.exe reload" "$(head -3 "$work/out")" "$(grep 'event=reload' "$work/svc/miscommd.log")"
+fi
+if run "$win/miscommd.exe" --stop-service && grep -q 'is stopped' "$work/out" &&
+   grep -q 'event=draining signal=SERVICE_CONTROL_STOP' "$work/svc/miscommd.log" &&
+   grep -q 'event=stopped exit_code=0' "$work/svc/miscommd.log"; then
+    ok "miscommd.exe --stop-service: the SIGTERM drain, exit 0"
+else
+    bad "miscommd.exe --stop-service" "$(head -3 "$work/out")" "$(tail -3 "$work/svc/miscommd.log")"
+fi
+if run "$win/miscommd.exe" --uninstall-service && grep -q "removed the service" "$work/out" &&
+   ! run "$win/miscommd.exe" --service-status; then
+    ok "miscommd.exe --uninstall-service"
+else
+    bad "miscommd.exe --uninstall-service" "$(head -3 "$work/out")"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
