@@ -34,13 +34,16 @@ deb: build
 
 # The Windows binaries, cross-built with mingw-w64 (cmake/mingw-w64.cmake)
 # against static libraries built from Debian's source packages
-# (scripts/build-windows-deps.sh), in $(BUILD_WIN)/.
+# (scripts/build-windows-deps.sh), and their installer (NSIS,
+# packaging/windows/miscomm.nsi), in $(BUILD_WIN)/.
 windows:
 	@bash scripts/deps-windows.sh
 	@bash scripts/build-windows-deps.sh
 	@cmake -S . -B $(BUILD_WIN) -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64.cmake \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD_WIN) -j $(JOBS)
+	@makensis -V2 -DBIN=$(CURDIR)/$(BUILD_WIN) -DVERSION=$$(sed -n 's/^project(miscomm VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt) \
+		-DOUT=$(CURDIR)/$(BUILD_WIN)/miscomm-setup.exe packaging/windows/miscomm.nsi
 	@ls -1 $(BUILD_WIN)/*.exe $(BUILD_WIN)/*.dll
 
 # The Windows binaries under Wine (tests/windows/run.sh), against the Linux build.

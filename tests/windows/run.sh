@@ -228,5 +228,36 @@ else
     bad "miscommd.exe --uninstall-service" "$(head -3 "$work/out")"
 fi
 
+# --- the installer, silent (/S) -----------------------------------------------
+pf="$WINEPREFIX/drive_c/Program Files/miscomm"
+pd="$WINEPREFIX/drive_c/ProgramData/miscomm"
+if [ ! -f "$win/miscomm-setup.exe" ]; then
+    bad "installer" "no $win/miscomm-setup.exe (make windows builds it)"
+else
+    rm -rf "$pd"
+    if run "$win/miscomm-setup.exe" /S && [ -f "$pf/miscommd.exe" ] && [ -f "$pf/misctl.exe" ] &&
+       [ -f "$pf/miscli.exe" ] && [ -f "$pf/libmiscomm.dll" ] && [ -f "$pf/uninstall.exe" ] &&
+       [ -f "$pd/miscomm.ini" ] && [ -d "$pd/certs" ] && [ -d "$pd/data" ] &&
+       run "$pf/miscommd.exe" --service-status; [ -f "$pf/miscommd.exe" ] && grep -q '^miscomm: ' "$work/out" &&
+       ! grep -q 'not installed' "$work/out"; then
+        ok "miscomm-setup.exe /S: programs, %ProgramData%\\miscomm with miscomm.ini, the service registered ($(tr -d '\r' < "$work/out"))"
+    else
+        bad "miscomm-setup.exe /S" "$(ls "$pf" "$pd" 2>&1 | tr '\n' ' ')" "$(cat "$work/out")"
+    fi
+    # The uninstaller copies itself away and returns at once: wait for it.
+    echo '; the administrator edited this' >> "$pd/miscomm.ini"
+    run "$pf/uninstall.exe" /S
+    for _ in $(seq 100); do
+        [ -e "$pf/miscommd.exe" ] || break
+        sleep 0.2
+    done
+    if [ ! -e "$pf" ] && run "$win/miscommd.exe" --service-status; grep -q 'not installed' "$work/out" &&
+       grep -q 'the administrator edited this' "$pd/miscomm.ini"; then
+        ok "uninstall.exe /S: programs and service gone, %ProgramData%\\miscomm kept"
+    else
+        bad "uninstall.exe /S" "$(ls "$pf" 2>&1 | tr '\n' ' ')" "$(cat "$work/out")"
+    fi
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
