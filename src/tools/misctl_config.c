@@ -94,7 +94,12 @@ int misctl_reload(int argc, char **argv)
         } else if (id == O_HELP) {
             printf("Usage: misctl reload [-c CONFIG]\n"
                    "Asks the running miscommd to reload its configuration and certificate\n"
+#ifdef _WIN32
+                   "(the reload control to the Windows service 'miscomm'). The daemon keeps\n"
+                   "its current\n"
+#else
                    "(SIGHUP to the pid in [server] pid_file). The daemon keeps its current\n"
+#endif
                    "settings if the new ones are invalid; the result is in its log\n"
                    "(event=reload ...).\n"
                    "  -c, --config FILE   default conf/miscomm.ini if it exists, else\n"
