@@ -118,8 +118,7 @@ int misctl_reload(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (!path)
-        path =
-            access("conf/miscomm.ini", F_OK) == 0 ? "conf/miscomm.ini" : "/etc/miscomm/miscomm.ini";
+        path = misctl_default_config();
     struct mc_config cfg;
     if (config_load(path, &cfg, config_print_error, (void *)path) < 0) {
         fprintf(stderr,

@@ -127,7 +127,7 @@ static void iso_time(uint64_t t, char out[32])
 
 static const char *default_config(void)
 {
-    return access("conf/miscomm.ini", F_OK) == 0 ? "conf/miscomm.ini" : "/etc/miscomm/miscomm.ini";
+    return misctl_default_config();
 }
 
 /* The data directory of the configuration at path: 0, or an exit status (reported). */
