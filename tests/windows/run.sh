@@ -40,9 +40,19 @@ run() {
 echo "wine: prefix $WINEPREFIX ($(wine --version))"
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
     timeout 300 wineboot -i > "$work/boot" 2>&1 || { cat "$work/boot"; exit 1; }
+    # Let the new prefix's first session end (its registry written out and
+    # its services.exe gone) before the tests start the next one: services
+    # created in the first session of a fresh prefix were not always found.
+    timeout 60 wineserver -w
 fi
 # The crash dialog off: a crash is a failed test, not a window nobody sees.
 wine reg add 'HKCU\Software\Wine\WineDbg' /v ShowCrashDialog /t REG_DWORD /d 0 /f > /dev/null 2>&1
+
+# A clean slate: what an interrupted earlier run left installed goes first.
+pf="$WINEPREFIX/drive_c/Program Files/miscomm"
+pd="$WINEPREFIX/drive_c/ProgramData/miscomm"
+run "$win/miscommd.exe" --uninstall-service
+rm -rf "$pf" "$pd"
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -190,8 +200,17 @@ cp "$work/certs/miscomm.crt" "$work/certs/miscomm.key" "$work/svc/certs/"
 sed -e "s/^port = .*/port = $sport/" -e 's/^log_level = debug/log_level = debug\nlog_target = file\nlog_file = miscommd.log/' \
     "$work/win/miscomm.ini" > "$work/svc/miscomm.ini"
 svc_ini=$(wpath "$work/svc/miscomm.ini")
-if run "$win/miscommd.exe" --install-service -c "$svc_ini" && grep -q "installed the service 'miscomm'" "$work/out" &&
-   run "$win/miscommd.exe" --start-service && grep -q 'is running' "$work/out"; then
+# Wine's service manager may take a moment to show a new service: wait for it.
+svc_ok=0
+if run "$win/miscommd.exe" --install-service -c "$svc_ini" && grep -q "installed the service 'miscomm'" "$work/out"; then
+    for _ in $(seq 20); do
+        run "$win/miscommd.exe" --service-status
+        grep -q 'not installed' "$work/out" || break
+        sleep 0.5
+    done
+    run "$win/miscommd.exe" --start-service && grep -q 'is running' "$work/out" && svc_ok=1
+fi
+if [ $svc_ok = 1 ]; then
     ok "miscommd.exe --install-service and --start-service (Wine's service manager)"
 else
     bad "miscommd.exe as a service" "$(head -5 "$work/out")"
@@ -229,8 +248,6 @@ else
 fi
 
 # --- the installer, silent (/S) -----------------------------------------------
-pf="$WINEPREFIX/drive_c/Program Files/miscomm"
-pd="$WINEPREFIX/drive_c/ProgramData/miscomm"
 if [ ! -f "$win/miscomm-setup.exe" ]; then
     bad "installer" "no $win/miscomm-setup.exe (make windows builds it)"
 else
@@ -247,8 +264,8 @@ else
     # The uninstaller copies itself away and returns at once: wait for it.
     echo '; the administrator edited this' >> "$pd/miscomm.ini"
     run "$pf/uninstall.exe" /S
-    for _ in $(seq 100); do
-        [ -e "$pf/miscommd.exe" ] || break
+    for _ in $(seq 150); do
+        [ -e "$pf" ] || break
         sleep 0.2
     done
     if [ ! -e "$pf" ] && run "$win/miscommd.exe" --service-status; grep -q 'not installed' "$work/out" &&
