@@ -32,6 +32,7 @@
 #include "frame.h"
 #include "psk.h"
 #include "secret.h"
+#include "sock.h"
 #include "wire.h"
 #include <zstd.h>
 
@@ -164,7 +165,7 @@ static int wait_fd(mc_client *c, short events)
         uint64_t now = now_ns();
         int ms = now >= c->deadline_ns ? 0 : (int)((c->deadline_ns - now + 999999u) / 1000000u);
         n = poll(&p, 1, ms);
-    } while (n < 0 && errno == EINTR);
+    } while (n < 0 && sock_errno() == EINTR);
     if (n == 0)
         c->timed_out = 1;
     return n;
@@ -193,10 +194,11 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
             return (int)n;
         if (n == 0)
             return WOLFSSL_CBIO_ERR_CONN_CLOSE;
-        if (errno == EINTR)
+        int err = sock_errno();
+        if (err == EINTR)
             continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
+        if (err != EAGAIN && err != EWOULDBLOCK)
+            return err == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
         if (c->peeking)
             return WOLFSSL_CBIO_ERR_WANT_READ; /* mc_poll: nothing more now, not an error */
         if (wait_fd(c, POLLIN) <= 0)
@@ -212,11 +214,12 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
         ssize_t n = send(c->fd, buf, (size_t)sz, CLIENT_SEND_FLAGS);
         if (n >= 0)
             return (int)n;
-        if (errno == EINTR)
+        int err = sock_errno();
+        if (err == EINTR)
             continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return errno == EPIPE || errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_CLOSE
-                                                         : WOLFSSL_CBIO_ERR_GENERAL;
+        if (err != EAGAIN && err != EWOULDBLOCK)
+            return err == EPIPE || err == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_CLOSE
+                                                     : WOLFSSL_CBIO_ERR_GENERAL;
         if (wait_fd(c, POLLOUT) <= 0)
             return WOLFSSL_CBIO_ERR_TIMEOUT;
     }
@@ -283,22 +286,21 @@ static int tcp_connect(mc_client *c)
     snprintf(port, sizeof port, "%u", c->opt.port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
     struct addrinfo *res;
+    if (sock_startup() != 0)
+        return fail(c, MC_ERR_CONNECT, "the socket layer did not start");
     int g = getaddrinfo(c->host, port, &hints, &res);
     if (g != 0)
         return fail(c, MC_ERR_RESOLVE, "%s: %s", c->host, gai_strerror(g));
     int err = 0;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        /* Portable spelling (no SOCK_NONBLOCK/SOCK_CLOEXEC on Darwin). */
-        int fd = socket(ai->ai_family, ai->ai_socktype, 0);
+        int fd = (int)socket(ai->ai_family, ai->ai_socktype, 0);
         if (fd < 0) {
-            err = errno;
+            err = sock_errno();
             continue;
         }
-        int fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        if (sock_set_nonblock(fd) < 0) {
             err = errno;
-            close(fd);
+            sock_close(fd);
             continue;
         }
 #ifdef SO_NOSIGPIPE
@@ -306,16 +308,16 @@ static int tcp_connect(mc_client *c)
         (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
 #endif
         c->fd = fd;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-            (errno == EINPROGRESS && wait_fd(c, POLLOUT) > 0)) {
+        if (connect(fd, ai->ai_addr, (socklen_t)ai->ai_addrlen) == 0 ||
+            (sock_errno() == SOCK_CONNECT_PENDING && wait_fd(c, POLLOUT) > 0)) {
             socklen_t len = sizeof err;
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, (void *)&err, &len);
             if (err == 0)
                 break;
         } else {
-            err = c->timed_out ? ETIMEDOUT : errno;
+            err = c->timed_out ? ETIMEDOUT : sock_errno();
         }
-        close(fd);
+        sock_close(fd);
         c->fd = -1;
     }
     freeaddrinfo(res);
@@ -1410,7 +1412,7 @@ static void disconnect(mc_client *c)
         wolfSSL_free(c->ssl);
     c->ssl = NULL;
     if (c->fd >= 0)
-        close(c->fd);
+        sock_close(c->fd);
     c->fd = -1;
 }
 

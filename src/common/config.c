@@ -186,6 +186,35 @@ static int set_string(char *dst, size_t size, const char *v)
  * before its "..", so a segment is only folded when it is a real directory;
  * otherwise the path is left as written.
  */
+/*
+ * Absolute paths: "/..." everywhere, and on Windows also a drive letter and
+ * colon followed by a separator, or a UNC path (a leading backslash). On Windows a path read from
+ * the file has its backslashes turned into slashes first (slash_path), which Windows accepts as
+ * separators, so the rest of the path code is the same on both.
+ */
+static int path_is_absolute(const char *p)
+{
+#ifdef _WIN32
+    if (((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z')) && p[1] == ':' &&
+        (p[2] == '/' || p[2] == '\\'))
+        return 1;
+    if (p[0] == '\\')
+        return 1;
+#endif
+    return p[0] == '/';
+}
+
+static void slash_path(char *p)
+{
+#ifdef _WIN32
+    for (; *p; p++)
+        if (*p == '\\')
+            *p = '/';
+#else
+    (void)p;
+#endif
+}
+
 /* Join path segments into out ("/" first when absolute, "." when empty). */
 static void join_segments(char *const *seg, size_t n, int absolute, char *out, size_t cap)
 {
@@ -228,11 +257,16 @@ static void tidy_path(char *p)
 
 static int resolve_path(struct loader *ld, char *dst, size_t size, const char *v)
 {
-    if (v[0] == 0 || v[0] == '/')
-        return set_string(dst, size, v);
+    if (v[0] == 0 || path_is_absolute(v)) {
+        int rc = set_string(dst, size, v);
+        if (rc == 0)
+            slash_path(dst);
+        return rc;
+    }
     int n = snprintf(dst, size, "%s/%s", ld->base_dir, v);
     if (n < 0 || (size_t)n >= size)
         return MC_ERR_INVALID_ARG;
+    slash_path(dst);
     tidy_path(dst);
     return 0;
 }
@@ -780,6 +814,7 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
     memset(cfg, 0, sizeof *cfg);
     char base[PATH_MAX];
     snprintf(base, sizeof base, "%s", path);
+    slash_path(base);
     char *slash = strrchr(base, '/');
     if (slash)
         *slash = 0;
@@ -789,9 +824,11 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
      * depend on the directory it was started from. (The current directory
      * is prefixed, not resolved: a symlinked directory stays as written.) */
     char cwd[PATH_MAX], abs[PATH_MAX];
-    if (base[0] != '/' && getcwd(cwd, sizeof cwd) &&
-        (size_t)snprintf(abs, sizeof abs, "%s/%s", cwd, base) < sizeof abs)
+    if (!path_is_absolute(base) && getcwd(cwd, sizeof cwd) &&
+        (size_t)snprintf(abs, sizeof abs, "%s/%s", cwd, base) < sizeof abs) {
         memcpy(base, abs, sizeof base);
+        slash_path(base);
+    }
     struct loader ld = {.base_dir = base, .on_error = on_error, .ud = ud};
     snprintf(cfg->path, sizeof cfg->path, "%s", path);
 

@@ -2,7 +2,11 @@
 #include "hostnames.h"
 
 #include <arpa/inet.h>
+#ifdef _WIN32
+#include <iphlpapi.h>
+#else
 #include <ifaddrs.h>
+#endif
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +16,7 @@
 #include <unistd.h>
 
 #include "miscomm/error.h"
+#include "sock.h"
 
 static int names_add(char (*list)[256], size_t *n, const char *s)
 {
@@ -24,10 +29,67 @@ static int names_add(char (*list)[256], size_t *n, const char *s)
     return 0;
 }
 
+/* One interface address, as text, unless it is link-local. */
+static void add_address(char (*ips)[256], size_t *nips, const struct sockaddr *sa)
+{
+    char text[INET6_ADDRSTRLEN];
+    if (sa->sa_family == AF_INET) {
+        const struct in_addr *a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+        const uint8_t *b = (const uint8_t *)&a->s_addr;
+        if (b[0] == 169 && b[1] == 254)
+            return; /* link-local */
+        inet_ntop(AF_INET, a, text, sizeof text);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LINKLOCAL(a))
+            return;
+        inet_ntop(AF_INET6, a, text, sizeof text);
+    } else {
+        return;
+    }
+    (void)names_add(ips, nips, text);
+}
+
+#ifdef _WIN32
+static void add_interface_addresses(char (*ips)[256], size_t *nips)
+{
+    ULONG len = 16384;
+    for (int tries = 0; tries < 3; tries++) {
+        IP_ADAPTER_ADDRESSES *list = malloc(len);
+        if (!list)
+            return;
+        ULONG rc = GetAdaptersAddresses(
+            AF_UNSPEC, GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST | GAA_FLAG_SKIP_DNS_SERVER,
+            NULL, list, &len);
+        if (rc == NO_ERROR) {
+            for (IP_ADAPTER_ADDRESSES *a = list; a; a = a->Next)
+                for (IP_ADAPTER_UNICAST_ADDRESS *u = a->FirstUnicastAddress; u; u = u->Next)
+                    if (u->Address.lpSockaddr)
+                        add_address(ips, nips, u->Address.lpSockaddr);
+        }
+        free(list);
+        if (rc != ERROR_BUFFER_OVERFLOW)
+            return;
+    }
+}
+#else
+static void add_interface_addresses(char (*ips)[256], size_t *nips)
+{
+    struct ifaddrs *ifa = NULL;
+    if (getifaddrs(&ifa) != 0)
+        return;
+    for (struct ifaddrs *i = ifa; i; i = i->ifa_next)
+        if (i->ifa_addr)
+            add_address(ips, nips, i->ifa_addr);
+    freeifaddrs(ifa);
+}
+#endif
+
 int cert_host_names(struct cert_names *out)
 {
     char host[256] = "";
     memset(out, 0, sizeof *out);
+    (void)sock_startup(); /* Windows: gethostname is a Winsock call */
     if (gethostname(host, sizeof host - 1) == 0 && host[0])
         (void)names_add(out->dns, &out->n_dns, host);
     (void)names_add(out->dns, &out->n_dns, "localhost");
@@ -35,32 +97,7 @@ int cert_host_names(struct cert_names *out)
     size_t nips = 0;
     (void)names_add(ips, &nips, "127.0.0.1");
     (void)names_add(ips, &nips, "::1");
-    struct ifaddrs *ifa = NULL;
-    if (getifaddrs(&ifa) == 0) {
-        for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
-            char text[INET6_ADDRSTRLEN];
-            if (!i->ifa_addr)
-                continue;
-            if (i->ifa_addr->sa_family == AF_INET) {
-                const struct in_addr *a =
-                    &((const struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr;
-                const uint8_t *b = (const uint8_t *)&a->s_addr;
-                if (b[0] == 169 && b[1] == 254)
-                    continue; /* link-local */
-                inet_ntop(AF_INET, a, text, sizeof text);
-            } else if (i->ifa_addr->sa_family == AF_INET6) {
-                const struct in6_addr *a =
-                    &((const struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr;
-                if (IN6_IS_ADDR_LINKLOCAL(a))
-                    continue;
-                inet_ntop(AF_INET6, a, text, sizeof text);
-            } else {
-                continue;
-            }
-            (void)names_add(ips, &nips, text);
-        }
-        freeifaddrs(ifa);
-    }
+    add_interface_addresses(ips, &nips);
     for (size_t i = 0; i < nips; i++)
         snprintf(out->ip[out->n_ip++], sizeof out->ip[0], "%s", ips[i]);
     return 0;

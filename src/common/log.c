@@ -9,7 +9,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#ifdef _WIN32
+/* The "syslog" target is the Windows Event Log, under the source "miscomm". */
+#include <windows.h>
+enum { LOG_ERR = 3, LOG_WARNING = 4, LOG_INFO = 6, LOG_DEBUG = 7 };
+static HANDLE event_source;
+#else
 #include <syslog.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -138,7 +145,13 @@ int log_open(enum log_target target, const char *path, enum log_level level)
         log_file = f;
         pthread_mutex_unlock(&log_mu);
     } else if (target == LOG_TO_SYSLOG) {
+#ifdef _WIN32
+        event_source = RegisterEventSourceA(NULL, "miscomm");
+        if (!event_source)
+            return MC_ERR_IO;
+#else
         openlog("miscommd", LOG_PID, LOG_DAEMON);
+#endif
     }
     return 0;
 }
@@ -152,8 +165,14 @@ void log_close(void)
         fclose(log_file);
     log_file = NULL;
     pthread_mutex_unlock(&log_mu);
-    if (log_target_kind == LOG_TO_SYSLOG)
+    if (log_target_kind == LOG_TO_SYSLOG) {
+#ifdef _WIN32
+        DeregisterEventSource(event_source);
+        event_source = NULL;
+#else
         closelog();
+#endif
+    }
     log_target_kind = LOG_TO_STDERR;
 }
 
@@ -164,7 +183,8 @@ static int log_timestamp(char *out, size_t cap)
     gettimeofday(&tv, NULL);
     if (tv.tv_sec != log_ts_sec) {
         struct tm tm;
-        gmtime_r(&tv.tv_sec, &tm);
+        time_t sec = (time_t)tv.tv_sec; /* a long, not a time_t, on Windows */
+        gmtime_r(&sec, &tm);
         strftime(log_ts_text, sizeof log_ts_text, "%Y-%m-%dT%H:%M:%S", &tm);
         log_ts_sec = tv.tv_sec;
     }
@@ -179,7 +199,17 @@ void log_write(enum log_level level, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(line, 2048, fmt, ap);
         va_end(ap);
+#ifdef _WIN32
+        /* Event ids are not registered in a message file: the viewer shows
+         * the text as the event's insertion string. */
+        WORD type = level == LOG_LVL_ERROR  ? EVENTLOG_ERROR_TYPE
+                    : level == LOG_LVL_WARN ? EVENTLOG_WARNING_TYPE
+                                            : EVENTLOG_INFORMATION_TYPE;
+        const char *strs[1] = {line};
+        ReportEventA(event_source, type, 0, (DWORD)level_prio[level], NULL, 1, 0, strs, NULL);
+#else
         syslog(level_prio[level], "%s %s", level_names[level], line);
+#endif
         return;
     }
     pthread_once(&stderr_journal_once, stderr_journal_detect);

@@ -88,6 +88,13 @@ int safefile_write(const char *path, const void *data, size_t len, int mode, int
 
 const char *safefile_mode_warning(mode_t mode)
 {
+#ifdef _WIN32
+    /* Windows reports no group or other bits (the C runtime copies the
+     * owner's into them): access is the folder's ACL, which the installer
+     * sets (docs/admin.md, "Installing on Windows"). */
+    (void)mode;
+    return NULL;
+#endif
     if (mode & (S_IRGRP | S_IROTH))
         return "other users can read it (group or others have read permission); "
                "make it mode 0600 (chmod 600)";

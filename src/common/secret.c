@@ -4,10 +4,27 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <string.h>
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <termios.h>
+#endif
 #include <unistd.h>
 
 #include "miscomm/error.h"
+
+void secret_no_dumps(void)
+{
+#ifdef _WIN32
+    SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX | SEM_NOOPENFILEERRORBOX);
+#else
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    prctl(PR_SET_DUMPABLE, 0);
+#endif
+}
 
 void secret_wipe(void *p, size_t n)
 {
@@ -102,6 +119,24 @@ static void put_text(int fd, const char *s)
     }
 }
 
+#ifdef _WIN32
+/* Windows: the console's echo is a mode of the console input handle. */
+int secret_read_prompt(const char *prompt, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return MC_ERR_INVALID_ARG;
+    HANDLE in = GetStdHandle(STD_INPUT_HANDLE);
+    DWORD old;
+    if (!isatty(STDIN_FILENO) || !GetConsoleMode(in, &old))
+        return read_line(STDIN_FILENO, buf, cap, NULL);
+    SetConsoleMode(in, old & ~(DWORD)ENABLE_ECHO_INPUT);
+    put_text(STDERR_FILENO, prompt);
+    int rc = read_line(STDIN_FILENO, buf, cap, NULL);
+    SetConsoleMode(in, old);
+    put_text(STDERR_FILENO, "\n");
+    return rc;
+}
+#else
 int secret_read_prompt(const char *prompt, char *buf, size_t cap)
 {
     if (cap == 0)
@@ -124,6 +159,7 @@ int secret_read_prompt(const char *prompt, char *buf, size_t cap)
     close(tty);
     return rc;
 }
+#endif
 
 int secret_hash(const char *pw, size_t len, char out[128])
 {

@@ -50,6 +50,13 @@ __attribute__((warn_unused_result)) int secret_verify(const char *hash, const ch
  * unpadded base64. 0, or MC_ERR_INVALID_ARG with *why saying what is wrong.
  */
 __attribute__((warn_unused_result)) int secret_hash_check(const char *hash, const char **why);
+/*
+ * Keep this process's memory (keys, passwords) out of crash dumps: no core
+ * file and not dumpable (Linux); no crash dialog or error reporting dump
+ * offered to the user (Windows, where dumps are otherwise made only when an
+ * administrator configured them).
+ */
+void secret_no_dumps(void);
 void secret_wipe(void *p, size_t n);
 
 #endif

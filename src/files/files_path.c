@@ -31,8 +31,10 @@
 
 int files_path_force_walk;
 
+#ifdef FILES_HAVE_OPENAT2
 /* Set once a call to openat2 answered ENOSYS: the kernel is older than 5.6 or a filter hides it. */
 static atomic_int openat2_missing;
+#endif
 
 /* The messages below spell the limits out; keep them in step. */
 _Static_assert(FILES_NAME_MAX == 1024u, "update the 'longer than' message");
@@ -471,9 +473,22 @@ int files_child_name(const char *prefix, const char *entry, char out[FILES_NAME_
     return n;
 }
 
+/* The length of path's root: 1 for "/...", and on Windows 3 for "C:/..." (as
+ * the configuration writes it); 0 when path is not absolute. */
+static size_t root_len(const char *path)
+{
+#ifdef _WIN32
+    if (((path[0] >= 'A' && path[0] <= 'Z') || (path[0] >= 'a' && path[0] <= 'z')) &&
+        path[1] == ':' && (path[2] == '/' || path[2] == '\\'))
+        return 3;
+#endif
+    return path[0] == '/' ? 1 : 0;
+}
+
 int files_dir_open(const char *path, int create)
 {
-    if (!path || path[0] != '/') {
+    size_t root = path ? root_len(path) : 0;
+    if (root == 0) {
         errno = EINVAL;
         return MC_ERR_INVALID_ARG;
     }
@@ -490,7 +505,7 @@ int files_dir_open(const char *path, int create)
     }
     memcpy(buf, path, len + 1);
     /* mkdir -p: each prefix ending before a '/', then the whole path. */
-    for (size_t i = 1; i <= len; i++) {
+    for (size_t i = root; i <= len; i++) {
         if (buf[i] != '/' && buf[i] != '\0')
             continue;
         if (buf[i - 1] == '/')

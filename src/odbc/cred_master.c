@@ -221,8 +221,10 @@ int cred_master_key_load(const char *data_dir, int create, struct cred_master *m
     char key_file[PATH_MAX + 32];
     if (key_path(m, id, key_file, sizeof key_file) == 0 && stat(key_file, &st) == 0)
         m->warning = safefile_mode_warning(st.st_mode);
+#ifndef _WIN32 /* no group or other bits there: safefile_mode_warning says why */
     if (!m->warning && stat(m->dir, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
         m->warning = "group or others can open the key folder; make it mode 0700 (chmod 700)";
+#endif
     return 0;
 }
 

@@ -92,12 +92,18 @@ int odbc_db_init(const char *ini_dir)
 {
     if (env != SQL_NULL_HANDLE)
         return 0; /* the ODBC and sync capabilities share one environment */
+#ifdef _WIN32
+    /* Windows' driver manager reads data sources from the registry (the ODBC
+     * Data Source Administrator), not from odbc.ini files. */
+    (void)ini_dir;
+#else
     if (ini_dir && ini_dir[0]) {
         char ini[4200];
         snprintf(ini, sizeof ini, "%s/odbc.ini", ini_dir);
         setenv("ODBCSYSINI", ini_dir, 1);
         setenv("ODBCINI", ini, 1);
     }
+#endif
     if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &env)))
         return MC_ERR_INTERNAL;
     if (!SQL_SUCCEEDED(

@@ -3,8 +3,6 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 #include <wolfssl/options.h>
@@ -14,11 +12,14 @@
 #include "miscomm/error.h"
 #include "log.h"
 #include "notify.h"
+#include "secret.h"
 #include "server.h"
+#include "service_win.h"
 #include "tlsctx.h"
 
-#define EXIT_USAGE  64 /* sysexits.h EX_USAGE */
-#define EXIT_CONFIG 78 /* sysexits.h EX_CONFIG */
+#define EXIT_USAGE      64 /* sysexits.h EX_USAGE */
+#define EXIT_CONFIG     78 /* sysexits.h EX_CONFIG */
+#define MAX_PATH_CONFIG 1024
 
 static void usage(FILE *out)
 {
@@ -30,6 +31,14 @@ static void usage(FILE *out)
                  "  -c, --config FILE        configuration file (default: conf/miscomm.ini if it\n"
                  "                           exists, else /etc/miscomm/miscomm.ini)\n"
                  "      --check-config FILE  validate FILE, print every error, and exit\n"
+#ifdef _WIN32
+                 "      --install-service    register the Windows service 'miscomm' (automatic\n"
+                 "                           start, restart on failure) to run with -c FILE\n"
+                 "      --uninstall-service  stop and remove the service\n"
+                 "      --start-service, --stop-service, --service-status\n"
+                 "                           through the Service Control Manager\n"
+                 "      --service            what the service runs (not for a console)\n"
+#endif
                  "  -V, --version            print version and library builds, and exit\n"
                  "  -h, --help               print this help, and exit\n"
                  "\n"
@@ -69,10 +78,18 @@ int main(int argc, char **argv)
         {"check-config", required_argument, NULL, 'C'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
+#ifdef _WIN32
+        {"service", no_argument, NULL, 'S'},
+        {"install-service", no_argument, NULL, 'I'},
+        {"uninstall-service", no_argument, NULL, 'U'},
+        {"start-service", no_argument, NULL, 'B'},
+        {"stop-service", no_argument, NULL, 'E'},
+        {"service-status", no_argument, NULL, 'Q'},
+#endif
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL;
-    int opt;
+    int opt, service_action = 0;
     while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -86,6 +103,14 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case 'S':
+        case 'I':
+        case 'U':
+        case 'B':
+        case 'E':
+        case 'Q':
+            service_action = opt;
+            break;
         default:
             usage(stderr);
             return EXIT_USAGE;
@@ -96,18 +121,47 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+#ifdef _WIN32
+    /* %ProgramData%\miscomm\miscomm.ini, where the installer puts it. */
+    char default_config[MAX_PATH_CONFIG];
+    const char *pd = getenv("ProgramData");
+    snprintf(default_config, sizeof default_config, "%s/miscomm/miscomm.ini",
+             pd ? pd : "C:/ProgramData");
+#else
+    const char *default_config = "/etc/miscomm/miscomm.ini";
+#endif
     if (!config)
         config =
-            access("conf/miscomm.ini", R_OK) == 0 ? "conf/miscomm.ini" : "/etc/miscomm/miscomm.ini";
+            access("conf/miscomm.ini", R_OK) == 0 && service_action != 'S' && service_action != 'I'
+                ? "conf/miscomm.ini"
+                : default_config;
+#ifdef _WIN32
+    switch (service_action) {
+    case 'I':
+        return service_install(config);
+    case 'U':
+        return service_uninstall();
+    case 'B':
+        return service_start();
+    case 'E':
+        return service_stop();
+    case 'Q':
+        return service_status();
+    default:
+        break;
+    }
+#endif
     /* Keys and passwords live in this process: never in a core dump. */
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    prctl(PR_SET_DUMPABLE, 0);
+    secret_no_dumps();
     if (sodium_init() < 0 || wolfSSL_Init() != WOLFSSL_SUCCESS) {
         fprintf(stderr, "miscommd: cannot initialise the crypto libraries\n");
         return 1;
     }
 
+#ifdef _WIN32
+    if (service_action == 'S')
+        return service_run(config);
+#endif
     struct server srv;
     int rc = server_init(&srv, config);
     if (rc < 0) {

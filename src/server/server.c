@@ -185,6 +185,11 @@ static void on_signal(uv_signal_t *s, int signum)
     server_drain(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+void server_stop(struct server *srv, const char *why)
+{
+    server_drain(srv, why);
+}
+
 /* The hourly sweep of abandoned uploads, on the worker pool. */
 struct sweep_job {
     struct job job; /* first: the job helper hands it back */
@@ -454,7 +459,9 @@ int server_init(struct server *srv, const char *config_path)
     srv->sig_int.data = srv->sig_term.data = srv->sig_hup.data = srv;
     uv_signal_start(&srv->sig_int, on_signal, SIGINT);
     uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+#ifndef _WIN32 /* Windows: SIGHUP is the console closing; reload is a service control */
     uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
+#endif
     uv_prepare_init(srv->loop, &srv->flush_prepare);
     srv->flush_prepare.data = srv;
     uv_prepare_start(&srv->flush_prepare, on_flush_prepare);
@@ -472,7 +479,9 @@ int server_init(struct server *srv, const char *config_path)
     srv->login_key_timer.data = srv;
     server_login_key_schedule(srv);
     uv_timer_start(&srv->expiry_timer, on_expiry_timer, 86400000u, 86400000u);
+#ifdef SIGPIPE /* Windows has none: a write to a closed socket is an error, not a signal */
     signal(SIGPIPE, SIG_IGN);
+#endif
     write_pid_file(srv);
     return 0;
 }

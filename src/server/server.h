@@ -68,6 +68,11 @@ __attribute__((warn_unused_result)) int server_init(struct server *srv, const ch
  * error keep the running ones. The result is logged as event=reload.
  */
 int server_reload(struct server *srv);
+/*
+ * Begin the same drain as SIGTERM (why names the cause in the log: a
+ * signal, or the Windows service manager's stop). Loop thread only.
+ */
+void server_stop(struct server *srv, const char *why);
 /* Run the loop until the drain after SIGINT/SIGTERM finishes; returns the exit code. */
 int server_run(struct server *srv);
 void server_free(struct server *srv);

@@ -13,6 +13,7 @@
 #include "miscomm/client.h"
 #include "miscli.h"
 #include "secret.h"
+#include "sock.h"
 
 #define DEFAULT_CERT     "certs/miscomm.crt"
 #define DEFAULT_PASSWORD "certs/psdmobile.password"
@@ -98,6 +99,7 @@ int cli_error(const char *what, int rc, mc_client *c)
 static int cli_hello(struct cli *cli, mc_client *c, struct mc_session *s)
 {
     char host[256] = "miscli";
+    (void)sock_startup(); /* Windows: gethostname is a Winsock call */
     gethostname(host, sizeof host - 1);
     struct mc_hello_params hp = {
         .client_name = "miscli",

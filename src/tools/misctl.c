@@ -3,7 +3,9 @@
  * command group is in its own misctl_*.c file, options go through toolopt.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "misctl.h"
 
@@ -38,6 +40,20 @@ static void usage(FILE *out)
                  "Exit status: 0 success; 1 failure; 64 usage error; 65 credential file\n"
                  "refused; 78 invalid configuration ('cert check' exits 0 OK, 1 WARNING,\n"
                  "2 CRITICAL, 3 UNKNOWN).\n");
+}
+
+const char *misctl_default_config(void)
+{
+    if (access("conf/miscomm.ini", F_OK) == 0)
+        return "conf/miscomm.ini";
+#ifdef _WIN32
+    static char path[1024];
+    const char *pd = getenv("ProgramData");
+    snprintf(path, sizeof path, "%s/miscomm/miscomm.ini", pd ? pd : "C:/ProgramData");
+    return path;
+#else
+    return "/etc/miscomm/miscomm.ini";
+#endif
 }
 
 int main(int argc, char **argv)

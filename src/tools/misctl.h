@@ -68,4 +68,11 @@ int misctl_password_sources(const char *who, const struct misctl_pw_source *src)
 int misctl_password_read(const char *who, const struct misctl_pw_source *src, int twice,
                          const char *prompt, char *pw, size_t cap);
 
+/*
+ * The configuration a command uses without -c: conf/miscomm.ini when run
+ * from a checkout, else the installed one (/etc/miscomm/miscomm.ini, or on
+ * Windows %ProgramData%\miscomm\miscomm.ini, where the installer puts it).
+ */
+const char *misctl_default_config(void);
+
 #endif

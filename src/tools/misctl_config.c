@@ -10,6 +10,34 @@
 #include "misctl.h"
 #include "tlsctx.h"
 
+#ifdef _WIN32
+#include <windows.h>
+
+static int misctl_service_reload(void)
+{
+    SC_HANDLE scm = OpenSCManagerA(NULL, NULL, SC_MANAGER_CONNECT);
+    SC_HANDLE svc = scm ? OpenServiceA(scm, "miscomm", SERVICE_PAUSE_CONTINUE) : NULL;
+    SERVICE_STATUS st;
+    int ok = svc && ControlService(svc, SERVICE_CONTROL_PARAMCHANGE, &st);
+    DWORD err = GetLastError();
+    if (svc)
+        CloseServiceHandle(svc);
+    if (scm)
+        CloseServiceHandle(scm);
+    if (!ok) {
+        fprintf(stderr,
+                "misctl: reload: cannot send the reload control to the service 'miscomm' "
+                "(Windows error %lu; is it installed and running, and is this an "
+                "administrator's prompt?)\n",
+                (unsigned long)err);
+        return 1;
+    }
+    printf("sent the reload control to the service 'miscomm'; the result is in its log "
+           "(event=reload ...)\n");
+    return 0;
+}
+#endif
+
 int misctl_check_config(int argc, char **argv)
 {
     enum { O_HELP = 1 };
@@ -66,7 +94,12 @@ int misctl_reload(int argc, char **argv)
         } else if (id == O_HELP) {
             printf("Usage: misctl reload [-c CONFIG]\n"
                    "Asks the running miscommd to reload its configuration and certificate\n"
+#ifdef _WIN32
+                   "(the reload control to the Windows service 'miscomm'). The daemon keeps\n"
+                   "its current\n"
+#else
                    "(SIGHUP to the pid in [server] pid_file). The daemon keeps its current\n"
+#endif
                    "settings if the new ones are invalid; the result is in its log\n"
                    "(event=reload ...).\n"
                    "  -c, --config FILE   default conf/miscomm.ini if it exists, else\n"
@@ -85,8 +118,7 @@ int misctl_reload(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (!path)
-        path =
-            access("conf/miscomm.ini", F_OK) == 0 ? "conf/miscomm.ini" : "/etc/miscomm/miscomm.ini";
+        path = misctl_default_config();
     struct mc_config cfg;
     if (config_load(path, &cfg, config_print_error, (void *)path) < 0) {
         fprintf(stderr,
@@ -96,6 +128,12 @@ int misctl_reload(int argc, char **argv)
         return EXIT_CONFIG;
     }
     int ret = EXIT_FAIL;
+#ifdef _WIN32
+    /* Windows: the service's parameters-changed control, which miscommd
+     * maps onto the same reload as SIGHUP (src/server/service_win.c). */
+    ret = misctl_service_reload();
+    goto out;
+#else
     char text[64] = "";
     FILE *f = fopen(cfg.pid_file, "r");
     if (!f) {
@@ -152,6 +190,7 @@ int misctl_reload(int argc, char **argv)
     }
     printf("sent SIGHUP to miscommd (pid %ld); the result is in its log (event=reload ...)\n", pid);
     ret = 0;
+#endif
 out:
     config_free(&cfg);
     return ret;

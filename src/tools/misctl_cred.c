@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,7 +127,7 @@ static void iso_time(uint64_t t, char out[32])
 
 static const char *default_config(void)
 {
-    return access("conf/miscomm.ini", F_OK) == 0 ? "conf/miscomm.ini" : "/etc/miscomm/miscomm.ini";
+    return misctl_default_config();
 }
 
 /* The data directory of the configuration at path: 0, or an exit status (reported). */
@@ -830,9 +828,7 @@ out:
 int misctl_cred(int argc, char **argv)
 {
     /* Keys and passwords pass through this process: never into a core dump. */
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    prctl(PR_SET_DUMPABLE, 0);
+    secret_no_dumps();
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

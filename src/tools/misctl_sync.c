@@ -311,8 +311,7 @@ static int command(int argc, char **argv, int is_device)
     const char *sub = argv[1];
     struct toolopt_parser p;
     toolopt_init(&p, argc - 1, argv + 1, opts, 0);
-    const char *config =
-        access("conf/miscomm.ini", F_OK) == 0 ? "conf/miscomm.ini" : "/etc/miscomm/miscomm.ini";
+    const char *config = misctl_default_config();
     const char *connection = NULL, *credential = NULL, *tech = NULL;
     char who[32];
     snprintf(who, sizeof who, "%s %s", is_device ? "device" : "sync", sub);

@@ -1,0 +1,6 @@
+/* Windows build only (src/compat/win32): the POSIX socket header's names come from Winsock. */
+#ifndef MC_COMPAT_NETINET_IN_H
+#define MC_COMPAT_NETINET_IN_H
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#endif
