@@ -81,6 +81,19 @@ def parse_push_ok(p):
 class SyncClient(OdbcClient):
     notices = 0
 
+    def expect(self, mtype, rid, skip=()):
+        """As StreamClient.expect, CHANGES_AVAILABLE notices skipped (and counted)."""
+        while True:
+            f = self._frame()
+            if f.type in skip:
+                continue
+            assert (f.type, f.id) == (mtype, rid), (hex(f.type), f.id, mtype, rid, f.payload[:64])
+            return f
+
+    def next_frame(self):
+        """The next frame that is not a NOTICE (CHANGES_AVAILABLE notices are counted)."""
+        return self._frame()
+
     def _frame(self):
         while True:
             f = self.recv_frame()

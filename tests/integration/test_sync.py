@@ -348,7 +348,7 @@ class SyncTest(LogOnFailure, unittest.TestCase):
                         struct.pack(">H", 1) + good[1][:-3],
                         struct.pack(">H", 1) + good[1][:16] + b"\x09" + good[1][17:]):
             rid = c.send(SYNC_PUSH, payload)
-            f = c.recv_frame()
+            f = c.next_frame()
             self.assertEqual((f.type, f.id), (0x7F, rid))
             self.assertEqual(struct.unpack(">H", f.payload[:2])[0], E["BAD_PAYLOAD"])
         self.assertEqual(self.row(iid), before)
