@@ -745,6 +745,9 @@ static const char cert_check_help[] =
     "                  not yet valid (default 7); N <= --warn-days\n"
     "Days left are whole days, rounded down (23 hours left is 0 days), as\n"
     "miscommd logs days_left.\n"
+    "FILE may also be a CRL ([tls] crl, PEM or DER): the same levels apply to\n"
+    "its nextUpdate, after which miscommd refuses every client certificate:\n"
+    "  OK: CRL clients.crl next update 2026-12-30T10:00:00Z (29 days left)\n"
     "\n"
     "Exit status: 0 OK; 1 WARNING; 2 CRITICAL; 3 UNKNOWN (unreadable file,\n"
     "wrong password, usage error); 64 --warn-days smaller than --crit-days.\n";
@@ -854,11 +857,33 @@ static int cmd_cert_show_check(int argc, char **argv, int check)
         free(d);
         return 0;
     }
+    time_t now = time(NULL);
+    time_t next_update;
+    if (cert_crl_next_update(path, &next_update) == 0) {
+        /* A CRL: when its nextUpdate passes, miscommd refuses every client certificate. */
+        free(d);
+        char when[32];
+        iso_time(next_update, when);
+        if (next_update <= now) {
+            long ago = (long)((now - next_update) / 86400);
+            printf("CRITICAL: CRL %s is out of date since %s (%ld day%s ago): every client "
+                   "certificate is refused until a new one is loaded\n",
+                   path, when, ago, ago == 1 ? "" : "s");
+            return 2;
+        }
+        long days = days_left(next_update, now);
+        ret = days <= crit ? 2 : days <= warn ? 1 : 0;
+        printf("%s: CRL %s next update %s (%ld day%s left)\n",
+               ret == 2   ? "CRITICAL"
+               : ret == 1 ? "WARNING"
+                          : "OK",
+               path, when, days, days == 1 ? "" : "s");
+        return ret;
+    }
     if (load_details("UNKNOWN: ", path, &pws, d) < 0) {
         free(d);
         return 3;
     }
-    time_t now = time(NULL);
     long days = days_left(d->not_after, now);
     char after[32], before[32];
     iso_time(d->not_after, after);

@@ -477,6 +477,33 @@ class CertCheckTest(unittest.TestCase):
         j = json.loads(misctl("cert", "show", "--json", crt).stdout)
         self.assertLess(j["days_left"], -1000)
 
+    @unittest.skipUnless(OPENSSL, "openssl ca makes the CRLs")
+    def test_crl(self):
+        """Issue 11 item 9: a CRL is checked against its nextUpdate (PEM and DER)."""
+        d = Dir()
+        ca = harness.TestCA(d.file("ca"))
+        crl = ca.gencrl(d.file("ok.crl"))  # nextUpdate 30 days ahead (harness default)
+        out = misctl("cert", "check", "--warn-days", "20", crl)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertRegex(out.stdout, r"^OK: CRL .*ok\.crl next update \d{4}-\d\d-\d\dT"
+                                     r"\d\d:\d\d:\d\dZ \((29|30) days left\)\n$")
+        out = misctl("cert", "check", "--warn-days", "40", "--crit-days", "7", crl)
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertTrue(out.stdout.startswith("WARNING: CRL "), out.stdout)
+        der = d.file("ok.der")
+        openssl("crl", "-in", crl, "-outform", "DER", "-out", der)
+        out = misctl("cert", "check", "--warn-days", "40", "--crit-days", "35", der)
+        self.assertEqual(out.returncode, 2, out.stdout)
+        self.assertTrue(out.stdout.startswith("CRITICAL: CRL "), out.stdout)
+        # Out of date: a nextUpdate in the past (openssl ca -crlsec 1, then a wait).
+        old = d.file("old.crl")
+        openssl("ca", "-batch", "-config", ca.conf, "-gencrl", "-crlsec", "1", "-out", old)
+        time.sleep(2.1)
+        out = misctl("cert", "check", old)
+        self.assertEqual(out.returncode, 2, out.stdout)
+        self.assertRegex(out.stdout, r"^CRITICAL: CRL .* is out of date since .*every client "
+                                     r"certificate is refused")
+
     def test_unknown(self):
         d = Dir()
         out = misctl("cert", "check", d.file("missing.crt"))
