@@ -14,7 +14,10 @@
  * throttle window together stay below THROTTLE_MAX_FAILURES, and the
  * per-address guess limit holds exactly however many HELLOs arrive at once.
  * The pool's queue is bounded (AUTH_QUEUE_PER_THREAD per worker thread):
- * beyond it HELLO is answered BUSY, so a flood cannot grow memory.
+ * beyond it a check waits in the server's own queue, oldest first, one per
+ * connection at most (so max_connections bounds it), with the HELLO timer
+ * stopped: after a restart every device gets its turn, none is answered
+ * BUSY or dropped for waiting on the gateway.
  *
  * A HELLO may present a login ticket (login_ticket.h) instead of the
  * password: a valid one logs in at once, on the loop thread, without a
@@ -45,13 +48,18 @@
 
 #define AUTH_BASE_DELAY_MS 250u
 #define AUTH_MAX_DELAY_MS  4000u
-/* Password checks queued at once, per worker thread: beyond it, BUSY. */
+/* Password checks on the pool at once, per worker thread: beyond it they wait in ours. */
 #define AUTH_QUEUE_PER_THREAD 8u
+/* Waiting checks the pump looks at per turn (those of blocked addresses are skipped). */
+#define AUTH_WAIT_SCAN 64u
+
+struct auth_job;
 
 struct login {
-    unsigned failures;   /* failed logins on this connection */
-    uint32_t pending_id; /* the HELLO whose AUTH answer waits for the delay */
-    int checking;        /* a password check is running */
+    unsigned failures;        /* failed logins on this connection */
+    uint32_t pending_id;      /* the HELLO whose AUTH answer waits for the delay */
+    int checking;             /* a password check is running, or waits for the pool */
+    struct auth_job *waiting; /* its check, while it waits in the server's queue */
 };
 
 /* What HELLO_OK needs from its HELLO. */
@@ -64,7 +72,8 @@ struct hello_req {
 };
 
 struct auth_job {
-    struct job job; /* first: the job helper hands it back */
+    struct job job;             /* first: the job helper hands it back */
+    struct auth_job *wait_next; /* in the server's queue of checks waiting for the pool */
     struct conn *c;
     struct hello_req req;
     int result;
@@ -75,7 +84,26 @@ struct auth_job {
 
 void auth_login_free(struct conn *c)
 {
-    free(c->login);
+    struct login *l = c->login;
+    if (l && l->waiting) {
+        /* Closed while its check waited for the pool: it never runs. */
+        struct server *srv = c->srv;
+        struct auth_job **pp = &srv->auth_wait_head;
+        while (*pp && *pp != l->waiting)
+            pp = &(*pp)->wait_next;
+        if (*pp) {
+            *pp = l->waiting->wait_next;
+            if (srv->auth_wait_tail == l->waiting) {
+                srv->auth_wait_tail = NULL;
+                for (struct auth_job *w = srv->auth_wait_head; w; w = w->wait_next)
+                    srv->auth_wait_tail = w;
+            }
+            srv->auth_waiting--;
+        }
+        secret_wipe(l->waiting, sizeof *l->waiting);
+        free(l->waiting);
+    }
+    free(l);
     c->login = NULL;
 }
 
@@ -199,6 +227,80 @@ void auth_delay_over(struct conn *c)
     conn_request_done(c);
 }
 
+static void auth_done(struct job *j, int status);
+
+/* Hand a prepared check to the worker pool: 0, or -1 (the HELLO is then answered INTERNAL). */
+static int auth_submit(struct auth_job *w)
+{
+    struct conn *c = w->c;
+    if (job_submit(c->srv->loop, NULL, &w->job, &c->jobs) != 0)
+        return -1;
+    c->srv->auth_pending++;
+    conn_log(LOG_LVL_DEBUG, c, "event=password_check connection=%s queued=%u waiting=%u",
+             c->lst->cfg->name, c->srv->auth_pending, c->srv->auth_waiting);
+    return 0;
+}
+
+/* Take w out of the server's queue (pp: the link that points at it). */
+static void auth_wait_unlink(struct server *srv, struct auth_job **pp, struct auth_job *w)
+{
+    *pp = w->wait_next;
+    if (srv->auth_wait_tail == w) {
+        srv->auth_wait_tail = NULL;
+        for (struct auth_job *o = srv->auth_wait_head; o; o = o->wait_next)
+            srv->auth_wait_tail = o;
+    }
+    srv->auth_waiting--;
+    w->c->login->waiting = NULL;
+}
+
+/*
+ * Checks waiting for the pool go to it, oldest first, as it frees up. One
+ * whose address has as many checks in flight as it may still fail (the
+ * guess limit) waits for them and lets younger ones from other addresses
+ * pass; one whose address reached the limit meanwhile is refused as a new
+ * HELLO would be. Only the first AUTH_WAIT_SCAN are looked at per turn.
+ */
+static void auth_wait_pump(struct server *srv)
+{
+    unsigned cap = srv->cfg.worker_threads * AUTH_QUEUE_PER_THREAD;
+    struct auth_job **pp = &srv->auth_wait_head;
+    for (unsigned scanned = 0; *pp && srv->auth_pending < cap && scanned < AUTH_WAIT_SCAN;) {
+        struct auth_job *w = *pp;
+        struct conn *c = w->c;
+        uint64_t now = conn_now_ms(c);
+        unsigned failed = throttle_failures(&srv->login_failures, c->limit_key, now);
+        if (failed >= THROTTLE_MAX_FAILURES) {
+            uint32_t id = w->req.request_id;
+            auth_wait_unlink(srv, pp, w);
+            secret_wipe(w, sizeof *w);
+            free(w);
+            char why[128];
+            snprintf(why, sizeof why, "%u failed logins from this address in the last %u s", failed,
+                     THROTTLE_WINDOW_MS / 1000u);
+            conn_log(LOG_LVL_WARN, c,
+                     "event=hello result=TOO_MANY_TRIES connection=%s reason=\"%s\"",
+                     c->lst->cfg->name, why);
+            conn_fail(c, id, MC_ERR_TOO_MANY_TRIES, why);
+            continue;
+        }
+        if (auth_checks_from(c) + failed >= THROTTLE_MAX_FAILURES) {
+            pp = &w->wait_next;
+            scanned++;
+            continue;
+        }
+        auth_wait_unlink(srv, pp, w);
+        if (auth_submit(w) < 0) {
+            uint32_t id = w->req.request_id;
+            secret_wipe(w, sizeof *w);
+            free(w);
+            conn_fail(c, id, MC_ERR_INTERNAL, "cannot queue the password check");
+            continue;
+        }
+        c->login->checking = 1;
+    }
+}
+
 static void auth_done(struct job *j, int status)
 {
     struct auth_job *w = (struct auth_job *)j;
@@ -209,6 +311,7 @@ static void auth_done(struct job *j, int status)
         c->login->checking = 0;
     if (result == MC_ERR_AUTH)
         throttle_failure(&c->srv->login_failures, c->limit_key, conn_now_ms(c));
+    auth_wait_pump(c->srv);
     if (status == MC_ERR_CLOSED || c->state != CONN_ST_AUTH)
         goto out; /* closed while we were hashing */
 
@@ -385,28 +488,6 @@ int auth_hello(struct conn *c, const struct frame *f)
         conn_fail(c, f->request_id, MC_ERR_TOO_MANY_TRIES, why);
         return MC_ERR_TOO_MANY_TRIES;
     }
-    /* Each running check may still fail: together with the failures
-     * already counted they must not exceed the address's guess limit. Only
-     * running checks count: a connection waiting out its failed-login
-     * delay holds no worker and its failure is already counted. */
-    unsigned here = auth_checks_from(c);
-    unsigned failed = throttle_failures(&c->srv->login_failures, c->limit_key, conn_now_ms(c));
-    if (here + failed >= THROTTLE_MAX_FAILURES) {
-        secret_wipe(pw_bytes, pw.len);
-        secret_wipe(tk, sizeof tk);
-        conn_log(LOG_LVL_WARN, c, "event=hello result=BUSY in_flight_here=%u recent_failures=%u",
-                 here, failed);
-        return op_error(c, f, MC_ERR_BUSY,
-                        "%u logins from this address are being checked after %u failed ones; "
-                        "try again in a moment",
-                        here, failed);
-    }
-    if (c->srv->auth_pending >= c->srv->cfg.worker_threads * AUTH_QUEUE_PER_THREAD) {
-        secret_wipe(pw_bytes, pw.len);
-        secret_wipe(tk, sizeof tk);
-        conn_log(LOG_LVL_WARN, c, "event=hello result=BUSY pending=%u", c->srv->auth_pending);
-        return op_error(c, f, MC_ERR_BUSY, "too many logins in progress; try again in a moment");
-    }
     struct auth_job *w = calloc(1, sizeof *w);
     if (!w) {
         secret_wipe(pw_bytes, pw.len);
@@ -422,15 +503,26 @@ int auth_hello(struct conn *c, const struct frame *f)
     w->pw_len = pw.len;
     secret_wipe(pw_bytes, pw.len);
     secret_wipe(tk, sizeof tk);
-    if (job_submit(c->srv->loop, NULL, &w->job, &c->jobs) != 0) {
-        secret_wipe(w, sizeof *w);
-        free(w);
-        return op_error(c, f, MC_ERR_INTERNAL, "hello: cannot queue the password check");
-    }
-    c->srv->auth_pending++;
-    l->checking = 1;
-    conn_log(LOG_LVL_DEBUG, c, "event=password_check connection=%s queued=%u", cc->name,
-             c->srv->auth_pending);
+    /* Every check goes through the server's queue, in order; the pump
+     * sends it to the pool when the pool has room and its address is
+     * within its guess limit (running checks may all fail: with the
+     * failures already counted they stay below it). Waiting, the
+     * connection is in AUTH: its HELLO timer is stopped, so a device is
+     * never dropped for waiting on the gateway, and never told BUSY. The
+     * queue holds at most one check per connection: max_connections
+     * bounds it. */
+    struct server *srv = c->srv;
+    if (srv->auth_wait_tail)
+        srv->auth_wait_tail->wait_next = w;
+    else
+        srv->auth_wait_head = w;
+    srv->auth_wait_tail = w;
+    srv->auth_waiting++;
+    l->waiting = w;
     conn_set_state(c, CONN_ST_AUTH);
+    auth_wait_pump(srv);
+    if (l->waiting)
+        conn_log(LOG_LVL_DEBUG, c, "event=password_check connection=%s waiting=%u", cc->name,
+                 srv->auth_waiting);
     return DISPATCH_ASYNC;
 }

@@ -30,16 +30,21 @@ struct listener {
     uint8_t psk[PSK_KEY_SIZE];        /* encryption = aes256 */
 };
 
+struct auth_job;
+
 struct server {
     uv_loop_t *loop;
     struct mc_config cfg;
     WOLFSSL_CTX *tls_ctx; /* certificate connections; swapped by a reload */
     WOLFSSL_CTX *psk_ctx; /* encryption = aes256 connections */
     struct ticket_keys tickets;
-    struct login_keys login_keys;   /* login tickets (login_ticket.h) */
-    struct throttle login_failures; /* per address, across connections */
-    unsigned auth_pending;          /* password checks queued or running */
-    struct job_owner jobs;          /* server-wide jobs: reload, expiry check */
+    struct login_keys login_keys;    /* login tickets (login_ticket.h) */
+    struct throttle login_failures;  /* per address, across connections */
+    unsigned auth_pending;           /* password checks queued or running */
+    struct auth_job *auth_wait_head; /* checks waiting for room in the pool (auth.c) */
+    struct auth_job *auth_wait_tail;
+    unsigned auth_waiting;
+    struct job_owner jobs; /* server-wide jobs: reload, expiry check */
     char config_path[PATH_MAX];
     int pid_written;
     struct listener *listeners;

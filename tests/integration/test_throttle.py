@@ -76,6 +76,30 @@ class InFlightTest(unittest.TestCase):
             self.assertGreater(max(queued), 2)
             gw.stop()
 
+    def test_a_login_storm_waits_in_line_and_nobody_is_dropped(self):
+        """After a restart every device logs in at once: past the pool's queue
+        (1 thread x 8) checks wait in the gateway's own queue, with the HELLO
+        timer stopped, so none is told BUSY and none is dropped even when
+        the storm lasts longer than handshake_timeout."""
+        with Gateway(server={"worker_threads": 1, "handshake_timeout": 1}) as gw:
+            clients = [Client(gw.port, timeout=120) for _ in range(40)]
+            for c in clients:
+                c.send(0x01, hello_payload(gw.password))
+            types = []
+            for c in clients:
+                mtype, _, _ = c.recv()
+                types.append(mtype)
+                c.close()
+            self.assertEqual(types, [0x02] * 40)
+            log = gw.log()
+            self.assertNotIn("result=BUSY", log)
+            self.assertNotIn("no HELLO within", log)
+            self.assertRegex(log, r"event=password_check .*waiting=\d+")
+            queued = [int(n) for n in re.findall(r"event=password_check .*queued=(\d+)", log)]
+            self.assertEqual(len(queued), 40)
+            self.assertLessEqual(max(queued), 8, "the pool's queue stays bounded")
+            gw.stop()
+
     def test_checks_in_flight_count_against_the_guess_limit(self):
         """Running checks may all fail: with the failures already counted they
         stay below the limit, so six guesses at once cannot pass it."""
