@@ -24,7 +24,7 @@ flags=(--enable-distro --enable-aesni --enable-intelasm --enable-sp --enable-sp-
        --enable-psk --enable-certgen --enable-keygen --enable-certext --enable-certreq
        --enable-pkcs12 --enable-crl --enable-session-ticket --enable-alpn --enable-sni
        --enable-tls13 --disable-nullcipher --disable-openssh --disable-mcast
-       --disable-examples --disable-crypttests
+       --disable-examples --disable-crypttests --disable-oldtls
        --enable-static --disable-shared --with-pic)
 # Defines that no configure switch gives (docs/admin.md, "TLS conformance"),
 # passed in CFLAGS, which come after configure's own on every compile line:
@@ -42,8 +42,13 @@ flags=(--enable-distro --enable-aesni --enable-intelasm --enable-sp --enable-sp-
 #   keeps the handshake hashes, the key-exchange arrays and the peer's keys
 #   of every TLS 1.3 connection for as long as it lives (docs/admin.md,
 #   "Memory per connection").
+# - no SHA-224 and (--disable-oldtls) no TLS 1.0/1.1: wolfSSL builds the
+#   TLS 1.3 CertificateRequest from its own defaults, not from the list the
+#   gateway sets, and those defaults name SHA-224 whenever it is built and
+#   SHA-1 unless old TLS is out (RFC 9155; issue 11 item 7). The gateway
+#   refuses TLS 1.0 and 1.1 anyway.
 defines=(-DWOLFSSL_MAX_SUITE_SZ=1024 -UHAVE_TRUNCATED_HMAC -USESSION_CERTS
-         -UWOLFSSL_POST_HANDSHAKE_AUTH)
+         -UWOLFSSL_POST_HANDSHAKE_AUTH -UWOLFSSL_SHA224)
 
 fallback() {
     echo "wolfssl: $1; using Debian's packaged libwolfssl (no AES-NI/assembly)" >&2
@@ -108,7 +113,7 @@ echo "wolfssl: building with AES-NI and assembly (about two minutes)"
     # library was built with (its users then do not declare the truncated
     # HMAC, session-chain and post-handshake-auth APIs, which the library no
     # longer has).
-    for d in HAVE_TRUNCATED_HMAC SESSION_CERTS WOLFSSL_POST_HANDSHAKE_AUTH; do
+    for d in HAVE_TRUNCATED_HMAC SESSION_CERTS WOLFSSL_POST_HANDSHAKE_AUTH WOLFSSL_SHA224; do
         sed -i -e "/^#undef  $d\$/d" -e "/^#define $d\$/d" "$prefix/include/wolfssl/options.h"
     done
 ) >> "$log" 2>&1 || fallback "the build failed (see $log)"
