@@ -36,7 +36,11 @@ int op_info(struct conn *c, const struct frame *f)
     wire_put_cstr(&w, MC_VERSION);
     wire_put_u32(&w, c->srv->cfg.handshake_timeout);
     wire_put_u32(&w, left_ms);
-    wire_put_u32(&w, INFO_HELLO_ANSWER_MS + c->lst->cfg->timewait * 1000u);
+    /* In a login storm the checks queued ahead add their time, at the pool's pace. */
+    uint64_t queued = c->srv->auth_pending + c->srv->auth_waiting;
+    uint64_t ahead_ms = queued * c->srv->auth_check_ms / c->srv->cfg.worker_threads;
+    uint64_t answer_ms = INFO_HELLO_ANSWER_MS + c->lst->cfg->timewait * 1000u + ahead_ms;
+    wire_put_u32(&w, answer_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)answer_ms);
     wire_put_u32(&w, MC_MAX_PRELOGIN_PAYLOAD);
     if (w.err)
         return op_error(c, f, MC_ERR_INTERNAL, "info: cannot encode the answer");

@@ -44,7 +44,8 @@ struct server {
     struct auth_job *auth_wait_head; /* checks waiting for room in the pool (auth.c) */
     struct auth_job *auth_wait_tail;
     unsigned auth_waiting;
-    struct job_owner jobs; /* server-wide jobs: reload, expiry check */
+    uint64_t auth_check_ms; /* a password check's run time, averaged (0: none yet) */
+    struct job_owner jobs;  /* server-wide jobs: reload, expiry check */
     char config_path[PATH_MAX];
     int pid_written;
     struct listener *listeners;

@@ -5,6 +5,8 @@ import re
 import socket
 import unittest
 
+from streams_client import parse_info_ok
+
 from harness import Gateway, Client, ERROR, ERR
 
 MAX_FAILURES = 20  # THROTTLE_MAX_FAILURES in src/server/throttle.h
@@ -86,9 +88,19 @@ class InFlightTest(unittest.TestCase):
             for c in clients:
                 c.send(0x01, hello_payload(gw.password))
             types = []
-            for c in clients:
+            mtype, _, _ = clients[0].recv()
+            types.append(mtype)
+            # INFO tells a newcomer to wait longer than usual: the queue's time.
+            probe = Client(gw.port, timeout=120)
+            probe.send(0x07)
+            ptype, _, payload = probe.recv()
+            probe.close()
+            self.assertEqual(ptype, 0x08)
+            self.assertGreater(parse_info_ok(payload)["hello_answer_ms"], 30000)
+            for c in clients[1:]:
                 mtype, _, _ = c.recv()
                 types.append(mtype)
+            for c in clients:
                 c.close()
             self.assertEqual(types, [0x02] * 40)
             log = gw.log()
