@@ -674,6 +674,13 @@ static int cipher_list_has(const char *list, int tls13)
     return 0;
 }
 
+/* A section or statement name: 1 to 63 of a-z, 0-9, '_', '-', '.' (the ini reader lower-cases). */
+static int name_ok(const char *name, size_t len)
+{
+    return len > 0 && len < CFG_NAME_MAX &&
+           strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-.") == len;
+}
+
 #define CFG_SQL_MAX 65535u
 
 /* [queries NAME]: name = SQL with ? markers, one statement each. */
@@ -681,8 +688,7 @@ static void load_queries(struct loader *ld, dictionary *d, const char *sec, stru
 {
     const char *name = sec + 8;
     size_t len = strlen(name);
-    if (len == 0 || len >= CFG_NAME_MAX ||
-        strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != len) {
+    if (!name_ok(name, len)) {
         report(ld, sec, "", "query section names are 1 to 63 letters, digits, '_', '-' or '.'");
         return;
     }
@@ -704,8 +710,7 @@ static void load_queries(struct loader *ld, dictionary *d, const char *sec, stru
         const char *key = names[i] + seclen + 1;
         const char *sql = iniparser_getstring(d, names[i], "");
         size_t klen = strlen(key);
-        if (klen == 0 || klen >= CFG_NAME_MAX ||
-            strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != klen) {
+        if (!name_ok(key, klen)) {
             report(ld, sec, key, "statement names are 1 to 63 letters, digits, '_', '-' or '.'");
             continue;
         }
@@ -731,8 +736,7 @@ static void load_sync(struct loader *ld, dictionary *d, const char *sec, struct 
 {
     const char *name = sec + 5;
     size_t len = strlen(name);
-    if (len == 0 || len >= CFG_NAME_MAX ||
-        strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != len) {
+    if (!name_ok(name, len)) {
         report(ld, sec, "", "sync section names are 1 to 63 letters, digits, '_', '-' or '.'");
         return;
     }
@@ -885,8 +889,7 @@ int config_load(const char *path, struct mc_config *cfg, config_err_fn on_error,
             const char *name = sec + 11;
             snprintf(label, sizeof label, "connection %s", name);
             size_t len = strlen(name);
-            if (len == 0 || len >= CFG_NAME_MAX ||
-                strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-.") != len) {
+            if (!name_ok(name, len)) {
                 report(&ld, label, "",
                        "connection names are 1 to 63 letters, digits, '_', '-' or '.'");
                 continue;

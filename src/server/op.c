@@ -432,6 +432,27 @@ void op_conn_close(struct conn *c, int code, const char *msg)
     conn_fail(c, 0, code, msg);
 }
 
+int op_send_buffered(struct op *op, struct buf *out, size_t frame, int last,
+                     uint64_t *stalled_since_ms)
+{
+    size_t left = buf_len(out);
+    size_t n = left < frame ? left : frame;
+    if (n > op->send_credit)
+        n = (size_t)op->send_credit;
+    if (n == 0) {
+        if (!*stalled_since_ms)
+            *stalled_since_ms = uv_hrtime() / 1000000u; /* CREDIT gives the next turn */
+        return 0;
+    }
+    *stalled_since_ms = 0;
+    int rc = op_send_data(op, buf_head(out), n, last && n == left);
+    if (rc < 0)
+        return rc;
+    buf_consume(out, n);
+    op_want_write(op);
+    return 1;
+}
+
 size_t op_pack_bound(size_t n)
 {
     return ZSTD_compressBound(n);

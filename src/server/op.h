@@ -30,6 +30,7 @@
 #include "frame.h"
 #include "job.h"
 
+struct buf;
 struct conn;
 struct op;
 struct cfg_connection;
@@ -94,6 +95,15 @@ size_t op_pack_bound(size_t n);
  * 0, or the send's error (the connection is then closing).
  */
 __attribute__((warn_unused_result)) int op_consumed(struct op *op, size_t n);
+/*
+ * Send the head of out as one DATA frame of at most frame bytes within the
+ * send credit (END when it empties out and last is set), consume it and ask
+ * for the next turn. With no credit nothing is sent and *stalled_since_ms
+ * (uv_hrtime in ms) records since when rows wait for the client; it is 0
+ * again once a frame goes. 1 sent, 0 waiting for credit, or the send's error.
+ */
+int op_send_buffered(struct op *op, struct buf *out, size_t frame, int last,
+                     uint64_t *stalled_since_ms);
 /* Let the client send n more bytes (a CREDIT frame). */
 __attribute__((warn_unused_result)) int op_grant(struct op *op, uint32_t n);
 

@@ -256,22 +256,8 @@ static void finish(struct pull_req *r)
 static void pump(struct pull_req *r)
 {
     struct op *op = &r->op;
-    size_t left = buf_len(&r->out);
-    if (left > 0) {
-        size_t n = left < PULL_FRAME ? left : PULL_FRAME;
-        if (n > op->send_credit)
-            n = (size_t)op->send_credit;
-        if (n == 0) {
-            if (!r->stalled_since_ms)
-                r->stalled_since_ms = now_ms(); /* CREDIT gives the next turn */
-            return;
-        }
-        r->stalled_since_ms = 0;
-        int last = n == left && r->fetched_all;
-        if (op_send_data(op, buf_head(&r->out), n, last) < 0)
-            return;
-        buf_consume(&r->out, n);
-        op_want_write(op);
+    if (buf_len(&r->out) > 0) {
+        (void)op_send_buffered(op, &r->out, PULL_FRAME, r->fetched_all, &r->stalled_since_ms);
         return;
     }
     if (!r->fetched_all) {

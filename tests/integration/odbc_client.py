@@ -109,6 +109,23 @@ def parse_columns(p):
     return cols
 
 
+def take_rows(buf, pos, ncols):
+    """The whole rows of ncols values in buf from pos (a row may span frames):
+    ([tuple, ...], the position after the last whole row)."""
+    rows = []
+    while ncols:
+        row, p = [], pos
+        for _ in range(ncols):
+            got = decode(buf, p)
+            if got is None:
+                return rows, pos
+            row.append(got[0])
+            p = got[1]
+        rows.append(tuple(row))
+        pos = p
+    return rows, pos
+
+
 class QueryError(Exception):
     def __init__(self, code, msg):
         super().__init__("%d %s" % (code, msg))
@@ -151,18 +168,8 @@ class OdbcClient(StreamClient):
                 buf += f.payload
                 if credit and f.payload:
                     self.credit(rid, len(f.payload))
-                while True:  # whole rows; a row may span frames
-                    row, p = [], pos
-                    for _ in cols:
-                        got = decode(buf, p)
-                        if got is None:
-                            break
-                        row.append(got[0])
-                        p = got[1]
-                    if len(row) < len(cols) or not cols:
-                        break
-                    rows.append(tuple(row))
-                    pos = p
+                got, pos = take_rows(buf, pos, len(cols))
+                rows += got
             else:
                 assert f.type == QUERY_OK, f
                 assert pos == len(buf), "a partial row at the end"

@@ -4,7 +4,7 @@ import hashlib
 import os
 import struct
 
-from odbc_client import OdbcClient, QueryError, decode, encode, parse_columns
+from odbc_client import OdbcClient, QueryError, decode, encode, parse_columns, take_rows
 from streams_client import CREDIT, DATA, error_of, wstr
 
 SYNC_PULL, SYNC_COLUMNS, SYNC_PULL_OK, SYNC_PUSH, SYNC_PUSH_OK = 0x50, 0x51, 0x52, 0x53, 0x54
@@ -123,18 +123,8 @@ class SyncClient(OdbcClient):
                 buf += f.payload
                 if f.payload:
                     self.credit(rid, len(f.payload))
-                while True:
-                    row, p = [], pos
-                    for _ in cols:
-                        got = decode(buf, p)
-                        if got is None:
-                            break
-                        row.append(got[0])
-                        p = got[1]
-                    if len(row) < len(cols):
-                        break
-                    rows.append(dict(zip([c[0] for c in cols], row)))
-                    pos = p
+                got, pos = take_rows(buf, pos, len(cols))
+                rows += [dict(zip([c[0] for c in cols], row)) for row in got]
             else:
                 assert f.type == SYNC_PULL_OK, f
                 assert pos == len(buf), "a partial row at the end"
