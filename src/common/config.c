@@ -51,6 +51,7 @@ static const struct key_spec server_keys[] = {
     {"max_connections_per_ip", K_UINT, S_(max_connections_per_ip), 1, 100000, NULL, 0, "64"},
     {"handshake_timeout", K_UINT, S_(handshake_timeout), 1, 300, NULL, 0, "10"},
     {"worker_threads", K_UINT, S_(worker_threads), 1, 128, NULL, 0, "4"},
+    {"handshake_threads", K_UINT, S_(handshake_threads), 0, 256, NULL, 0, "0"},
     {"shutdown_grace", K_UINT, S_(shutdown_grace), 0, 3600, NULL, 0, "10"},
     {"pid_file", K_PATH, S_(pid_file), 0, 0, NULL, 0, ""},
     {"login_ticket_lifetime", K_UINT, S_(login_ticket_lifetime), 0, 2592000, NULL, 0, "604800"},

@@ -108,6 +108,7 @@ struct mc_config {
     unsigned max_connections_per_ip;
     unsigned handshake_timeout;
     unsigned worker_threads;
+    unsigned handshake_threads; /* 0: one per core */
     unsigned shutdown_grace;
     char pid_file[PATH_MAX];
     unsigned login_ticket_lifetime; /* seconds; also the login-ticket key's rotation; 0 = none */

@@ -526,7 +526,7 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 static void conn_update_reading(struct conn *c)
 {
     int want = c->state != CONN_ST_CLOSING && !c->peer_closed && !c->output_paused &&
-               conn_read_room(c) > 0;
+               !c->transport_busy && conn_read_room(c) > 0;
     if (want == c->reading || uv_is_closing((uv_handle_t *)&c->tcp))
         return;
     int rc = want ? uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_on_read)
@@ -580,7 +580,7 @@ static void conn_process(struct conn *c)
      * each keep a block they do not use. The next read takes one again. */
     if (buf_len(&c->in) == 0)
         buf_free(&c->in);
-    if (buf_len(&c->net_in) == 0)
+    if (!c->transport_busy && buf_len(&c->net_in) == 0)
         buf_free(&c->net_in);
     conn_finish_peer_close(c);
     if (c->state != CONN_ST_CLOSING)
@@ -680,7 +680,11 @@ void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         conn_process(c);
         return;
     }
-    int rc = c->transport->feed(c, (const uint8_t *)b->base, (size_t)nread);
+    conn_transport_resume(c, c->transport->feed(c, (const uint8_t *)b->base, (size_t)nread));
+}
+
+void conn_transport_resume(struct conn *c, int rc)
+{
     if (rc == MC_ERR_CLOSED && c->transport_up) {
         c->peer_closed = 1;
         conn_log(LOG_LVL_DEBUG, c, "event=peer_closed how=close_notify pending_bytes=%zu",

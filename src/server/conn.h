@@ -66,6 +66,8 @@ struct conn {
     size_t out_queued; /* bytes handed to uv_write and not yet written */
     bool reading;
     bool transport_up;        /* TLS handshake done (or plain connection accepted) */
+    bool transport_busy;      /* a handshake step runs on the handshake threads: no reading,
+                                 and net_in and ssl are the step's until it is done (tls.c) */
     bool hello_checked;       /* tls.c looked at the ClientHello's groups (tlshello.h) */
     bool output_paused;       /* parsing paused: the client left too many answers unread */
     unsigned pauses;          /* pauses since the last output_paused line */
@@ -149,6 +151,11 @@ size_t conn_out_room(const struct conn *c);
  */
 __attribute__((warn_unused_result)) int conn_set_identity(struct conn *c, const char *device_id,
                                                           const char *client);
+/*
+ * A transport's work that ran off the loop (tls.c's handshake step) is
+ * done: rc is what feed() would have returned. Goes on as after a read.
+ */
+void conn_transport_resume(struct conn *c, int rc);
 /* Called by transports when the TLS handshake (or plain accept) completes. */
 void conn_transport_ready(struct conn *c);
 /* A request in progress (login, an op) ended: go on parsing, or finish a drain or a close. */

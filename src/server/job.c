@@ -1,6 +1,7 @@
 #include "job.h"
 
 #ifdef __linux__
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@ struct job_pool {
     unsigned load;                  /* queued + running + finished */
     unsigned max_queued;
     unsigned nthreads;
+    int nice;
     uv_thread_t *threads;
     int stopping;
 };
@@ -59,9 +61,14 @@ static void pool_thread(void *arg)
 {
     struct job_pool *p = arg;
 #ifdef __linux__
+    /* Named for top -H and ps -L: mc-odbc, mc-handshake... */
+    char comm[16];
+    snprintf(comm, sizeof comm, "mc-%s", p->name);
+    (void)pthread_setname_np(pthread_self(), comm);
     /* Below the loop thread: a CPU-bound job (an embedded database running
      * a long query) must not take the CPU from answering pings. */
-    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), JOB_POOL_NICE);
+    if (p->nice)
+        (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice);
 #endif
     uv_mutex_lock(&p->lock);
     for (;;) {
@@ -113,6 +120,12 @@ static void pool_on_wake(uv_async_t *a)
 int job_pool_start(uv_loop_t *loop, const char *name, unsigned threads, unsigned max_queued,
                    struct job_pool **out)
 {
+    return job_pool_start_nice(loop, name, threads, max_queued, JOB_POOL_NICE, out);
+}
+
+int job_pool_start_nice(uv_loop_t *loop, const char *name, unsigned threads, unsigned max_queued,
+                        int nice, struct job_pool **out)
+{
     *out = NULL;
     if (threads == 0 || max_queued == 0)
         return MC_ERR_INVALID_ARG;
@@ -126,6 +139,7 @@ int job_pool_start(uv_loop_t *loop, const char *name, unsigned threads, unsigned
     }
     p->loop = loop;
     p->max_queued = max_queued;
+    p->nice = nice;
     snprintf(p->name, sizeof p->name, "%s", name);
     if (uv_mutex_init(&p->lock) != 0 || uv_cond_init(&p->cond) != 0 ||
         uv_async_init(loop, &p->wake, pool_on_wake) != 0) {

@@ -57,6 +57,13 @@ __attribute__((warn_unused_result)) int job_submit(uv_loop_t *loop, struct job_p
 __attribute__((warn_unused_result)) int job_pool_start(uv_loop_t *loop, const char *name,
                                                        unsigned threads, unsigned max_queued,
                                                        struct job_pool **out);
+/*
+ * The same with the threads' niceness chosen (Linux; job_pool_start uses 5).
+ * The handshake pool runs at 0: its jobs are what the clients wait for.
+ */
+__attribute__((warn_unused_result)) int job_pool_start_nice(uv_loop_t *loop, const char *name,
+                                                            unsigned threads, unsigned max_queued,
+                                                            int nice, struct job_pool **out);
 /* Jobs queued or running on the pool. */
 unsigned job_pool_load(const struct job_pool *p);
 /*

@@ -111,6 +111,8 @@ static void server_finish(struct server *srv)
     uv_timer_stop(&srv->sweep_timer);
     odbc_stop();
     sync_stop();
+    job_pool_stop(srv->hs_pool); /* no connection is left, so no step either */
+    srv->hs_pool = NULL;
     uv_walk(srv->loop, on_walk_unref, NULL);
 }
 
@@ -400,6 +402,28 @@ static int server_listen(struct server *srv, struct listener *lst)
     return 0;
 }
 
+/*
+ * The threads that run TLS handshake steps (tls.c): the key exchange and
+ * signatures of a full handshake are most of what a connection costs, and
+ * with them off the loop thread every core takes handshakes. Each step
+ * holds one connection, so the queue never needs to be longer than the
+ * connections allowed (a step that finds it full runs on the loop thread).
+ */
+static int server_handshake_pool(struct server *srv)
+{
+    unsigned threads = srv->cfg.handshake_threads;
+    if (threads == 0)
+        threads = uv_available_parallelism();
+    unsigned max_queued = srv->cfg.max_connections + SERVER_REFUSE_SLOTS;
+    int rc = job_pool_start_nice(srv->loop, "handshake", threads, max_queued, 0, &srv->hs_pool);
+    if (rc < 0) {
+        log_error("event=start_failed error=\"cannot start %u handshake threads\"", threads);
+        return rc;
+    }
+    log_info("event=handshake_threads threads=%u", threads);
+    return 0;
+}
+
 static void log_config_error(void *ud, const char *section, const char *key, const char *reason)
 {
     (void)ud;
@@ -425,7 +449,8 @@ int server_init(struct server *srv, const char *config_path)
              config_path, wolfSSL_lib_version(), MC_WOLFSSL_BUILD, uv_version_string(),
              (long)getpid());
 
-    ticket_keys_init(&srv->tickets);
+    if ((rc = ticket_keys_init(&srv->tickets)) < 0)
+        return rc;
     login_keys_init(&srv->login_keys);
     throttle_init(&srv->login_failures);
     int need_tls = 0;
@@ -449,6 +474,8 @@ int server_init(struct server *srv, const char *config_path)
         if ((rc = server_listen(srv, lst)) < 0)
             return rc;
     }
+    if ((rc = server_handshake_pool(srv)) < 0)
+        return rc;
     if ((rc = odbc_start(srv->loop, &srv->cfg)) < 0)
         return rc;
     if ((rc = sync_start(srv->loop, &srv->cfg)) < 0)
@@ -515,7 +542,7 @@ static void reload_listener(struct listener *lst, const struct mc_config *cfg,
     lst->conf.port = keep.port;
     lst->conf.encryption = keep.encryption;
     if (keep.encryption == CFG_ENC_AES256 && nc->encryption == CFG_ENC_AES256)
-        memcpy(lst->psk, new_psk, PSK_KEY_SIZE);
+        tls_psk_store(lst->psk, new_psk); /* a handshake thread may be reading it */
     else
         memcpy(lst->conf.psk_file, keep.psk_file, sizeof keep.psk_file);
 }
@@ -585,7 +612,7 @@ static void reload_apply(struct server *srv, struct reload_job *job)
      * certificates are (or were) required, the new CA or CRL must apply to
      * every device, so tickets sealed before the reload stop working. */
     if (cfg->require_client_cert || srv->cfg.require_client_cert) {
-        ticket_keys_init(&srv->tickets);
+        ticket_keys_renew(&srv->tickets);
         log_info("event=ticket_keys_renewed reason=\"client certificate settings reloaded\"");
     }
     for (size_t i = 0; i < srv->nlisteners; i++)
@@ -605,6 +632,7 @@ static void reload_apply(struct server *srv, struct reload_job *job)
     memcpy(cfg->log_file, srv->cfg.log_file, sizeof cfg->log_file);
     cfg->log_target = srv->cfg.log_target;
     cfg->worker_threads = srv->cfg.worker_threads;
+    cfg->handshake_threads = srv->cfg.handshake_threads;
     int new_lifetime = cfg->login_ticket_lifetime != srv->cfg.login_ticket_lifetime;
     struct mc_config old = srv->cfg;
     srv->cfg = *cfg;
@@ -727,6 +755,8 @@ void server_free(struct server *srv)
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     if (srv->loop) {
+        job_pool_stop(srv->hs_pool); /* when the start failed half-way */
+        srv->hs_pool = NULL;
         uv_walk(srv->loop, on_walk_close, NULL);
         uv_run(srv->loop, UV_RUN_DEFAULT);
         uv_loop_close(srv->loop);

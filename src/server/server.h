@@ -44,8 +44,9 @@ struct server {
     struct auth_job *auth_wait_head; /* checks waiting for room in the pool (auth.c) */
     struct auth_job *auth_wait_tail;
     unsigned auth_waiting;
-    uint64_t auth_check_ms; /* a password check's run time, averaged (0: none yet) */
-    struct job_owner jobs;  /* server-wide jobs: reload, expiry check */
+    uint64_t auth_check_ms;   /* a password check's run time, averaged (0: none yet) */
+    struct job_owner jobs;    /* server-wide jobs: reload, expiry check */
+    struct job_pool *hs_pool; /* TLS handshake steps (tls.c), one thread per core by default */
     char config_path[PATH_MAX];
     int pid_written;
     struct listener *listeners;

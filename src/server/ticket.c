@@ -9,26 +9,46 @@
 #include "log.h"
 #include "miscomm/error.h"
 
-void ticket_keys_init(struct ticket_keys *k)
+int ticket_keys_init(struct ticket_keys *k)
 {
     memset(k, 0, sizeof *k);
+    if (uv_mutex_init(&k->lock) != 0)
+        return MC_ERR_INTERNAL;
+    k->lock_ready = 1;
     randombytes_buf(k->name[0], TICKET_NAME_SIZE);
     randombytes_buf(k->key[0], TICKET_KEY_SIZE);
+    return 0;
+}
+
+void ticket_keys_renew(struct ticket_keys *k)
+{
+    uv_mutex_lock(&k->lock);
+    randombytes_buf(k->name[0], TICKET_NAME_SIZE);
+    randombytes_buf(k->key[0], TICKET_KEY_SIZE);
+    sodium_memzero(k->name[1], TICKET_NAME_SIZE);
+    sodium_memzero(k->key[1], TICKET_KEY_SIZE);
+    k->current = 0;
+    k->have_previous = 0;
+    uv_mutex_unlock(&k->lock);
 }
 
 void ticket_keys_rotate(struct ticket_keys *k)
 {
+    uv_mutex_lock(&k->lock);
     int next = 1 - k->current;
     randombytes_buf(k->name[next], TICKET_NAME_SIZE);
     randombytes_buf(k->key[next], TICKET_KEY_SIZE);
     k->current = next;
     k->have_previous = 1;
-    k->rotations++;
-    log_info("event=ticket_key_rotated rotations=%llu", (unsigned long long)k->rotations);
+    uint64_t rotations = ++k->rotations;
+    uv_mutex_unlock(&k->lock);
+    log_info("event=ticket_key_rotated rotations=%llu", (unsigned long long)rotations);
 }
 
 void ticket_keys_wipe(struct ticket_keys *k)
 {
+    if (k->lock_ready)
+        uv_mutex_destroy(&k->lock);
     sodium_memzero(k, sizeof *k);
 }
 
@@ -45,37 +65,46 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
     (void)ssl;
     struct ticket_keys *k = ctx;
     uint8_t aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ];
+    uint8_t key[TICKET_KEY_SIZE];
     if (in_len < 0)
         return WOLFSSL_TICKET_RET_FATAL;
     if (enc) {
-        int cur = k->current;
-        memcpy(name, k->name[cur], TICKET_NAME_SIZE);
+        uv_mutex_lock(&k->lock);
+        memcpy(name, k->name[k->current], TICKET_NAME_SIZE);
+        memcpy(key, k->key[k->current], TICKET_KEY_SIZE);
+        uv_mutex_unlock(&k->lock);
         randombytes_buf(iv, WOLFSSL_TICKET_IV_SZ);
         memcpy(aad, name, WOLFSSL_TICKET_NAME_SZ);
         memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
         memset(mac, 0, WOLFSSL_TICKET_MAC_SZ);
-        if (crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-                ticket, mac, NULL, ticket, (unsigned long long)in_len, aad, sizeof aad, NULL, iv,
-                k->key[cur]) != 0)
+        int rc = crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+            ticket, mac, NULL, ticket, (unsigned long long)in_len, aad, sizeof aad, NULL, iv, key);
+        sodium_memzero(key, sizeof key);
+        if (rc != 0)
             return WOLFSSL_TICKET_RET_FATAL;
         *out_len = in_len;
         return WOLFSSL_TICKET_RET_OK;
     }
-    int which = -1;
+    int age = -1; /* 0: sealed under the current key, 1: under the previous one */
+    uv_mutex_lock(&k->lock);
     if (memcmp(name, k->name[k->current], TICKET_NAME_SIZE) == 0)
-        which = k->current;
+        age = 0;
     else if (k->have_previous && memcmp(name, k->name[1 - k->current], TICKET_NAME_SIZE) == 0)
-        which = 1 - k->current;
-    if (which < 0)
+        age = 1;
+    if (age >= 0)
+        memcpy(key, k->key[age ? 1 - k->current : k->current], TICKET_KEY_SIZE);
+    uv_mutex_unlock(&k->lock);
+    if (age < 0)
         return WOLFSSL_TICKET_RET_REJECT; /* sealed under a key rotated out, or not ours */
     memcpy(aad, name, WOLFSSL_TICKET_NAME_SZ);
     memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
-    if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(ticket, NULL, ticket,
-                                                           (unsigned long long)in_len, mac, aad,
-                                                           sizeof aad, iv, k->key[which]) != 0)
+    int rc = crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+        ticket, NULL, ticket, (unsigned long long)in_len, mac, aad, sizeof aad, iv, key);
+    sodium_memzero(key, sizeof key);
+    if (rc != 0)
         return WOLFSSL_TICKET_RET_REJECT;
     *out_len = in_len;
-    return which == k->current ? WOLFSSL_TICKET_RET_OK : WOLFSSL_TICKET_RET_CREATE;
+    return age == 0 ? WOLFSSL_TICKET_RET_OK : WOLFSSL_TICKET_RET_CREATE;
 }
 
 int ticket_attach(WOLFSSL_CTX *ctx, struct ticket_keys *k)

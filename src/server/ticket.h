@@ -13,22 +13,34 @@
 #define MC_TICKET_H
 
 #include <stdint.h>
+#include <uv.h>
 
 typedef struct WOLFSSL_CTX WOLFSSL_CTX;
 
 #define TICKET_NAME_SIZE 16
 #define TICKET_KEY_SIZE  32
 
+/*
+ * The keys are read by handshakes on the handshake threads (tls.c) and
+ * changed on the loop thread (rotation, a reload): lock guards both.
+ */
 struct ticket_keys {
+    uv_mutex_t lock;
     uint8_t name[2][TICKET_NAME_SIZE];
     uint8_t key[2][TICKET_KEY_SIZE];
     int current; /* index of the key that seals new tickets */
     int have_previous;
     uint64_t rotations;
+    int lock_ready; /* ticket_keys_init() made the lock */
 };
 
-void ticket_keys_init(struct ticket_keys *k);
+/* Fresh keys and the lock; MC_ERR_INTERNAL when the lock cannot be made. */
+__attribute__((warn_unused_result)) int ticket_keys_init(struct ticket_keys *k);
+/* Fresh keys: every ticket issued so far stops working (a reload of client-certificate settings).
+ */
+void ticket_keys_renew(struct ticket_keys *k);
 void ticket_keys_rotate(struct ticket_keys *k);
+/* Wipe the keys and destroy the lock. */
 void ticket_keys_wipe(struct ticket_keys *k);
 /* Make ctx seal and open tickets with these keys. */
 __attribute__((warn_unused_result)) int ticket_attach(WOLFSSL_CTX *ctx, struct ticket_keys *k);

@@ -4,6 +4,22 @@
  * ciphertext through conn_write_raw(). The handshake is therefore
  * non-blocking: wolfSSL_accept() returns WANT_READ until more bytes arrive.
  *
+ * Handshake steps run on the handshake threads (srv->hs_pool, one per core
+ * by default): the key exchange and the signature of a full handshake are
+ * most of what a connection costs, so with them off the loop thread every
+ * core takes handshakes while the loop goes on answering the others.
+ *
+ *   loop: bytes arrive -> stop reading, submit the step
+ *   handshake thread:     wolfSSL_accept() reads net_in, writes into the
+ *                         step's own buffer (never the socket)
+ *   loop: step done    -> write that buffer, log, next state, read again
+ *
+ * While a step runs, the connection's net_in and WOLFSSL are the step's
+ * (c->transport_busy); everything else (logs, state, the socket) stays on
+ * the loop thread. What the wolfSSL callbacks read on a handshake thread
+ * is locked: the session-ticket keys (ticket.c) and a listener's
+ * pre-shared key (tls_psk_store).
+ *
  * Also here: the server's TLS contexts (cipher policy, identity, client
  * certificates, tickets, the PSK context). The certificate files themselves
  * are srvcert.c's business.
@@ -22,6 +38,7 @@
 #include <unistd.h>
 
 #include "cert.h"
+#include "job.h"
 #include "config.h"
 #include "conn.h"
 #include "log.h"
@@ -79,6 +96,29 @@ int tls_ctx_create(const struct mc_config *cfg, struct ticket_keys *tickets, WOL
     return 0;
 }
 
+/* Listeners' pre-shared keys: replaced by a reload, read by handshake threads. */
+static uv_mutex_t psk_lock;
+static uv_once_t psk_lock_once = UV_ONCE_INIT;
+
+static void psk_lock_init(void)
+{
+    if (uv_mutex_init(&psk_lock) != 0)
+        abort(); /* at start, before any connection: nothing to save */
+}
+
+static void psk_copy(uint8_t dst[PSK_KEY_SIZE], const uint8_t src[PSK_KEY_SIZE])
+{
+    uv_once(&psk_lock_once, psk_lock_init);
+    uv_mutex_lock(&psk_lock);
+    memcpy(dst, src, PSK_KEY_SIZE);
+    uv_mutex_unlock(&psk_lock);
+}
+
+void tls_psk_store(uint8_t dst[PSK_KEY_SIZE], const uint8_t src[PSK_KEY_SIZE])
+{
+    psk_copy(dst, src);
+}
+
 /* encryption = aes256: TLS 1.3 with an external PSK, no certificate. */
 static unsigned int tls_psk_server_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
                                       unsigned int key_max, const char **suite)
@@ -86,7 +126,7 @@ static unsigned int tls_psk_server_cb(WOLFSSL *ssl, const char *identity, unsign
     struct conn *c = wolfSSL_GetIOReadCtx(ssl);
     if (!c || key_max < PSK_KEY_SIZE || strcmp(identity, PSK_IDENTITY) != 0)
         return 0;
-    memcpy(key, c->lst->psk, PSK_KEY_SIZE);
+    psk_copy(key, c->lst->psk);
     *suite = "TLS13-AES256-GCM-SHA384";
     return PSK_KEY_SIZE;
 }
@@ -266,49 +306,46 @@ static void tls_release_handshake(struct conn *c)
     wolfSSL_FreeArrays(c->ssl);
 }
 
-static int tls_feed(struct conn *c, const uint8_t *data, size_t len)
+/*
+ * What a wolfSSL_accept() step ended with (err: wolfSSL_get_error's, 0 on
+ * success): 0 to go on (done, or waiting for bytes), MC_ERR_TLS to close.
+ */
+static int tls_accept_result(struct conn *c, int ret, int err)
 {
-    if (len && buf_append(&c->net_in, data, len) < 0)
-        return MC_ERR_BUSY;
-    if (c->state == CONN_ST_HANDSHAKE && !c->hello_checked &&
-        c->lst->cfg->encryption == CFG_ENC_TLS) {
-        int rc = tls_check_hello(c);
-        if (rc <= 0)
-            return rc < 0 ? MC_ERR_TLS : 0;
-    }
-    if (c->state == CONN_ST_HANDSHAKE) {
-        int ret = wolfSSL_accept(c->ssl);
-        if (ret != WOLFSSL_SUCCESS) {
-            int err = wolfSSL_get_error(c->ssl, ret);
-            if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE)
-                return 0;
-            if (err == NO_PEER_CERT && wolfSSL_version(c->ssl) == TLS1_2_VERSION) {
-                /* wolfSSL closes without an alert; RFC 5246 7.4.6 wants
-                 * handshake_failure. Our side has not sent ChangeCipherSpec
-                 * yet, so the alert goes in the clear. */
-                static const uint8_t alert[] = {21, 3, 3, 0, 2, 2, 40};
-                (void)conn_write_raw(c, alert, sizeof alert);
-            }
-            tls_log_error(c, err);
-            return MC_ERR_TLS;
+    if (ret != WOLFSSL_SUCCESS) {
+        if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE)
+            return 0;
+        if (err == NO_PEER_CERT && wolfSSL_version(c->ssl) == TLS1_2_VERSION) {
+            /* wolfSSL closes without an alert; RFC 5246 7.4.6 wants
+             * handshake_failure. Our side has not sent ChangeCipherSpec
+             * yet, so the alert goes in the clear. */
+            static const uint8_t alert[] = {21, 3, 3, 0, 2, 2, 40};
+            (void)conn_write_raw(c, alert, sizeof alert);
         }
-        if (c->lst->cfg->encryption == CFG_ENC_AES256 && tls_psk_without_dhe(c->ssl)) {
-            /* The code wolfSSL itself gives a psk_ke it cannot accept, so that
-             * every tls_error line has the same fields. */
-            conn_log(LOG_LVL_WARN, c,
-                     "event=tls_error code=%d error=\"psk_ke refused\" reason=\"the client "
-                     "offered the pre-shared key without (EC)DHE (psk_dhe_ke is required)\"",
-                     PSK_KEY_ERROR);
-            return MC_ERR_TLS;
-        }
-        conn_log(LOG_LVL_INFO, c, "event=tls version=%s cipher=%s resumed=%s%s",
-                 wolfSSL_get_version(c->ssl), wolfSSL_get_cipher_name(c->ssl),
-                 wolfSSL_session_reused(c->ssl) ? "yes" : "no",
-                 c->lst->cfg->encryption == CFG_ENC_AES256 ? " auth=psk" : "");
-        tls_release_handshake(c);
-        conn_transport_ready(c);
+        tls_log_error(c, err);
+        return MC_ERR_TLS;
     }
-    /* Decrypt as much as fits straight into the plaintext queue: no copies elsewhere. */
+    if (c->lst->cfg->encryption == CFG_ENC_AES256 && tls_psk_without_dhe(c->ssl)) {
+        /* The code wolfSSL itself gives a psk_ke it cannot accept, so that
+         * every tls_error line has the same fields. */
+        conn_log(LOG_LVL_WARN, c,
+                 "event=tls_error code=%d error=\"psk_ke refused\" reason=\"the client "
+                 "offered the pre-shared key without (EC)DHE (psk_dhe_ke is required)\"",
+                 PSK_KEY_ERROR);
+        return MC_ERR_TLS;
+    }
+    conn_log(LOG_LVL_INFO, c, "event=tls version=%s cipher=%s resumed=%s%s",
+             wolfSSL_get_version(c->ssl), wolfSSL_get_cipher_name(c->ssl),
+             wolfSSL_session_reused(c->ssl) ? "yes" : "no",
+             c->lst->cfg->encryption == CFG_ENC_AES256 ? " auth=psk" : "");
+    tls_release_handshake(c);
+    conn_transport_ready(c);
+    return 0;
+}
+
+/* Decrypt as much as fits straight into the plaintext queue: no copies elsewhere. */
+static int tls_decrypt(struct conn *c)
+{
     while (c->state != CONN_ST_CLOSING) {
         size_t room;
         uint8_t *dst = buf_tail(&c->in, 16384, &room);
@@ -330,6 +367,109 @@ static int tls_feed(struct conn *c, const uint8_t *data, size_t len)
     return 0;
 }
 
+/* A handshake step on a handshake thread (see the top of this file). */
+struct tls_step {
+    struct job job; /* first: the job helper hands it back */
+    struct conn *c;
+    struct buf out; /* what wolfSSL wrote during the step */
+    int ret, err;   /* wolfSSL_accept()'s, and wolfSSL_get_error()'s */
+};
+
+/* A server flight with its certificate chain fits many times over. */
+#define TLS_STEP_OUT_LIMIT (256u * 1024u)
+
+static int tls_io_send_step(WOLFSSL *ssl, char *data, int sz, void *ctx)
+{
+    (void)ssl;
+    struct tls_step *s = ctx;
+    if (buf_append(&s->out, data, (size_t)sz) < 0)
+        return WOLFSSL_CBIO_ERR_GENERAL;
+    return sz;
+}
+
+static void tls_step_work(struct job *j)
+{
+    struct tls_step *s = (struct tls_step *)j;
+    s->ret = wolfSSL_accept(s->c->ssl);
+    s->err = s->ret == WOLFSSL_SUCCESS ? 0 : wolfSSL_get_error(s->c->ssl, s->ret);
+}
+
+static void tls_step_done(struct job *j, int status)
+{
+    struct tls_step *s = (struct tls_step *)j;
+    struct conn *c = s->c;
+    wolfSSL_SSLSetIOSend(c->ssl, tls_io_send);
+    wolfSSL_SetIOWriteCtx(c->ssl, c);
+    c->transport_busy = 0;
+    if (status != 0) {
+        /* Closing (MC_ERR_CLOSED), or the pool stopped: nothing more to send. */
+        buf_free(&s->out);
+        free(s);
+        if (c->state != CONN_ST_CLOSING)
+            conn_close(c, "shutting down");
+        return;
+    }
+    int rc = 0;
+    if (buf_len(&s->out) > 0 && conn_write_raw(c, buf_head(&s->out), buf_len(&s->out)) < 0)
+        rc = MC_ERR_IO;
+    buf_free(&s->out);
+    if (rc == 0)
+        rc = tls_accept_result(c, s->ret, s->err);
+    free(s);
+    if (rc == 0 && c->transport_up)
+        rc = tls_decrypt(c);
+    conn_transport_resume(c, rc);
+}
+
+/* Hand the next handshake step to the handshake threads; -1: run it here. */
+static int tls_step_submit(struct conn *c)
+{
+    if (!c->srv->hs_pool)
+        return -1;
+    struct tls_step *s = calloc(1, sizeof *s);
+    if (!s)
+        return -1;
+    s->c = c;
+    buf_init(&s->out, TLS_STEP_OUT_LIMIT);
+    s->job.work = tls_step_work;
+    s->job.done = tls_step_done;
+    wolfSSL_SSLSetIOSend(c->ssl, tls_io_send_step);
+    wolfSSL_SetIOWriteCtx(c->ssl, s);
+    c->transport_busy = 1;
+    if (job_submit(c->srv->loop, c->srv->hs_pool, &s->job, &c->jobs) < 0) {
+        wolfSSL_SSLSetIOSend(c->ssl, tls_io_send);
+        wolfSSL_SetIOWriteCtx(c->ssl, c);
+        c->transport_busy = 0;
+        free(s);
+        return -1;
+    }
+    return 0;
+}
+
+static int tls_feed(struct conn *c, const uint8_t *data, size_t len)
+{
+    if (len && buf_append(&c->net_in, data, len) < 0)
+        return MC_ERR_BUSY;
+    if (c->transport_busy)
+        return 0; /* the step in flight goes on when it is done */
+    if (c->state == CONN_ST_HANDSHAKE && !c->hello_checked &&
+        c->lst->cfg->encryption == CFG_ENC_TLS) {
+        int rc = tls_check_hello(c);
+        if (rc <= 0)
+            return rc < 0 ? MC_ERR_TLS : 0;
+    }
+    if (c->state == CONN_ST_HANDSHAKE) {
+        if (buf_len(&c->net_in) == 0 || tls_step_submit(c) == 0)
+            return 0;
+        int ret = wolfSSL_accept(c->ssl);
+        int rc =
+            tls_accept_result(c, ret, ret == WOLFSSL_SUCCESS ? 0 : wolfSSL_get_error(c->ssl, ret));
+        if (rc < 0 || c->state == CONN_ST_HANDSHAKE)
+            return rc;
+    }
+    return tls_decrypt(c);
+}
+
 static int tls_send(struct conn *c, const uint8_t *data, size_t len)
 {
     int n = wolfSSL_write(c->ssl, data, (int)len);
@@ -342,6 +482,8 @@ static int tls_send(struct conn *c, const uint8_t *data, size_t len)
 
 static int tls_pending(const struct conn *c)
 {
+    if (c->transport_busy)
+        return 0; /* net_in is the step's */
     return buf_len(&c->net_in) > 0 || (c->ssl && wolfSSL_pending(c->ssl) > 0);
 }
 

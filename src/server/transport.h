@@ -37,6 +37,11 @@ tls_ctx_create(const struct mc_config *cfg, struct ticket_keys *tickets, WOLFSSL
 /* The context of encryption = aes256 connections: TLS 1.3 with an external PSK. */
 __attribute__((warn_unused_result)) int tls_psk_ctx_create(WOLFSSL_CTX **out);
 void tls_ctx_free(WOLFSSL_CTX *ctx);
+/*
+ * Replace a listener's pre-shared key (a reload): handshakes on the
+ * handshake threads read it, so the copy takes the lock they take.
+ */
+void tls_psk_store(uint8_t dst[32], const uint8_t src[32]);
 /* Cipher list that a policy stands for. */
 
 #endif

@@ -1,6 +1,10 @@
 """Connection limits (global and per IP address), and plaintext connections:
 allowed on loopback, refused by --check-config on a public bind."""
+import glob
+import re
+import ssl
 import subprocess
+import threading
 import unittest
 
 from harness import (Gateway, Client, ERR, HELLO_OK, MISCOMMD, PONG, login, peer,
@@ -56,6 +60,68 @@ class LimitsTest(unittest.TestCase):
                 who = peer(a)
             gw.wait_log(r"peer=%s event=disconnect" % who)
             self.assertTrue(ping_ok(gw.port, gw.password))
+            self.assertEqual(gw.stop(), 0)
+
+    def test_per_ip_limit_exact_with_handshakes_on_every_thread(self):
+        """Forty clients from one address at once, their handshakes spread over
+        four handshake threads: exactly max_connections_per_ip of them log
+        in, every other one is refused or dropped, and nobody is lost."""
+        with Gateway(server={"max_connections": 200, "max_connections_per_ip": 10,
+                             "handshake_threads": 4}) as gw:
+            gw.wait_log(r"event=handshake_threads threads=4")
+            names = []
+            for path in glob.glob("/proc/%d/task/*/comm" % gw.proc.pid):
+                with open(path) as f:
+                    names.append(f.read().strip())
+            self.assertEqual(names.count("mc-handshake"), 4, names)
+
+            n = 40
+            start = threading.Barrier(n)
+            outcome = [None] * n
+            held = []
+            lock = threading.Lock()
+
+            def one(i):
+                start.wait()
+                try:
+                    c = Client(gw.port, timeout=30)
+                except (ssl.SSLError, OSError):
+                    outcome[i] = "dropped"  # closed before or during the handshake
+                    return
+                try:
+                    rid, (mtype, rrid, payload) = c.hello(gw.password, device="dev-%d" % i)
+                    if (mtype, rrid) == (HELLO_OK, rid):
+                        outcome[i] = "in"
+                        with lock:
+                            held.append(c)  # stays connected until every client is done
+                        return
+                    code = int.from_bytes(payload[:2], "big")
+                    outcome[i] = "refused" if code == ERR["CONN_LIMIT"] else "error %d" % code
+                except (ssl.SSLError, OSError, AssertionError):
+                    outcome[i] = "dropped"
+                c.close()
+
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            try:
+                self.assertEqual(outcome.count("in"), 10, outcome)
+                self.assertEqual(outcome.count("refused") + outcome.count("dropped"), 30, outcome)
+                # Each refusal and drop is in the log, exactly as many as the clients saw.
+                refused = r"event=connect connection=psdmobile port=%d transport=tls " \
+                          r"refused=connection_limit" % gw.port
+                gw.wait_log(refused, count=outcome.count("refused"))
+                gw.wait_log(r"event=connection_dropped", count=outcome.count("dropped"))
+                self.assertEqual(len(re.findall(refused, gw.log())), outcome.count("refused"))
+                self.assertEqual(len(re.findall(r"event=connection_dropped", gw.log())),
+                                 outcome.count("dropped"))
+                for c in held:
+                    self.assertTrue(pings(c))
+            finally:
+                for c in held:
+                    c.close()
             self.assertEqual(gw.stop(), 0)
 
     def test_plaintext_on_loopback(self):
