@@ -213,6 +213,12 @@ order_of() { # round -> the three sides, rotated
 echo "== miscommd against HAProxy and stunnel: $rounds rounds, $(date -u '+%Y-%m-%d %H:%M UTC') =="
 echo "  $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  descriptors: ulimit -n $(ulimit -n) (HAProxy maxconn $hp_maxconn)"
+threads_of() { # pid -> "N threads (name xK, ...)": what each server runs on
+    local names
+    names=$(cat /proc/"$1"/task/*/comm 2>/dev/null | sort | uniq -c | awk '{printf "%s%s x%s", NR > 1 ? ", " : "", $2, $1}')
+    echo "$(ls /proc/"$1"/task | wc -l) threads ($names)"
+}
+echo "  every core: miscommd $(threads_of "$main_mc"); HAProxy $(threads_of "$main_hp"); stunnel $(threads_of "$main_st")"
 echo "  handshakes: $hs_threads client threads, $hs_secs s per run; round trips $rt_secs s per run"
 
 hs_run() { # side version mode round

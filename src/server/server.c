@@ -412,8 +412,15 @@ static int server_listen(struct server *srv, struct listener *lst)
 static int server_handshake_pool(struct server *srv)
 {
     unsigned threads = srv->cfg.handshake_threads;
-    if (threads == 0)
+    if (threads == 0) {
         threads = uv_available_parallelism();
+        if (threads < 2) {
+            /* One core: a trip to another thread would only add to the work. */
+            log_info("event=handshake_threads threads=0 note=\"one core: handshakes run on the "
+                     "loop thread\"");
+            return 0;
+        }
+    }
     unsigned max_queued = srv->cfg.max_connections + SERVER_REFUSE_SLOTS;
     int rc = job_pool_start_nice(srv->loop, "handshake", threads, max_queued, 0, &srv->hs_pool);
     if (rc < 0) {
