@@ -477,10 +477,10 @@ static int tls_step_submit(struct conn *c)
 
 static int tls_feed(struct conn *c, const uint8_t *data, size_t len)
 {
+    if (c->transport_busy) /* no reading while a step runs: nothing new can come */
+        return len ? MC_ERR_INTERNAL : 0;
     if (len && buf_append(&c->net_in, data, len) < 0)
         return MC_ERR_BUSY;
-    if (c->transport_busy)
-        return 0; /* the step in flight goes on when it is done */
     if (c->state == CONN_ST_HANDSHAKE && !c->hello_checked &&
         c->lst->cfg->encryption == CFG_ENC_TLS) {
         int rc = tls_check_hello(c);
