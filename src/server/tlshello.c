@@ -14,6 +14,9 @@
 #define REC_HANDSHAKE        22
 #define HS_CLIENT_HELLO      1
 #define EXT_SUPPORTED_GROUPS 10
+#define EXT_SESSION_TICKET   35
+#define EXT_SUPPORTED_VERS   43
+#define TLS13_VERSION        0x0304
 #define FFDHE2048            256
 #define FFDHE3072            257
 #define SECP256R1            23
@@ -67,9 +70,23 @@ static void tlshello_groups(const uint8_t *p, size_t len, struct tlshello *out)
     }
 }
 
+/* supported_versions (a ClientHello's): whether it names TLS 1.3. */
+static int tlshello_names_tls13(const uint8_t *p, size_t len)
+{
+    struct cursor c = {p, p + len};
+    size_t n, v;
+    if (u8(&c, &n) < 0 || n != len - 1)
+        return 0;
+    while (u16(&c, &v) == 0)
+        if (v == TLS13_VERSION)
+            return 1;
+    return 0;
+}
+
 size_t tlshello_parse(const uint8_t *buf, size_t len, struct tlshello *out)
 {
     out->groups = out->our_ec = out->ffdhe = out->our_ffdhe = out->dhe_suite = 0;
+    out->resume12 = 0;
     if (len < 5)
         return 0;
     size_t rec_len = (size_t)buf[3] << 8 | buf[4];
@@ -98,8 +115,15 @@ size_t tlshello_parse(const uint8_t *buf, size_t len, struct tlshello *out)
     if ((size_t)(c.end - c.p) > n)
         c.end = c.p + n;
     size_t etype, elen;
-    while (u16(&c, &etype) == 0 && u16(&c, &elen) == 0 && take(&c, elen, &at) == 0)
+    int ticket = 0, tls13 = 0;
+    while (u16(&c, &etype) == 0 && u16(&c, &elen) == 0 && take(&c, elen, &at) == 0) {
         if (etype == EXT_SUPPORTED_GROUPS)
             tlshello_groups(at, elen, out);
+        else if (etype == EXT_SESSION_TICKET)
+            ticket = elen > 0;
+        else if (etype == EXT_SUPPORTED_VERS)
+            tls13 = tlshello_names_tls13(at, elen);
+    }
+    out->resume12 = ticket && !tls13;
     return 5 + rec_len;
 }

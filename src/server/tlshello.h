@@ -1,6 +1,8 @@
 /*
  * A look at a client's first TLS record before wolfSSL reads it
- * (tlshello.c): which finite-field groups its ClientHello names.
+ * (tlshello.c): which finite-field groups its ClientHello names, and
+ * whether it is a TLS 1.2 resumption (cheap enough to run on the loop
+ * thread, tls.c).
  *
  * RFC 7919 4: a server that sees any FFDHE group (codepoints 256 to 511,
  * known to it or not) in supported_groups must not choose a DHE suite
@@ -26,6 +28,7 @@ struct tlshello {
     int ffdhe;     /* supported_groups names a group from 256 to 511 */
     int our_ffdhe; /* ... and one of those the gateway offers: ffdhe2048 or ffdhe3072 */
     int dhe_suite; /* cipher_suites has a finite-field DHE suite (TLS_DHE_RSA_*) */
+    int resume12;  /* a TLS 1.2 session ticket, and no TLS 1.3 in supported_versions */
 };
 
 /*
