@@ -700,6 +700,7 @@ void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 static void peer_name(struct conn *c)
 {
     char ip[48];
+    _Static_assert(sizeof c->peer >= sizeof ip + sizeof "[]:65535" - 1, "room for [ip]:port");
     struct sockaddr_storage ss;
     int len = sizeof ss;
     snprintf(c->peer, sizeof c->peer, "unknown");

@@ -41,6 +41,11 @@ struct transport_ops;
 struct login;
 struct op;
 
+/*
+ * Every idle connection carries one of these (docs/admin.md, "Memory per
+ * connection"): the small fields are grouped so that the struct has no
+ * padding holes, and the address strings are sized to their longest form.
+ */
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer; /* handshake, HELLO and idle timeouts; failed-login delay; close linger */
@@ -49,13 +54,17 @@ struct conn {
     struct conn *prev, *next;
 
     uint64_t id;
-    char peer[64];      /* "ip:port" or "[ip]:port" */
-    char limit_key[56]; /* what per-address limits count: the IPv4 address or the IPv6 /64 */
+    /* "ip:port" or "[ip]:port": an address of at most 47 characters (peer_name). */
+    char peer[56];
+    /* What per-address limits count: the IPv4 address (at most 22 characters
+     * as an IPv4-mapped IPv6 address) or the IPv6 /64 ("a:b:c:d::/64", at most 24). */
+    char limit_key[32];
     enum conn_state state;
+    int refuse_code;  /* nonzero: answer this error after the handshake, then close */
     uint16_t proto;   /* negotiated protocol version; 0 before HELLO_OK */
     uint8_t compress; /* zstd level for DATA (0: none), agreed at HELLO */
-    int refuse_code;  /* nonzero: answer this error after the handshake, then close */
     bool counted;     /* counted in srv->nconns */
+    int handles_open;
     uint64_t started_ms;
     uint64_t closing_since_ms;
 
@@ -70,8 +79,6 @@ struct conn {
     bool output_paused;       /* parsing paused: the client left too many answers unread */
     unsigned pauses;          /* pauses since the last output_paused line */
     uint64_t pause_logged_ms; /* when that line was written */
-    bool peer_closed; /* the peer sent FIN or close_notify: answer what arrived, then close */
-    int handles_open;
 
     struct job_owner jobs; /* jobs that still point here */
     struct login *login;   /* HELLO and AUTH only */
@@ -80,12 +87,13 @@ struct conn {
     unsigned ops_ending;                  /* ops answered whose jobs still run */
     struct write_req *batch;              /* output not yet handed to the socket */
     struct conn *flush_prev, *flush_next; /* on srv->flush_list while batch is set */
-    bool flush_queued;
-    bool processing;      /* conn_process() is on the stack */
-    bool waking;          /* op_wake_writers() is on the stack */
-    uint32_t last_writer; /* the op that sent last: round robin starts after it */
-    bool bye_answered;    /* BYE was answered: close once it is consumed */
+    uint32_t last_writer;                 /* the op that sent last: round robin starts after it */
     uint32_t perms;
+    bool flush_queued;
+    bool processing;   /* conn_process() is on the stack */
+    bool waking;       /* op_wake_writers() is on the stack */
+    bool bye_answered; /* BYE was answered: close once it is consumed */
+    bool peer_closed;  /* the peer sent FIN or close_notify: answer what arrived, then close */
     /* From the HELLO, escaped for logs (log_escape): "" before it. Both
      * point into one allocation sized to them (conn_set_identity). */
     const char *device_id;
