@@ -716,20 +716,20 @@ static void peer_name(struct conn *c)
          * except for IPv4-mapped addresses, which are one IPv4 host. */
         static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
         if (memcmp(a->sin6_addr.s6_addr, v4mapped, sizeof v4mapped) == 0) {
-            snprintf(c->limit_key, sizeof c->limit_key, "%s", ip);
+            uv_ip6_name(a, c->limit_key, sizeof c->limit_key); /* "::ffff:" and the IPv4 address */
         } else {
+            /* The lower 64 bits zero: "a:b:c:d::" at the longest. */
             struct sockaddr_in6 net = *a;
             memset(net.sin6_addr.s6_addr + 8, 0, 8);
-            char prefix[48];
-            uv_ip6_name(&net, prefix, sizeof prefix);
-            snprintf(c->limit_key, sizeof c->limit_key, "%s/64", prefix);
+            uv_ip6_name(&net, c->limit_key, sizeof c->limit_key - 3);
+            strcat(c->limit_key, "/64");
         }
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         uv_ip4_name(a, ip, sizeof ip);
         port = ntohs(a->sin_port);
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-        snprintf(c->limit_key, sizeof c->limit_key, "%s", ip);
+        uv_ip4_name(a, c->limit_key, sizeof c->limit_key);
     }
 }
 
