@@ -68,9 +68,24 @@ uint64_t conn_now_ms(const struct conn *c)
     return uv_now(c->srv->loop);
 }
 
-double conn_elapsed_ms(uint64_t start_ns)
+struct conn_ms conn_elapsed_ms(uint64_t start_ns)
 {
-    return (double)(uv_hrtime() - start_ns) / 1e6;
+    struct conn_ms t;
+    uint64_t us = (uv_hrtime() - start_ns + 500) / 1000; /* rounded as %.3f of the ms would */
+    char digits[20];
+    int n = 0;
+    for (uint64_t ms = us / 1000; n == 0 || ms > 0; ms /= 10)
+        digits[n++] = (char)('0' + ms % 10);
+    char *p = t.text;
+    while (n > 0)
+        *p++ = digits[--n];
+    unsigned frac = (unsigned)(us % 1000);
+    *p++ = '.';
+    *p++ = (char)('0' + frac / 100);
+    *p++ = (char)('0' + frac / 10 % 10);
+    *p++ = (char)('0' + frac % 10);
+    *p = '\0';
+    return t;
 }
 
 static int conn_logged_in(const struct conn *c)
