@@ -3,7 +3,9 @@
 # PING round trips (bench/ping_load.c, libmiscomm, each connection on its
 # own thread) for SECONDS per round, with log_level = warn and = info in
 # alternating rounds (switched by a reload, SIGHUP). Prints PINGs per second
-# per round, the medians, the ratio info/warn, and how much the log grew.
+# and the server's CPU time per request (user + system, from /proc, logins
+# left out) per round, their medians, the ratios info/warn, and how much the
+# log grew. On a shared machine the CPU per request is the steadier figure.
 #   bash bench/log_cost.sh [CONNS] [SECONDS] [ROUNDS] [TARGET] [OP]
 #       defaults: 50 connections, 5 s, 3 rounds, TARGET stderr (to a file),
 #       OP ping (logged at debug) or echo (ECHO of 0 bytes, one info line each);
@@ -91,29 +93,39 @@ set_level() { # side level
     kill -HUP "${pids_of[$1]}"
     sleep 1
 }
-declare -A rate grew
+declare -A rate cpu grew
 echo "== $conns connections, $op round trips for $seconds s, $rounds rounds, log to $target =="
+echo "  load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$rounds"); do
     if [ $(( r % 2 )) = 1 ]; then order="warn info"; else order="info warn"; fi
     for side in "${sides[@]}"; do
         for lvl in $order; do
             set_level "$side" "$lvl"
             b0=$(log_bytes "$side")
-            out=$("$work/ping_load" "${ports[$side]}" "$work/certs/miscomm.crt" "$work/pw" "$conns" "$seconds" "$op")
+            out=$(SERVER_PID=${pids_of[$side]} "$work/ping_load" "${ports[$side]}" "$work/certs/miscomm.crt" "$work/pw" "$conns" "$seconds" "$op")
             b1=$(log_bytes "$side")
             rate[$side,$lvl,$r]=$(sed -n 's/.*pings_s=\([0-9]*\).*/\1/p' <<< "$out")
+            cpu[$side,$lvl,$r]=$(sed -n 's/.*server_us=\([0-9.]*\).*/\1/p' <<< "$out")
             grew[$side,$lvl,$r]=$(( b1 - b0 ))
-            printf '  round %s  %-6s log_level=%-4s  %8s req/s   log +%s bytes\n' "$r" "$side" "$lvl" \
-                "${rate[$side,$lvl,$r]}" "${grew[$side,$lvl,$r]}"
+            printf '  round %s  %-6s log_level=%-4s  %8s req/s  server CPU %6s us/req   log +%s bytes\n' \
+                "$r" "$side" "$lvl" "${rate[$side,$lvl,$r]}" "${cpu[$side,$lvl,$r]}" "${grew[$side,$lvl,$r]}"
         done
     done
 done
-med() { for r in $(seq "$rounds"); do echo "${rate[$1,$2,$r]}"; done | sort -g |
-        awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+med() { # array side level
+    local -n a=$1
+    for r in $(seq "$rounds"); do echo "${a[$2,$3,$r]}"; done | sort -g |
+        awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a/b}'; }
 for side in "${sides[@]}"; do
-    w=$(med "$side" warn); i=$(med "$side" info)
+    w=$(med rate "$side" warn); i=$(med rate "$side" info)
+    cw=$(med cpu "$side" warn); ci=$(med cpu "$side" info)
     printf 'median  %-6s warn %s req/s   info %s req/s   ratio info/warn %s\n' "$side" "$w" "$i" \
-        "$(awk -v a="$i" -v b="$w" 'BEGIN {printf "%.3f", a/b}')"
+        "$(ratio "$i" "$w")"
+    printf 'median  %-6s server CPU us/req: warn %s   info %s   ratio warn/info %s\n' "$side" "$cw" \
+        "$ci" "$(ratio "$cw" "$ci")"
 done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "-- what info wrote (now), by event --"
 grep -o 'event=[a-z_]*' "${logs[now]}" | sort | uniq -c | sort -rn | head -n 8

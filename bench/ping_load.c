@@ -14,7 +14,12 @@
  * a short pause); then the clock starts and every thread sends PINGs one
  * after the other until SECONDS have passed. Prints one line:
  *
- *   conns=N seconds=S pings=P pings_s=R   (pings: requests of either kind)
+ *   conns=N seconds=S pings=P pings_s=R [server_us=U]
+ *
+ * (pings: requests of either kind). With SERVER_PID in the environment,
+ * server_us is that process's CPU time (user + system, all threads, from
+ * /proc/PID/stat) per request over the same window, the logins left out:
+ * on a shared machine a steadier figure than the rate.
  *
  * A bench helper built by the script, not part of the product.
  */
@@ -54,6 +59,27 @@ static int one_request(mc_client *c)
     static const uint8_t echo_source_0[9] = {1}; /* mode 1 (SOURCE), count 0 */
     struct mc_reply r;
     return mc_call(c, MC_MSG_ECHO, echo_source_0, sizeof echo_source_0, &r);
+}
+
+/* CPU seconds (user + system) of process pid so far, or -1 (no /proc). */
+static double process_cpu_s(long pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[1024];
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    /* The fields after the command name, which is in parentheses: state is
+     * field 3, utime and stime are fields 14 and 15. */
+    const char *p = strrchr(line, ')');
+    unsigned long long ut, st;
+    if (!p || sscanf(p + 2, "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static double now_s(void)
@@ -131,12 +157,16 @@ int main(int argc, char **argv)
     pthread_barrier_init(&start_line, NULL, conns + 1);
     for (unsigned i = 0; i < conns; i++)
         pthread_create(&w[i].thread, NULL, worker_run, &w[i]);
+    const char *server_pid = getenv("SERVER_PID");
+    long spid = server_pid ? strtol(server_pid, NULL, 10) : 0;
     pthread_barrier_wait(&start_line);
+    double cpu0 = spid > 0 ? process_cpu_s(spid) : -1;
     double t0 = now_s();
     while (now_s() - t0 < run_seconds)
         usleep(10 * 1000);
     atomic_store(&stop, 1);
     double t1 = now_s();
+    double cpu1 = spid > 0 ? process_cpu_s(spid) : -1;
     uint64_t total = 0;
     int failed = 0;
     for (unsigned i = 0; i < conns; i++) {
@@ -145,7 +175,10 @@ int main(int argc, char **argv)
         failed |= w[i].failed;
         mc_close(w[i].c);
     }
-    printf("conns=%u seconds=%.2f pings=%llu pings_s=%.0f\n", conns, t1 - t0,
+    printf("conns=%u seconds=%.2f pings=%llu pings_s=%.0f", conns, t1 - t0,
            (unsigned long long)total, (double)total / (t1 - t0));
+    if (cpu0 >= 0 && cpu1 >= 0 && total > 0)
+        printf(" server_us=%.2f", (cpu1 - cpu0) * 1e6 / (double)total);
+    printf("\n");
     return failed ? 1 : 0;
 }

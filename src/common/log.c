@@ -56,6 +56,7 @@ static pthread_t log_loop_thread;
 /* The formatted date and time of the last line's second (most lines share it). */
 static time_t log_ts_sec = (time_t)-1;
 static char log_ts_text[32];
+static size_t log_ts_len;
 
 /*
  * Under systemd, stderr is usually a stream into the journal, which stamps
@@ -176,19 +177,44 @@ void log_close(void)
     log_target_kind = LOG_TO_STDERR;
 }
 
-/* "2026-01-01T00:00:00.123Z " into out (log_mu held): the date part is formatted once a second. */
-static int log_timestamp(char *out, size_t cap)
+/*
+ * The line's prefix, "2026-01-01T00:00:00.123Z INFO " (or "<6>INFO " for the
+ * journal), into out (log_mu held). It is written by hand: the date and
+ * time are formatted once a second (most lines share their second), and two
+ * snprintf() calls per line cost more than the rest of the prefix together.
+ */
+static size_t log_prefix(char *out, enum log_level level, int journal)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    if (tv.tv_sec != log_ts_sec) {
-        struct tm tm;
-        time_t sec = (time_t)tv.tv_sec; /* a long, not a time_t, on Windows */
-        gmtime_r(&sec, &tm);
-        strftime(log_ts_text, sizeof log_ts_text, "%Y-%m-%dT%H:%M:%S", &tm);
-        log_ts_sec = tv.tv_sec;
+    char *p = out;
+    if (journal) {
+        *p++ = '<';
+        *p++ = (char)('0' + level_prio[level]); /* syslog priorities are one digit */
+        *p++ = '>';
+    } else {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        if (tv.tv_sec != log_ts_sec) {
+            struct tm tm;
+            time_t sec = (time_t)tv.tv_sec; /* a long, not a time_t, on Windows */
+            gmtime_r(&sec, &tm);
+            log_ts_len = strftime(log_ts_text, sizeof log_ts_text, "%Y-%m-%dT%H:%M:%S", &tm);
+            log_ts_sec = tv.tv_sec;
+        }
+        unsigned ms = (unsigned)(tv.tv_usec / 1000);
+        memcpy(p, log_ts_text, log_ts_len);
+        p += log_ts_len;
+        *p++ = '.';
+        *p++ = (char)('0' + ms / 100);
+        *p++ = (char)('0' + ms / 10 % 10);
+        *p++ = (char)('0' + ms % 10);
+        *p++ = 'Z';
+        *p++ = ' ';
     }
-    return snprintf(out, cap, "%s.%03dZ ", log_ts_text, (int)(tv.tv_usec / 1000));
+    size_t n = strlen(level_names[level]);
+    memcpy(p, level_names[level], n);
+    p += n;
+    *p++ = ' ';
+    return (size_t)(p - out);
 }
 
 void log_write(enum log_level level, const char *fmt, ...)
@@ -214,18 +240,13 @@ void log_write(enum log_level level, const char *fmt, ...)
     }
     pthread_once(&stderr_journal_once, stderr_journal_detect);
     pthread_mutex_lock(&log_mu);
-    int n;
-    if (!log_file && stderr_journal) /* the journal adds the time; the prefix gives the priority */
-        n = snprintf(line, sizeof line, "<%d>%s ", level_prio[level], level_names[level]);
-    else {
-        n = log_timestamp(line, sizeof line);
-        n += snprintf(line + n, sizeof line - (size_t)n, "%s ", level_names[level]);
-    }
+    /* The journal adds the time itself; its prefix gives the priority. */
+    size_t n = log_prefix(line, level, !log_file && stderr_journal);
     /* The message: at most 2047 bytes, as before (the prefix is under 64). */
     va_start(ap, fmt);
     int m = vsnprintf(line + n, 2048, fmt, ap);
     va_end(ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m < 2048 ? (size_t)m : 2047);
+    size_t len = n + (m < 0 ? 0 : (size_t)m < 2048 ? (size_t)m : 2047);
     line[len++] = '\n';
     if (log_buf_len + len > LOG_BUF_SIZE)
         log_flush_locked();

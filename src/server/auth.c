@@ -183,11 +183,11 @@ static void auth_send_ok(struct conn *c, const struct hello_req *q, int by_ticke
     secret_wipe(payload, sizeof payload);
     conn_log(LOG_LVL_INFO, c,
              "event=hello result=OK connection=%s client=\"%s\" device=\"%s\" session=%s "
-             "perms=0x%02x proto=%u login=%s%s%s ticket_issued=%s ms=%.3f",
+             "perms=0x%02x proto=%u login=%s%s%s ticket_issued=%s ms=%s",
              c->lst->cfg->name, c->client, c->device_id, sid, c->perms, q->version,
              by_ticket ? "ticket" : "password", q->ticket_refused ? " ticket_refused=" : "",
              q->ticket_refused ? q->ticket_refused : "", ticket_len ? "yes" : "no",
-             conn_elapsed_ms(q->start_ns));
+             conn_elapsed_ms(q->start_ns).text);
     if (rc < 0)
         conn_close(c, "cannot send HELLO_OK");
 }

@@ -68,9 +68,24 @@ uint64_t conn_now_ms(const struct conn *c)
     return uv_now(c->srv->loop);
 }
 
-double conn_elapsed_ms(uint64_t start_ns)
+struct conn_ms conn_elapsed_ms(uint64_t start_ns)
 {
-    return (double)(uv_hrtime() - start_ns) / 1e6;
+    struct conn_ms t;
+    uint64_t us = (uv_hrtime() - start_ns + 500) / 1000; /* rounded as %.3f of the ms would */
+    char digits[20];
+    int n = 0;
+    for (uint64_t ms = us / 1000; n == 0 || ms > 0; ms /= 10)
+        digits[n++] = (char)('0' + ms % 10);
+    char *p = t.text;
+    while (n > 0)
+        *p++ = digits[--n];
+    unsigned frac = (unsigned)(us % 1000);
+    *p++ = '.';
+    *p++ = (char)('0' + frac / 100);
+    *p++ = (char)('0' + frac / 10 % 10);
+    *p++ = (char)('0' + frac % 10);
+    *p = '\0';
+    return t;
 }
 
 static int conn_logged_in(const struct conn *c)
@@ -704,6 +719,7 @@ void conn_transport_resume(struct conn *c, int rc)
 static void peer_name(struct conn *c)
 {
     char ip[48];
+    _Static_assert(sizeof c->peer >= sizeof ip + sizeof "[]:65535" - 1, "room for [ip]:port");
     struct sockaddr_storage ss;
     int len = sizeof ss;
     snprintf(c->peer, sizeof c->peer, "unknown");
@@ -719,20 +735,20 @@ static void peer_name(struct conn *c)
          * except for IPv4-mapped addresses, which are one IPv4 host. */
         static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
         if (memcmp(a->sin6_addr.s6_addr, v4mapped, sizeof v4mapped) == 0) {
-            snprintf(c->limit_key, sizeof c->limit_key, "%s", ip);
+            uv_ip6_name(a, c->limit_key, sizeof c->limit_key); /* "::ffff:" and the IPv4 address */
         } else {
+            /* The lower 64 bits zero: "a:b:c:d::" at the longest. */
             struct sockaddr_in6 net = *a;
             memset(net.sin6_addr.s6_addr + 8, 0, 8);
-            char prefix[48];
-            uv_ip6_name(&net, prefix, sizeof prefix);
-            snprintf(c->limit_key, sizeof c->limit_key, "%s/64", prefix);
+            uv_ip6_name(&net, c->limit_key, sizeof c->limit_key - 3);
+            strcat(c->limit_key, "/64");
         }
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         uv_ip4_name(a, ip, sizeof ip);
         port = ntohs(a->sin_port);
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-        snprintf(c->limit_key, sizeof c->limit_key, "%s", ip);
+        uv_ip4_name(a, c->limit_key, sizeof c->limit_key);
     }
 }
 

@@ -41,6 +41,11 @@ struct transport_ops;
 struct login;
 struct op;
 
+/*
+ * Every idle connection carries one of these (docs/admin.md, "Memory per
+ * connection"): the small fields are grouped so that the struct has no
+ * padding holes, and the address strings are sized to their longest form.
+ */
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer; /* handshake, HELLO and idle timeouts; failed-login delay; close linger */
@@ -49,13 +54,17 @@ struct conn {
     struct conn *prev, *next;
 
     uint64_t id;
-    char peer[64];      /* "ip:port" or "[ip]:port" */
-    char limit_key[56]; /* what per-address limits count: the IPv4 address or the IPv6 /64 */
+    /* "ip:port" or "[ip]:port": an address of at most 47 characters (peer_name). */
+    char peer[56];
+    /* What per-address limits count: the IPv4 address (at most 22 characters
+     * as an IPv4-mapped IPv6 address) or the IPv6 /64 ("a:b:c:d::/64", at most 24). */
+    char limit_key[32];
     enum conn_state state;
+    int refuse_code;  /* nonzero: answer this error after the handshake, then close */
     uint16_t proto;   /* negotiated protocol version; 0 before HELLO_OK */
     uint8_t compress; /* zstd level for DATA (0: none), agreed at HELLO */
-    int refuse_code;  /* nonzero: answer this error after the handshake, then close */
     bool counted;     /* counted in srv->nconns */
+    int handles_open;
     uint64_t started_ms;
     uint64_t closing_since_ms;
 
@@ -72,8 +81,6 @@ struct conn {
     bool output_paused;       /* parsing paused: the client left too many answers unread */
     unsigned pauses;          /* pauses since the last output_paused line */
     uint64_t pause_logged_ms; /* when that line was written */
-    bool peer_closed; /* the peer sent FIN or close_notify: answer what arrived, then close */
-    int handles_open;
 
     struct job_owner jobs; /* jobs that still point here */
     struct login *login;   /* HELLO and AUTH only */
@@ -82,12 +89,13 @@ struct conn {
     unsigned ops_ending;                  /* ops answered whose jobs still run */
     struct write_req *batch;              /* output not yet handed to the socket */
     struct conn *flush_prev, *flush_next; /* on srv->flush_list while batch is set */
-    bool flush_queued;
-    bool processing;      /* conn_process() is on the stack */
-    bool waking;          /* op_wake_writers() is on the stack */
-    uint32_t last_writer; /* the op that sent last: round robin starts after it */
-    bool bye_answered;    /* BYE was answered: close once it is consumed */
+    uint32_t last_writer;                 /* the op that sent last: round robin starts after it */
     uint32_t perms;
+    bool flush_queued;
+    bool processing;   /* conn_process() is on the stack */
+    bool waking;       /* op_wake_writers() is on the stack */
+    bool bye_answered; /* BYE was answered: close once it is consumed */
+    bool peer_closed;  /* the peer sent FIN or close_notify: answer what arrived, then close */
     /* From the HELLO, escaped for logs (log_escape): "" before it. Both
      * point into one allocation sized to them (conn_set_identity). */
     const char *device_id;
@@ -162,8 +170,17 @@ void conn_transport_ready(struct conn *c);
 void conn_request_done(struct conn *c);
 /* Milliseconds since an arbitrary origin (the loop's clock). */
 uint64_t conn_now_ms(const struct conn *c);
-/* Milliseconds elapsed since start_ns (a uv_hrtime() value), precise to the microsecond. */
-double conn_elapsed_ms(uint64_t start_ns);
+/*
+ * Milliseconds elapsed since start_ns (a uv_hrtime() value), as text to the
+ * microsecond ("0.012"), for the ms= field of log lines: log it with
+ * "ms=%s", conn_elapsed_ms(start).text (the array lives until the end of
+ * the call it is passed to). Made by hand: %.3f of a double cost a request
+ * line a fifth of its formatting.
+ */
+struct conn_ms {
+    char text[24];
+};
+struct conn_ms conn_elapsed_ms(uint64_t start_ns);
 /* Start (ms > 0) or stop the connection's timer with the callback for its state. */
 void conn_arm_timer(struct conn *c, uint64_t ms);
 

@@ -58,8 +58,8 @@ void dispatch_log_request(struct conn *c, const char *op, uint32_t id, int resul
                           uint64_t start_ns)
 {
     conn_log(result == 0 ? LOG_LVL_INFO : LOG_LVL_WARN, c,
-             "event=request op=%s id=%u result=%s bytes=%zu ms=%.3f", op, id, mc_err_name(result),
-             bytes, conn_elapsed_ms(start_ns));
+             "event=request op=%s id=%u result=%s bytes=%zu ms=%s", op, id, mc_err_name(result),
+             bytes, conn_elapsed_ms(start_ns).text);
 }
 
 static const struct op_entry *dispatch_find(uint8_t type)
@@ -142,8 +142,8 @@ void dispatch_frame(struct conn *c, const struct frame *f)
     if (rc < 0 || op->log == OP_LOG_INFO)
         dispatch_log_request(c, op->name, f->request_id, rc, f->length, start);
     else if (op->log == OP_LOG_DEBUG)
-        conn_log(LOG_LVL_DEBUG, c, "event=request op=%s id=%u result=OK bytes=%u ms=%.3f", op->name,
-                 f->request_id, f->length, conn_elapsed_ms(start));
+        conn_log(LOG_LVL_DEBUG, c, "event=request op=%s id=%u result=OK bytes=%u ms=%s", op->name,
+                 f->request_id, f->length, conn_elapsed_ms(start).text);
     /* Keepalive-class requests (PING, INFO, NOOP) get no line each at info:
      * their count is in the connection's disconnect line. */
     if (rc == 0 && (op->log == OP_LOG_DEBUG || op->log == OP_LOG_NONE))

@@ -80,10 +80,10 @@ static void op_end(struct op *op, int result)
     op->finished = 1;
     op->jobs.closing = 1; /* a job still running gets MC_ERR_CLOSED */
     conn_log(result == 0 ? LOG_LVL_INFO : LOG_LVL_WARN, c,
-             "event=request op=%s id=%u result=%s bytes=%u bytes_in=%llu bytes_out=%llu ms=%.3f",
+             "event=request op=%s id=%u result=%s bytes=%u bytes_in=%llu bytes_out=%llu ms=%s",
              op->name, op->id, mc_err_name(result), op->request_bytes,
              (unsigned long long)op->bytes_in, (unsigned long long)op->bytes_out,
-             conn_elapsed_ms(op->start_ns));
+             conn_elapsed_ms(op->start_ns).text);
     if (op->jobs.pending == 0)
         op_free(op);
     else

@@ -300,10 +300,22 @@ static int tls_check_hello(struct conn *c)
  * the key-exchange arrays of every connection for keying-material export,
  * which the gateway never does: 5.4 KiB per connection (docs/admin.md,
  * "Memory per connection").
+ *
+ * It also keeps the ClientHello's extensions (SNI and ALPN may be asked
+ * for later), among them the client's supported groups: one 32-byte heap
+ * block per group, 12 from a wolfSSL client, 432 bytes with the list.
+ * TLS 1.3 has no renegotiation, so the list is dead once the key exchange
+ * is done; setting an empty list of groups, the one call that removes
+ * that extension, drops it. (TLS 1.2 keeps it: wolfSSL_set_groups() is
+ * for TLS 1.3 only, and nothing else removes it.)
  */
 static void tls_release_handshake(struct conn *c)
 {
     wolfSSL_FreeArrays(c->ssl);
+    if (wolfSSL_version(c->ssl) == TLS1_3_VERSION) {
+        int none[1] = {0};
+        (void)wolfSSL_set_groups(c->ssl, none, 0);
+    }
 }
 
 /*

@@ -10,11 +10,12 @@ grows the queues again after they were given back."""
 import socket
 import ssl
 import struct
+import subprocess
 import time
 import unittest
 
 from harness import (Gateway, Client, LogOnFailure, ERR, HELLO, HELLO_OK, PING, PONG, ERROR,
-                     hello_payload, tls_context)
+                     OPENSSL, hello_payload, tls_context)
 
 LIST = 0x30
 
@@ -189,6 +190,34 @@ class IdleMemoryTest(LogOnFailure, unittest.TestCase):
             self.assertEqual(mtype, PONG)
         finally:
             second.close()
+
+    @unittest.skipUnless(OPENSSL, "needs the openssl tool")
+    def test_key_update_after_release(self):
+        """After a TLS 1.3 handshake the server drops what only the handshake
+        needed, the client's list of groups included (tls.c); a KeyUpdate
+        the client sends afterwards is still taken, and the next request
+        answered. Python's ssl module cannot send a KeyUpdate; s_client
+        sends one for a "k" line (OpenSSL 1.1.1 and later)."""
+        p = subprocess.Popen([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % self.gw.port,
+                              "-tls1_3", "-noservername"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        try:
+            # s_client reads its input in chunks; a chunk that starts with "k"
+            # is the command, any other is sent as data (frames start with 1).
+            for chunk in (frame(HELLO, 1, hello_payload(self.gw.password)), b"k\n",
+                          frame(PING, 2, b"after-key-update")):
+                time.sleep(0.5)
+                p.stdin.write(chunk)
+                p.stdin.flush()
+            time.sleep(1.0)
+            out, _ = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertIn(b"KEYUPDATE", out)
+        self.assertIn(b"after-key-update", out)  # only the PONG carries it back
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
  * the loop thread's lines wait for log_flush(); a line from another thread
  * or an ERROR line writes everything buffered before it, in order; nothing
  * buffered is lost at log_close(). stderr is a file here that JOURNAL_STREAM
- * names, so every line must carry its journal priority prefix "<N>".
+ * names, so every line must carry its journal priority prefix "<N>"; a log
+ * file gets the time of the line instead (written by hand, not strftime).
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -94,5 +96,29 @@ int main(void)
     CHECK(order_ok);
     CHECK_CONTAINS(p, "<6>INFO event=last_before_close\n");
     unlink(path);
+
+    /* A log file: "2026-01-01T00:00:00.123Z WARN ", the UTC time of the line. */
+    char file[sizeof path] = "/tmp/mc-test-lgf-XXXXXX";
+    int ffd = mkstemp(file);
+    CHECK(ffd >= 0);
+    close(ffd);
+    memcpy(path, file, sizeof file); /* written() reads path */
+    time_t t0 = time(NULL);
+    CHECK(log_open(LOG_TO_FILE, file, LOG_LVL_INFO) == 0);
+    log_warn("event=stamped n=%d", 7);
+    log_close();
+    time_t t1 = time(NULL);
+    written(out, sizeof out);
+    struct tm tm = {0};
+    const char *rest = strptime(out, "%Y-%m-%dT%H:%M:%S", &tm);
+    CHECK(rest != NULL);
+    if (rest) {
+        time_t stamp = timegm(&tm);
+        CHECK(stamp >= t0 && stamp <= t1);
+        CHECK(rest[0] == '.' && rest[1] >= '0' && rest[1] <= '9' && rest[2] >= '0' &&
+              rest[2] <= '9' && rest[3] >= '0' && rest[3] <= '9');
+        CHECK(strcmp(rest + 4, "Z WARN event=stamped n=7\n") == 0);
+    }
+    unlink(file);
     return check_report("test_log_buffer");
 }
