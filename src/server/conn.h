@@ -75,8 +75,6 @@ struct conn {
     size_t out_queued; /* bytes handed to uv_write and not yet written */
     bool reading;
     bool transport_up;        /* TLS handshake done (or plain connection accepted) */
-    bool transport_busy;      /* a handshake step runs on the handshake threads: no reading,
-                                 and net_in and ssl are the step's until it is done (tls.c) */
     bool hello_checked;       /* tls.c looked at the ClientHello's groups (tlshello.h) */
     bool output_paused;       /* parsing paused: the client left too many answers unread */
     unsigned pauses;          /* pauses since the last output_paused line */
@@ -96,6 +94,9 @@ struct conn {
     bool waking;       /* op_wake_writers() is on the stack */
     bool bye_answered; /* BYE was answered: close once it is consumed */
     bool peer_closed;  /* the peer sent FIN or close_notify: answer what arrived, then close */
+    /* A handshake step runs on the handshake threads: no reading, and net_in
+     * and ssl are the step's until it is done (tls.c). */
+    bool transport_busy;
     /* From the HELLO, escaped for logs (log_escape): "" before it. Both
      * point into one allocation sized to them (conn_set_identity). */
     const char *device_id;
