@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,9 +375,26 @@ static unsigned int psk_client_cb(WOLFSSL *ssl, const char *hint, char *identity
     return PSK_KEY_SIZE;
 }
 
+/*
+ * wolfSSL_Init() once per process, before the first context: threads that
+ * each make their first client at the same moment would otherwise race on
+ * wolfSSL's own initialisation ("cannot create the TLS context"). It
+ * counts its callers, so an application that calls it too is unaffected.
+ */
+static pthread_once_t wolfssl_once = PTHREAD_ONCE_INIT;
+static int wolfssl_ready;
+
+static void wolfssl_init_once(void)
+{
+    wolfssl_ready = wolfSSL_Init() == WOLFSSL_SUCCESS;
+}
+
 /* The TLS context is made once per client and kept across reconnects. */
 static int tls_setup(mc_client *c)
 {
+    pthread_once(&wolfssl_once, wolfssl_init_once);
+    if (!wolfssl_ready)
+        return fail(c, MC_ERR_TLS, "wolfSSL did not initialise");
     WOLFSSL_METHOD *m = c->opt.psk_file || c->opt.tls_version == 13 ? wolfTLSv1_3_client_method()
                         : c->opt.tls_version == 12                  ? wolfTLSv1_2_client_method()
                                                                     : wolfSSLv23_client_method();
