@@ -242,9 +242,11 @@ void conn_close(struct conn *c, const char *reason)
     if (c->counted) {
         c->srv->nconns--;
         c->counted = 0;
+        (void)addr_counts_add(&c->srv->per_addr, c->limit_key, 0, -1); /* a removal never fails */
     } else if (c->refuse_code) {
         c->srv->nrefused--;
         c->refuse_code = 0;
+        (void)addr_counts_add(&c->srv->per_addr, c->limit_key, 1, -1);
     }
     /* Let queued bytes (a final error frame, close_notify) reach the peer first. */
     (void)conn_flush(c);
@@ -786,8 +788,8 @@ void conn_accept(struct listener *lst, int refuse_code)
         return;
     }
     peer_name(c);
-    unsigned refused_here = 0;
-    unsigned from_here = server_count_ip(srv, c->limit_key, &refused_here);
+    unsigned from_here, refused_here;
+    addr_counts_get(&srv->per_addr, c->limit_key, &from_here, &refused_here);
     if (!refuse_code && from_here >= srv->cfg.max_connections_per_ip)
         refuse_code = MC_ERR_CONN_LIMIT;
     /* A refusal costs a TLS handshake to deliver: only a few at a time,
@@ -798,6 +800,13 @@ void conn_accept(struct listener *lst, int refuse_code)
                  "event=connection_dropped connection=%s reason=\"connection limit; too many "
                  "refusals in progress\"",
                  lst->cfg->name);
+        c->state = CONN_ST_CLOSING;
+        conn_close_handles(c);
+        return;
+    }
+    if (addr_counts_add(&srv->per_addr, c->limit_key, refuse_code != 0, 1) < 0) {
+        conn_log(LOG_LVL_ERROR, c,
+                 "event=connection_dropped connection=%s reason=\"out of memory\"", lst->cfg->name);
         c->state = CONN_ST_CLOSING;
         conn_close_handles(c);
         return;

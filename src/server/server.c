@@ -31,19 +31,6 @@ void server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
                      (unsigned)(suggested < sizeof read_buf ? suggested : sizeof read_buf));
 }
 
-unsigned server_count_ip(const struct server *srv, const char *key, unsigned *refused)
-{
-    unsigned n = 0, r = 0;
-    for (const struct conn *c = srv->conns; c; c = c->next) {
-        if (c->state == CONN_ST_CLOSING || strcmp(c->limit_key, key) != 0)
-            continue;
-        n += c->counted != 0;
-        r += c->refuse_code != 0;
-    }
-    *refused = r;
-    return n;
-}
-
 void server_flush_later(struct server *srv, struct conn *c)
 {
     if (c->flush_queued)
@@ -460,6 +447,8 @@ int server_init(struct server *srv, const char *config_path)
         return rc;
     login_keys_init(&srv->login_keys);
     throttle_init(&srv->login_failures);
+    if ((rc = addr_counts_init(&srv->per_addr)) < 0)
+        return rc;
     int need_tls = 0;
     for (size_t i = 0; i < srv->cfg.nconns; i++)
         need_tls |= srv->cfg.conns[i].active && srv->cfg.conns[i].encryption == CFG_ENC_TLS;
@@ -781,6 +770,7 @@ void server_free(struct server *srv)
     for (size_t i = 0; i < srv->nlisteners; i++)
         secret_wipe(srv->listeners[i].psk, sizeof srv->listeners[i].psk);
     ticket_keys_wipe(&srv->tickets);
+    addr_counts_free(&srv->per_addr);
     login_keys_wipe(&srv->login_keys);
     sync_free(); /* gives its pools back before they are all closed */
     odbc_free();

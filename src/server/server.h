@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "addrcount.h"
 #include "config.h"
 #include "job.h"
 #include "login_ticket.h"
@@ -40,6 +41,7 @@ struct server {
     struct ticket_keys tickets;
     struct login_keys login_keys;    /* login tickets (login_ticket.h) */
     struct throttle login_failures;  /* per address, across connections */
+    struct addr_counts per_addr;     /* live connections and refusals per address (conn.c) */
     unsigned auth_pending;           /* password checks queued or running */
     struct auth_job *auth_wait_head; /* checks waiting for room in the pool (auth.c) */
     struct auth_job *auth_wait_tail;
@@ -100,11 +102,5 @@ void server_conn_gone(struct server *srv);
 /* Connections beyond a limit still get an error frame, up to this many at once. */
 #define SERVER_REFUSE_SLOTS        64u
 #define SERVER_REFUSE_SLOTS_PER_IP 4u
-
-/*
- * Live connections counted against the limits from one address (IPv4) or
- * /64 (IPv6), and how many from there are being refused.
- */
-unsigned server_count_ip(const struct server *srv, const char *key, unsigned *refused);
 
 #endif
