@@ -372,6 +372,7 @@ int conn_write_raw(struct conn *c, const uint8_t *p, size_t n)
     }
     memcpy(w->data + w->len, p, n);
     w->len += n;
+    c->out_total += n;
     if (w->len == w->cap && conn_flush(c) < 0)
         return MC_ERR_IO;
     if (c->out_queued >= conn_out_limit(c) && !c->output_paused)

@@ -61,9 +61,10 @@ struct conn {
 
     const struct transport_ops *transport;
     WOLFSSL *ssl;
-    struct buf net_in; /* ciphertext from the socket, not yet given to wolfSSL */
-    struct buf in;     /* plaintext frames not yet parsed */
-    size_t out_queued; /* bytes handed to uv_write and not yet written */
+    struct buf net_in;  /* ciphertext from the socket, not yet given to wolfSSL */
+    struct buf in;      /* plaintext frames not yet parsed */
+    size_t out_queued;  /* bytes handed to uv_write and not yet written */
+    uint64_t out_total; /* bytes ever queued for the socket: the writers' progress */
     bool reading;
     bool transport_up;        /* TLS handshake done (or plain connection accepted) */
     bool hello_checked;       /* tls.c looked at the ClientHello's groups (tlshello.h) */

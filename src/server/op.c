@@ -322,7 +322,9 @@ void op_wake_writers(struct conn *c)
         }
         if (n == 0)
             break;
-        size_t before = c->out_queued;
+        /* Progress is what was queued, not what the queue costs: a frame
+         * that fits in the open batch leaves out_queued as it was. */
+        uint64_t before = c->out_total;
         for (unsigned i = 0; i < n && c->state == CONN_ST_READY; i++) {
             if (conn_out_room(c) == 0)
                 goto out; /* woken again below the low-water mark */
@@ -333,7 +335,7 @@ void op_wake_writers(struct conn *c)
             c->last_writer = op->id;
             op->vt->writable(op); /* sends at most one frame; asks again if it has more */
         }
-        if (c->out_queued == before)
+        if (c->out_total == before)
             break; /* everyone waits for credit */
     }
 out:
