@@ -15,17 +15,20 @@
 #include "miscomm/error.h"
 
 /*
- * A dedicated pool's thread. Idle threads wait on their own condition
- * variable, stacked newest first: a job wakes the thread that went idle
- * last, whose stack and caches are still warm (a shared condition variable
- * wakes them in turn, a cold one each time), and only that one.
+ * A dedicated pool's thread. Idle threads wait on their own semaphore,
+ * stacked newest first: a job wakes the thread that went idle last, whose
+ * stack and caches are still warm (a shared condition variable wakes them
+ * in turn, a cold one each time), and only that one. A semaphore, not a
+ * condition variable: glibc's condition variable takes the mutex back
+ * marked contended, so every wake-up cost one more futex call to unlock.
+ * A thread on the stack waits exactly once and is taken off it exactly
+ * once (by job_submit or job_pool_stop), which posts exactly once.
  */
 struct job_thread {
     struct job_pool *pool;
     uv_thread_t tid;
-    uv_cond_t cond;
+    uv_sem_t wake;
     struct job_thread *next_idle;
-    int idle; /* on the pool's idle stack */
 };
 
 struct job_pool {
@@ -81,13 +84,13 @@ static void pool_thread(void *arg)
 #endif
     uv_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->queue && !p->stopping) {
-            if (!t->idle) {
-                t->idle = 1;
-                t->next_idle = p->idle;
-                p->idle = t;
-            }
-            uv_cond_wait(&t->cond, &p->lock);
+        if (!p->queue && !p->stopping) {
+            t->next_idle = p->idle;
+            p->idle = t;
+            uv_mutex_unlock(&p->lock);
+            uv_sem_wait(&t->wake);
+            uv_mutex_lock(&p->lock);
+            continue; /* another thread may have taken the job meanwhile */
         }
         struct job *j = p->queue;
         if (!j)
@@ -168,10 +171,10 @@ int job_pool_start(uv_loop_t *loop, const char *name, unsigned threads, unsigned
     for (unsigned i = 0; i < threads; i++) {
         struct job_thread *t = &p->threads[i];
         t->pool = p;
-        if (uv_cond_init(&t->cond) != 0)
+        if (uv_sem_init(&t->wake, 0) != 0)
             break;
         if (uv_thread_create(&t->tid, pool_thread, t) != 0) {
-            uv_cond_destroy(&t->cond);
+            uv_sem_destroy(&t->wake);
             break;
         }
         p->nthreads++;
@@ -198,7 +201,7 @@ static void pool_on_closed(uv_handle_t *h)
     struct job_pool *p = h->data;
     uv_mutex_destroy(&p->lock);
     for (unsigned i = 0; i < p->nthreads; i++)
-        uv_cond_destroy(&p->threads[i].cond);
+        uv_sem_destroy(&p->threads[i].wake);
     free(p->threads);
     free(p);
 }
@@ -211,8 +214,11 @@ void job_pool_stop(struct job_pool *p)
     p->stopping = 1;
     for (struct job *j = p->queue; j; j = j->next)
         j->cancelled = 1;
-    for (unsigned i = 0; i < p->nthreads; i++)
-        uv_cond_signal(&p->threads[i].cond);
+    while (p->idle) {
+        struct job_thread *t = p->idle;
+        p->idle = t->next_idle;
+        uv_sem_post(&t->wake);
+    }
     uv_mutex_unlock(&p->lock);
     for (unsigned i = 0; i < p->nthreads; i++)
         uv_thread_join(&p->threads[i].tid);
@@ -245,14 +251,12 @@ int job_submit(uv_loop_t *loop, struct job_pool *pool, struct job *j, struct job
             pool->queue = j;
         pool->queue_tail = j;
         struct job_thread *t = pool->idle;
-        if (t) {
+        if (t)
             pool->idle = t->next_idle;
-            t->idle = 0;
-        }
         uv_mutex_unlock(&pool->lock);
         /* After the unlock, so that the thread does not wake into a held lock. */
         if (t)
-            uv_cond_signal(&t->cond);
+            uv_sem_post(&t->wake);
     }
     if (owner)
         owner->pending++;
