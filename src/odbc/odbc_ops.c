@@ -708,16 +708,25 @@ static void req_done(struct job *j, int status)
         break;
     case REQ_CLOSE:
         break;
-    case REQ_QUERY:
+    case REQ_QUERY: {
+        /* The columns, the first rows and (when they were all) QUERY_OK go
+         * in one TLS record when they fit: one encryption and one
+         * decryption instead of three for a small result. */
+        struct conn *c = op->c; /* op may be freed once answered */
+        op_conn_cork(c);
         if (!r->columns_sent) {
             r->columns_sent = 1;
-            if (op_conn_send(op->c, MC_MSG_QUERY_COLUMNS, op->id, buf_head(&r->out),
-                             r->columns_len) < 0)
+            if (op_conn_send(c, MC_MSG_QUERY_COLUMNS, op->id, buf_head(&r->out), r->columns_len) <
+                0) {
+                op_conn_uncork(c);
                 return;
+            }
             buf_consume(&r->out, r->columns_len);
         }
         op_want_write(op);
+        op_conn_uncork(c);
         break;
+    }
     }
 }
 
