@@ -67,6 +67,11 @@ struct mc_client {
     size_t rx_cap;
     uint8_t *tx; /* one frame being sent */
     size_t tx_cap;
+    /* Read-ahead: what one recv() brought beyond what wolfSSL asked for
+     * (it asks for a record's 5-byte header, then its body: two system
+     * calls per record without this). Emptied when the socket is closed. */
+    uint8_t *ra;
+    size_t ra_pos, ra_len;
     struct mc_stream *streams;
     mc_notice_fn notice_fn;
     void *notice_ud;
@@ -178,11 +183,23 @@ static int wait_fd(mc_client *c, short events)
 #define CLIENT_SEND_FLAGS 0 /* Darwin: SO_NOSIGPIPE is set on the socket instead */
 #endif
 
+#define CLIENT_READ_AHEAD (32u * 1024u)
+
 /* The socket is non-blocking: try first, wait only when it has nothing. */
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
     (void)ssl;
     mc_client *c = ctx;
+    if (c->ra_pos < c->ra_len) {
+        size_t n = c->ra_len - c->ra_pos < (size_t)sz ? c->ra_len - c->ra_pos : (size_t)sz;
+        memcpy(buf, c->ra + c->ra_pos, n);
+        c->ra_pos += n;
+        return (int)n;
+    }
+    /* Small reads go through the read-ahead buffer, large ones straight in. */
+    if ((size_t)sz < CLIENT_READ_AHEAD && !c->ra)
+        c->ra = malloc(CLIENT_READ_AHEAD);
+    int ahead = (size_t)sz < CLIENT_READ_AHEAD && c->ra;
     for (;;) {
         /* A server that keeps sending (frames for other requests) must not
          * keep a call past its deadline either. (mc_poll's peek never waits.) */
@@ -190,7 +207,14 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
             c->timed_out = 1;
             return WOLFSSL_CBIO_ERR_TIMEOUT;
         }
-        ssize_t n = recv(c->fd, buf, (size_t)sz, 0);
+        ssize_t n =
+            ahead ? recv(c->fd, c->ra, CLIENT_READ_AHEAD, 0) : recv(c->fd, buf, (size_t)sz, 0);
+        if (n > 0 && ahead) {
+            c->ra_len = (size_t)n;
+            c->ra_pos = (size_t)n < (size_t)sz ? (size_t)n : (size_t)sz;
+            memcpy(buf, c->ra, c->ra_pos);
+            return (int)c->ra_pos;
+        }
         if (n > 0)
             return (int)n;
         if (n == 0)
@@ -1336,7 +1360,8 @@ int mc_poll(mc_client *c, unsigned timeout_ms)
     for (int late = 0; late < 64;) {
         c->timed_out = 0;
         c->deadline_ns = end;
-        if (!(c->ssl && wolfSSL_pending(c->ssl) > 0)) {
+        /* Bytes already read (by wolfSSL, or ahead by io_recv) are not in the socket. */
+        if (!(c->ssl && wolfSSL_pending(c->ssl) > 0) && c->ra_pos == c->ra_len) {
             int n = wait_fd(c, POLLIN);
             if (n == 0)
                 return 0;
@@ -1432,6 +1457,7 @@ static void disconnect(mc_client *c)
     if (c->fd >= 0)
         sock_close(c->fd);
     c->fd = -1;
+    c->ra_pos = c->ra_len = 0; /* what was read ahead belonged to that connection */
 }
 
 int mc_reconnect(mc_client *c)
@@ -1472,6 +1498,10 @@ void mc_close(mc_client *c)
     }
     c->streams = NULL;
     free(c->rx);
+    if (c->ra) {
+        secret_wipe(c->ra, CLIENT_READ_AHEAD);
+        free(c->ra);
+    }
     free(c->zbuf);
     ZSTD_freeCCtx(c->cctx);
     ZSTD_freeDCtx(c->dctx);

@@ -13,9 +13,10 @@ void buf_init(struct buf *b, size_t limit)
 
 void buf_free(struct buf *b)
 {
-    /* Queues carry passwords and query text: leave nothing behind in freed memory. */
+    /* Queues carry passwords and query text: leave nothing behind in freed
+     * memory (what was ever written; the rest of the block never held ours). */
     if (b->data)
-        sodium_memzero(b->data, b->alloc);
+        sodium_memzero(b->data, b->written);
     free(b->data);
     buf_init(b, b->limit);
 }
@@ -49,10 +50,11 @@ static int buf_make_room(struct buf *b, size_t n)
     if (used)
         memcpy(d, b->data, used);
     if (b->data)
-        sodium_memzero(b->data, b->alloc);
+        sodium_memzero(b->data, b->written);
     free(b->data);
     b->data = d;
     b->alloc = want;
+    b->written = used;
     return 0;
 }
 
@@ -63,6 +65,8 @@ int buf_append(struct buf *b, const void *p, size_t n)
         return rc;
     memcpy(b->data + b->end, p, n);
     b->end += n;
+    if (b->end > b->written)
+        b->written = b->end;
     return 0;
 }
 
@@ -81,6 +85,8 @@ uint8_t *buf_tail(struct buf *b, size_t want, size_t *avail)
 void buf_commit(struct buf *b, size_t n)
 {
     b->end += n;
+    if (b->end > b->written)
+        b->written = b->end;
 }
 
 void buf_consume(struct buf *b, size_t n)

@@ -1,6 +1,7 @@
 /*
  * ODBC environment, pools and statements (see odbc_db.h). Worker threads.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +38,12 @@ struct odbc_link {
     struct odbc_cached {
         char *sql;
         SQLHSTMT h;
-        uint64_t used; /* for the eviction of the least recently used */
+        uint64_t used;      /* for the eviction of the least recently used */
+        SQLSMALLINT params; /* its parameter markers, counted once when prepared */
+        unsigned timeout_s; /* SQL_ATTR_QUERY_TIMEOUT as last set on it */
     } cache[ODBC_CACHE];
     uint64_t uses;
+    uint8_t *scratch; /* ODBC_CHUNK + 2 bytes for SQLGetData of long values, made on first use */
 };
 
 struct odbc_pool {
@@ -74,7 +78,8 @@ struct odbc_stmt {
     int failed;                 /* a cached statement that failed is not kept */
     SQLSMALLINT ncols;
     struct odbc_col *cols;
-    uint8_t *scratch; /* ODBC_CHUNK + 2 bytes for SQLGetData */
+    struct odbc_col cols_inline[8]; /* cols, for results this narrow */
+    uint8_t *scratch;               /* the link's */
 };
 
 static SQLHENV env;
@@ -130,6 +135,7 @@ static void cache_clear(struct odbc_link *l)
 static void link_close(struct odbc_link *l)
 {
     cache_clear(l);
+    free(l->scratch);
     SQLDisconnect(l->dbc);
     SQLFreeHandle(SQL_HANDLE_DBC, l->dbc);
     free(l);
@@ -724,6 +730,8 @@ int odbc_stmt_open(struct odbc_link *l, const char *sql, int prepared, struct od
             snprintf(e->msg, sizeof e->msg, "out of memory");
         } else if (!SQL_SUCCEEDED(SQLPrepare(s->h, (SQLCHAR *)sql, SQL_NTS))) {
             rc = stmt_fail(s, "prepare", e);
+        } else if (!SQL_SUCCEEDED(SQLNumParams(s->h, &s->cached->params))) {
+            s->cached->params = -1; /* the driver cannot say: execute tells */
         }
         if (rc < 0) {
             free(copy);
@@ -734,6 +742,7 @@ int odbc_stmt_open(struct odbc_link *l, const char *sql, int prepared, struct od
         s->cached->sql = copy;
         s->cached->h = s->h;
         s->cached->used = ++l->uses;
+        s->cached->timeout_s = UINT_MAX; /* not set yet: the first execute sets it */
     }
     *out = s;
     return 0;
@@ -742,8 +751,13 @@ int odbc_stmt_open(struct odbc_link *l, const char *sql, int prepared, struct od
 int odbc_stmt_exec(struct odbc_stmt *s, const char *sql, const struct odbc_value *params,
                    size_t nparams, unsigned timeout_s, struct odbc_error *e)
 {
-    SQLLEN *ind = calloc(nparams ? nparams : 1, sizeof *ind);
-    SQL_TIMESTAMP_STRUCT *tmp = calloc(nparams ? nparams : 1, sizeof *tmp);
+    /* The bound values' indicators and converted dates live until the
+     * statement ran: on the stack for the usual few parameters. */
+    SQLLEN ind_few[8];
+    SQL_TIMESTAMP_STRUCT tmp_few[8];
+    int few = nparams <= 8;
+    SQLLEN *ind = few ? ind_few : calloc(nparams, sizeof *ind);
+    SQL_TIMESTAMP_STRUCT *tmp = few ? tmp_few : calloc(nparams, sizeof *tmp);
     int rc = 0;
     if (!ind || !tmp) {
         e->code = MC_ERR_NOMEM;
@@ -751,9 +765,17 @@ int odbc_stmt_exec(struct odbc_stmt *s, const char *sql, const struct odbc_value
         rc = e->code;
         goto out;
     }
-    SQLSetStmtAttr(s->h, SQL_ATTR_QUERY_TIMEOUT, (SQLPOINTER)(uintptr_t)timeout_s, 0);
-    SQLSMALLINT want = 0;
-    if (s->cached && SQL_SUCCEEDED(SQLNumParams(s->h, &want)) && (size_t)want != nparams) {
+    /* A kept statement keeps its attributes: set again only when changed. */
+    if (!s->cached || s->cached->timeout_s != timeout_s) {
+        if (SQL_SUCCEEDED(SQLSetStmtAttr(s->h, SQL_ATTR_QUERY_TIMEOUT,
+                                         (SQLPOINTER)(uintptr_t)timeout_s, 0)) &&
+            s->cached)
+            s->cached->timeout_s = timeout_s;
+    }
+    SQLSMALLINT want = s->cached ? s->cached->params : -1;
+    if (want < 0 && s->cached && !SQL_SUCCEEDED(SQLNumParams(s->h, &want)))
+        want = -1;
+    if (want >= 0 && (size_t)want != nparams) {
         rc = e->code = MC_ERR_BAD_PAYLOAD;
         snprintf(e->msg, sizeof e->msg,
                  "the statement has %d parameter marker%s and %zu value%s came", want,
@@ -786,8 +808,10 @@ int odbc_stmt_exec(struct odbc_stmt *s, const char *sql, const struct odbc_value
     }
     SQLNumResultCols(s->h, &s->ncols);
 out:
-    free(ind);
-    free(tmp);
+    if (!few) {
+        free(ind);
+        free(tmp);
+    }
     return rc;
 }
 
@@ -840,8 +864,15 @@ static int put_be(struct buf *b, uint64_t v, unsigned bytes)
 
 int odbc_stmt_columns(struct odbc_stmt *s, struct buf *out, struct odbc_error *e)
 {
-    s->cols = calloc(s->ncols ? (size_t)s->ncols : 1, sizeof *s->cols);
-    s->scratch = malloc(ODBC_CHUNK + 2);
+    size_t ncols = s->ncols ? (size_t)s->ncols : 1;
+    s->cols = ncols <= sizeof s->cols_inline / sizeof s->cols_inline[0]
+                  ? s->cols_inline
+                  : calloc(ncols, sizeof *s->cols);
+    /* The link's: a long value is read in pieces through it (allocated
+     * once per database connection, not per statement). */
+    if (!s->link->scratch)
+        s->link->scratch = malloc(ODBC_CHUNK + 2);
+    s->scratch = s->link->scratch;
     if (!s->cols || !s->scratch) {
         e->code = MC_ERR_NOMEM;
         snprintf(e->msg, sizeof e->msg, "out of memory");
@@ -1071,7 +1102,7 @@ void odbc_stmt_close(struct odbc_stmt *s)
         }
         SQLFreeHandle(SQL_HANDLE_STMT, s->h);
     }
-    free(s->cols);
-    free(s->scratch);
+    if (s->cols != s->cols_inline)
+        free(s->cols);
     free(s);
 }

@@ -57,6 +57,15 @@ struct write_req {
 #define CONN_BATCH_SMALL (16u * 1024u)  /* answers */
 #define CONN_BATCH_LARGE (256u * 1024u) /* while a stream keeps the queue busy */
 
+/* Frames held by conn_cork(): at most one TLS record's plaintext, for one connection. */
+static struct {
+    struct conn *c;
+    size_t len;
+    uint8_t data[16384];
+} cork;
+
+static int cork_flush(void);
+
 static const char *const state_names[] = {"handshake", "hello", "auth", "ready", "closing"};
 
 static void conn_process(struct conn *c);
@@ -103,6 +112,8 @@ static void conn_maybe_free(struct conn *c)
     if (c->handles_open || c->jobs.pending || c->ops || c->ops_ending)
         return;
     struct server *srv = c->srv;
+    if (cork.c == c)
+        cork.c = NULL;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -220,6 +231,12 @@ void conn_close(struct conn *c, const char *reason)
 {
     if (c->state == CONN_ST_CLOSING)
         return;
+    if (cork.c == c) { /* frames answered before the close still go, as without the cork */
+        (void)cork_flush();
+        cork.c = NULL;
+        if (c->state == CONN_ST_CLOSING)
+            return; /* the flush failed and closed it */
+    }
     uint64_t dur = conn_now_ms(c) - c->started_ms;
     conn_log(LOG_LVL_INFO, c,
              "event=disconnect reason=\"%s\" state=%s duration_ms=%llu requests=%llu "
@@ -397,6 +414,36 @@ int conn_write_raw(struct conn *c, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* Send what the cork holds (0, or the transport's error after closing c). */
+static int cork_flush(void)
+{
+    struct conn *c = cork.c;
+    size_t n = cork.len;
+    cork.len = 0;
+    if (!c || n == 0)
+        return 0;
+    int rc = c->transport->send(c, cork.data, n);
+    if (rc < 0) {
+        cork.c = NULL; /* conn_close below must not send it again */
+        conn_close(c, "cannot send");
+    }
+    return rc;
+}
+
+void conn_cork(struct conn *c)
+{
+    if (!cork.c && c->state != CONN_ST_CLOSING && c->transport_up)
+        cork.c = c;
+}
+
+void conn_uncork(struct conn *c)
+{
+    if (cork.c != c)
+        return;
+    (void)cork_flush(); /* a failure closed c */
+    cork.c = NULL;
+}
+
 int conn_send_prepared(struct conn *c, uint8_t type, uint16_t flags, uint32_t id, uint8_t *frame,
                        size_t len)
 {
@@ -405,7 +452,21 @@ int conn_send_prepared(struct conn *c, uint8_t type, uint16_t flags, uint32_t id
     if (c->state == CONN_ST_CLOSING || !c->transport_up)
         return MC_ERR_CLOSED;
     frame_put_header(frame, type, flags, id, (uint32_t)len);
-    int rc = c->transport->send(c, frame, len + MC_FRAME_HEADER_SIZE);
+    size_t n = len + MC_FRAME_HEADER_SIZE;
+    c->out_total += n;
+    if (cork.c == c) {
+        if (cork.len + n > sizeof cork.data) {
+            int rc = cork_flush(); /* what came first goes first */
+            if (rc < 0)
+                return rc;
+        }
+        if (n <= sizeof cork.data) {
+            memcpy(cork.data + cork.len, frame, n);
+            cork.len += n;
+            return 0;
+        }
+    }
+    int rc = c->transport->send(c, frame, n);
     /* The transport is broken (wolfSSL in a fatal state, socket gone): no
      * later answer could reach the client either. */
     if (rc < 0)

@@ -70,9 +70,10 @@ struct conn {
 
     const struct transport_ops *transport;
     WOLFSSL *ssl;
-    struct buf net_in; /* ciphertext from the socket, not yet given to wolfSSL */
-    struct buf in;     /* plaintext frames not yet parsed */
-    size_t out_queued; /* bytes handed to uv_write and not yet written */
+    struct buf net_in;  /* ciphertext from the socket, not yet given to wolfSSL */
+    struct buf in;      /* plaintext frames not yet parsed */
+    size_t out_queued;  /* bytes handed to uv_write and not yet written */
+    uint64_t out_total; /* frame bytes ever sent (held by a cork or not): writers' progress */
     bool reading;
     bool transport_up;        /* TLS handshake done (or plain connection accepted) */
     bool hello_checked;       /* tls.c looked at the ClientHello's groups (tlshello.h) */
@@ -141,6 +142,17 @@ int conn_send_errorv(struct conn *c, uint32_t id, int code, const char *fmt, va_
     __attribute__((format(printf, 4, 0)));
 /* An unsolicited NOTICE (request id 0) to a protocol-2 session; ignored for older ones. */
 void conn_notice(struct conn *c, uint16_t kind, const char *text, const void *data, size_t len);
+/*
+ * Coalescing: the frames sent on c between conn_cork() and conn_uncork(),
+ * within one callback of the loop thread, go to the transport in one
+ * write (one TLS record) when they fit in 16 KiB, instead of a record
+ * each. A small answer of several frames (QUERY_COLUMNS, DATA, QUERY_OK)
+ * then costs one encryption here and one decryption at the client. The
+ * order of frames is kept; a close sends what was held first. One
+ * connection at a time: a second conn_cork() is ignored until uncorked.
+ */
+void conn_cork(struct conn *c);
+void conn_uncork(struct conn *c);
 /* Hand the open output batch to the socket now (server_flush does it for every connection). */
 __attribute__((warn_unused_result)) int conn_flush(struct conn *c);
 /* Write bytes to the socket (used by transports). */

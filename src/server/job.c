@@ -7,6 +7,7 @@
 #include <unistd.h>
 #endif
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,19 +15,36 @@
 #include "log.h"
 #include "miscomm/error.h"
 
+/*
+ * A dedicated pool's thread. Idle threads wait on their own semaphore,
+ * stacked newest first: a job wakes the thread that went idle last, whose
+ * stack and caches are still warm (a shared condition variable wakes them
+ * in turn, a cold one each time), and only that one. A semaphore, not a
+ * condition variable: glibc's condition variable takes the mutex back
+ * marked contended, so every wake-up cost one more futex call to unlock.
+ * A thread on the stack waits exactly once and is taken off it exactly
+ * once (by job_submit or job_pool_stop), which posts exactly once.
+ */
+struct job_thread {
+    struct job_pool *pool;
+    uv_thread_t tid;
+    uv_sem_t wake;
+    struct job_thread *next_idle;
+};
+
 struct job_pool {
     uv_loop_t *loop;
     char name[32];
     uv_async_t wake; /* results are ready on the loop thread */
     uv_mutex_t lock;
-    uv_cond_t cond;
     struct job *queue, *queue_tail; /* waiting for a thread */
-    struct job *finished;           /* done on a thread, waiting for the loop */
+    _Atomic(struct job *) finished; /* done on a thread, waiting for the loop (no lock) */
+    struct job_thread *idle;        /* threads waiting for a job, the last to wait first */
     unsigned load;                  /* queued + running + finished */
     unsigned max_queued;
     unsigned nthreads;
     int nice;
-    uv_thread_t *threads;
+    struct job_thread *threads;
     int stopping;
 };
 
@@ -59,7 +77,8 @@ static void job_uv_after(uv_work_t *req, int status)
 
 static void pool_thread(void *arg)
 {
-    struct job_pool *p = arg;
+    struct job_thread *t = arg;
+    struct job_pool *p = t->pool;
 #ifdef __linux__
     /* Named for top -H and ps -L: mc-odbc, mc-handshake... */
     char comm[16];
@@ -72,22 +91,33 @@ static void pool_thread(void *arg)
 #endif
     uv_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->queue && !p->stopping)
-            uv_cond_wait(&p->cond, &p->lock);
+        if (!p->queue && !p->stopping) {
+            t->next_idle = p->idle;
+            p->idle = t;
+            uv_mutex_unlock(&p->lock);
+            uv_sem_wait(&t->wake);
+            uv_mutex_lock(&p->lock);
+            continue; /* another thread may have taken the job meanwhile */
+        }
         struct job *j = p->queue;
         if (!j)
             break; /* stopping, and nothing left to run */
         p->queue = j->next;
         if (!p->queue)
             p->queue_tail = NULL;
-        if (!j->cancelled) {
-            uv_mutex_unlock(&p->lock);
+        uv_mutex_unlock(&p->lock);
+        if (!j->cancelled)
             j->work(j);
-            uv_mutex_lock(&p->lock);
-        }
-        j->next = p->finished;
-        p->finished = j;
-        uv_async_send(&p->wake);
+        /* Handed to the loop without the lock, which the loop would wait
+         * for on waking; the first result waiting wakes it, later ones
+         * ride along. */
+        struct job *head = atomic_load(&p->finished);
+        do
+            j->next = head;
+        while (!atomic_compare_exchange_weak(&p->finished, &head, j));
+        if (!head)
+            uv_async_send(&p->wake);
+        uv_mutex_lock(&p->lock);
     }
     uv_mutex_unlock(&p->lock);
 }
@@ -95,24 +125,23 @@ static void pool_thread(void *arg)
 static void pool_on_wake(uv_async_t *a)
 {
     struct job_pool *p = a->data;
-    uv_mutex_lock(&p->lock);
-    struct job *list = p->finished;
-    p->finished = NULL;
-    uv_mutex_unlock(&p->lock);
+    struct job *list = atomic_exchange(&p->finished, NULL);
     /* The list is newest first: run the callbacks oldest first. */
     struct job *rev = NULL;
+    unsigned n = 0;
     while (list) {
-        struct job *n = list->next;
+        struct job *next = list->next;
         list->next = rev;
         rev = list;
-        list = n;
+        list = next;
+        n++;
     }
+    uv_mutex_lock(&p->lock);
+    p->load -= n;
+    uv_mutex_unlock(&p->lock);
     while (rev) {
         struct job *j = rev;
         rev = rev->next;
-        uv_mutex_lock(&p->lock);
-        p->load--;
-        uv_mutex_unlock(&p->lock);
         job_finish(j, j->cancelled ? MC_ERR_CANCELLED : 0);
     }
 }
@@ -141,16 +170,27 @@ int job_pool_start_nice(uv_loop_t *loop, const char *name, unsigned threads, uns
     p->max_queued = max_queued;
     p->nice = nice;
     snprintf(p->name, sizeof p->name, "%s", name);
-    if (uv_mutex_init(&p->lock) != 0 || uv_cond_init(&p->cond) != 0 ||
-        uv_async_init(loop, &p->wake, pool_on_wake) != 0) {
+    if (uv_mutex_init(&p->lock) != 0) {
+        free(p->threads);
+        free(p);
+        return MC_ERR_INTERNAL;
+    }
+    if (uv_async_init(loop, &p->wake, pool_on_wake) != 0) {
+        uv_mutex_destroy(&p->lock);
         free(p->threads);
         free(p);
         return MC_ERR_INTERNAL;
     }
     p->wake.data = p;
     for (unsigned i = 0; i < threads; i++) {
-        if (uv_thread_create(&p->threads[i], pool_thread, p) != 0)
+        struct job_thread *t = &p->threads[i];
+        t->pool = p;
+        if (uv_sem_init(&t->wake, 0) != 0)
             break;
+        if (uv_thread_create(&t->tid, pool_thread, t) != 0) {
+            uv_sem_destroy(&t->wake);
+            break;
+        }
         p->nthreads++;
     }
     if (p->nthreads == 0) {
@@ -174,7 +214,8 @@ static void pool_on_closed(uv_handle_t *h)
 {
     struct job_pool *p = h->data;
     uv_mutex_destroy(&p->lock);
-    uv_cond_destroy(&p->cond);
+    for (unsigned i = 0; i < p->nthreads; i++)
+        uv_sem_destroy(&p->threads[i].wake);
     free(p->threads);
     free(p);
 }
@@ -187,10 +228,14 @@ void job_pool_stop(struct job_pool *p)
     p->stopping = 1;
     for (struct job *j = p->queue; j; j = j->next)
         j->cancelled = 1;
-    uv_cond_broadcast(&p->cond);
+    while (p->idle) {
+        struct job_thread *t = p->idle;
+        p->idle = t->next_idle;
+        uv_sem_post(&t->wake);
+    }
     uv_mutex_unlock(&p->lock);
     for (unsigned i = 0; i < p->nthreads; i++)
-        uv_thread_join(&p->threads[i]);
+        uv_thread_join(&p->threads[i].tid);
     /* Every job is now on the finished list: give each its done() call. */
     pool_on_wake(&p->wake);
     uv_close((uv_handle_t *)&p->wake, pool_on_closed);
@@ -219,8 +264,13 @@ int job_submit(uv_loop_t *loop, struct job_pool *pool, struct job *j, struct job
         else
             pool->queue = j;
         pool->queue_tail = j;
-        uv_cond_signal(&pool->cond);
+        struct job_thread *t = pool->idle;
+        if (t)
+            pool->idle = t->next_idle;
         uv_mutex_unlock(&pool->lock);
+        /* After the unlock, so that the thread does not wake into a held lock. */
+        if (t)
+            uv_sem_post(&t->wake);
     }
     if (owner)
         owner->pending++;

@@ -11,7 +11,9 @@
  * dedicated, bounded pool of its own threads (job_pool_start), so that a
  * slow kind of work (ODBC queries) can never starve the others; on Linux
  * a dedicated pool's threads also run at a lower priority (nice 5) than
- * the loop thread, so CPU-bound jobs do not delay answers. The helper
+ * the loop thread, so CPU-bound jobs do not delay answers. A job wakes
+ * the pool thread that went idle last (its caches are warm), and finished
+ * jobs reach the loop through a lock-free list and one wake-up. The helper
  * owns the bookkeeping every caller used to repeat by hand:
  *
  * - the owner's pending count: a connection is not freed while a job still

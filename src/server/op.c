@@ -322,7 +322,9 @@ void op_wake_writers(struct conn *c)
         }
         if (n == 0)
             break;
-        size_t before = c->out_queued;
+        /* Progress is the frames sent, not what the queue costs: a frame
+         * that fits in the open batch leaves out_queued as it was. */
+        uint64_t before = c->out_total;
         for (unsigned i = 0; i < n && c->state == CONN_ST_READY; i++) {
             if (conn_out_room(c) == 0)
                 goto out; /* woken again below the low-water mark */
@@ -333,7 +335,7 @@ void op_wake_writers(struct conn *c)
             c->last_writer = op->id;
             op->vt->writable(op); /* sends at most one frame; asks again if it has more */
         }
-        if (c->out_queued == before)
+        if (c->out_total == before)
             break; /* everyone waits for credit */
     }
 out:
@@ -383,6 +385,16 @@ uv_loop_t *op_conn_loop(const struct conn *c)
 int op_conn_send(struct conn *c, uint8_t type, uint32_t id, const void *payload, size_t len)
 {
     return conn_send(c, type, id, payload, len);
+}
+
+void op_conn_cork(struct conn *c)
+{
+    conn_cork(c);
+}
+
+void op_conn_uncork(struct conn *c)
+{
+    conn_uncork(c);
 }
 
 void op_conn_log(const struct conn *c, int level, const char *fmt, ...)

@@ -146,6 +146,9 @@ uv_loop_t *op_conn_loop(const struct conn *c);
 /* Send a frame for request id on c (an answer, or a frame of the op's stream). */
 __attribute__((warn_unused_result)) int op_conn_send(struct conn *c, uint8_t type, uint32_t id,
                                                      const void *payload, size_t len);
+/* Hold the frames sent on c until op_conn_uncork, to send them as one (conn_cork, conn.h). */
+void op_conn_cork(struct conn *c);
+void op_conn_uncork(struct conn *c);
 /* Log a line with the connection's identity (conn=, peer=) at level (enum log_level). */
 void op_conn_log(const struct conn *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

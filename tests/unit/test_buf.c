@@ -32,5 +32,23 @@ int main(void)
     CHECK_EQ_INT(buf_len(&b), 0);
     buf_free(&b);
     CHECK(b.data == NULL && b.limit == 10000);
+
+    /* The wipe covers what was ever written, through growth, compaction and
+     * buf_tail/buf_commit, and no more: a small request in a large block. */
+    buf_init(&b, 1u << 20);
+    CHECK_EQ_INT(buf_append(&b, chunk, 100), 0);
+    CHECK_EQ_INT(b.written, 100);
+    buf_consume(&b, 100);
+    CHECK_EQ_INT(buf_append(&b, chunk, 40), 0); /* reuses the block from its start */
+    CHECK_EQ_INT(b.written, 100);
+    size_t avail = 0;
+    uint8_t *t = buf_tail(&b, 65536, &avail);
+    CHECK(t != NULL && avail >= 65536 && b.alloc >= 65536 + 40);
+    CHECK_EQ_INT(b.written, 40); /* the new block holds the 40 queued bytes only */
+    t[0] = 1;
+    buf_commit(&b, 1);
+    CHECK_EQ_INT(b.written, 41);
+    buf_free(&b);
+    CHECK(b.data == NULL && b.written == 0);
     return check_report("test_buf");
 }
