@@ -215,7 +215,7 @@ echo "  $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 
 echo "  descriptors: ulimit -n $(ulimit -n) (HAProxy maxconn $hp_maxconn)"
 threads_of() { # pid -> "N threads (name xK, ...)": what each server runs on
     local names
-    names=$(cat /proc/"$1"/task/*/comm 2>/dev/null | sort | uniq -c | awk '{printf "%s%s x%s", NR > 1 ? ", " : "", $2, $1}')
+    names=$(cat /proc/"$1"/task/*/comm 2>/dev/null | sort | uniq -c | awk '{printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1}')
     echo "$(ls /proc/"$1"/task | wc -l) threads ($names)"
 }
 echo "  every core: miscommd $(threads_of "$main_mc"); HAProxy $(threads_of "$main_hp"); stunnel $(threads_of "$main_st")"
