@@ -337,7 +337,7 @@ static int rows_take(mc_row_reader *r, const uint8_t *p, size_t n, mc_row_fn fn,
 {
     *used = 0;
     while (*used < n) {
-        size_t k;
+        size_t k = 0;
         int rc = row_decode(r, p + *used, n - *used, &k);
         if (rc <= 0)
             return rc;

@@ -43,7 +43,11 @@ static int set_date(uint8_t *out, int *out_len, time_t t)
     size_t n;
     if (year >= 1950 && year < 2050) {
         out[0] = ASN_UTC_TIME;
-        n = strftime(text, sizeof text, "%y%m%d%H%M%SZ", &tm);
+        /* UTCTime: two digits of year (RFC 5280 4.1.2.5.1), written by hand: gcc
+         * rejects strftime's %y (-Wformat-y2k). */
+        int m = snprintf(text, sizeof text, "%02d%02d%02d%02d%02d%02dZ", year % 100, tm.tm_mon + 1,
+                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        n = m > 0 && (size_t)m < sizeof text ? (size_t)m : 0;
     } else {
         out[0] = ASN_GENERALIZED_TIME;
         n = strftime(text, sizeof text, "%Y%m%d%H%M%SZ", &tm);

@@ -12,7 +12,8 @@ static uint32_t get_u32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-int frame_parse_header(const uint8_t *buf, uint32_t max_payload, struct frame *out)
+int frame_parse_header(const uint8_t buf[MC_FRAME_HEADER_SIZE], uint32_t max_payload,
+                       struct frame *out)
 {
     struct frame f = {
         .version = buf[0],

@@ -98,8 +98,10 @@ int cert_host_names(struct cert_names *out)
     (void)names_add(ips, &nips, "127.0.0.1");
     (void)names_add(ips, &nips, "::1");
     add_interface_addresses(ips, &nips);
+    /* Addresses are at most 45 characters (INET6_ADDRSTRLEN - 1): each fits. */
     for (size_t i = 0; i < nips; i++)
-        snprintf(out->ip[out->n_ip++], sizeof out->ip[0], "%s", ips[i]);
+        if (strlen(ips[i]) < sizeof out->ip[0])
+            memcpy(out->ip[out->n_ip++], ips[i], strlen(ips[i]) + 1);
     return 0;
 }
 

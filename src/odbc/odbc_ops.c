@@ -1000,7 +1000,7 @@ static int statement(struct conn *c, const struct frame *f, enum req_kind kind)
                         "exec: this connection is read-only (odbc_mode = read_only)");
     const struct cfg_connection *cfg = op_conn_config(c);
     char key[CFG_NAME_MAX];
-    const char *sql;
+    const char *sql = NULL;
     if (named[0]) {
         wire_str_copy(key, sizeof key, text);
         sql = text.len < sizeof key ? config_query(cfg->queries, key) : NULL;

@@ -72,7 +72,7 @@ int odbc_values_decode(struct wire_reader *rd, size_t count, struct odbc_value *
             if (tag[0] == MC_VALUE_DATE)
                 break;
         }
-            /* fall through: a timestamp's time */
+            __attribute__((fallthrough)); /* a timestamp's time follows */
         case MC_VALUE_TIME: {
             const uint8_t *hms = wire_get_bytes(rd, 3);
             if (hms) {
@@ -130,7 +130,7 @@ void odbc_value_encode(struct wire_writer *w, const struct odbc_value *v)
         wire_put_bytes(w, (uint8_t[]){v->month, v->day}, 2);
         if (v->tag == MC_VALUE_DATE)
             break;
-        /* fall through: a timestamp's time */
+        __attribute__((fallthrough)); /* a timestamp's time follows */
     case MC_VALUE_TIME:
         wire_put_bytes(w, (uint8_t[]){v->hour, v->minute, v->second}, 3);
         wire_put_u32(w, v->nanos);

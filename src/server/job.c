@@ -82,7 +82,7 @@ static void pool_thread(void *arg)
 #ifdef __linux__
     /* Named for top -H and ps -L: mc-odbc, mc-handshake... */
     char comm[16];
-    snprintf(comm, sizeof comm, "mc-%s", p->name);
+    snprintf(comm, sizeof comm, "mc-%.12s", p->name); /* 15 characters at most */
     (void)pthread_setname_np(pthread_self(), comm);
     /* Below the loop thread: a CPU-bound job (an embedded database running
      * a long query) must not take the CPU from answering pings. */
