@@ -98,6 +98,9 @@ struct conn {
     /* A handshake step runs on the handshake threads: no reading, and net_in
      * and ssl are the step's until it is done (tls.c). */
     bool transport_busy;
+    /* During the handshake: bytes of the record wolfSSL is reading that it
+     * has not taken yet (tls.c hands it whole records only). */
+    uint16_t hs_rec_left;
     /* From the HELLO, escaped for logs (log_escape): "" before it. Both
      * point into one allocation sized to them (conn_set_identity). */
     const char *device_id;

@@ -107,6 +107,18 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
     return age == 0 ? WOLFSSL_TICKET_RET_OK : WOLFSSL_TICKET_RET_CREATE;
 }
 
+int ticket_keys_known(struct ticket_keys *k, const uint8_t *ticket, size_t len)
+{
+    if (!ticket || len < TICKET_NAME_SIZE)
+        return 0;
+    uv_mutex_lock(&k->lock);
+    int known =
+        memcmp(ticket, k->name[k->current], TICKET_NAME_SIZE) == 0 ||
+        (k->have_previous && memcmp(ticket, k->name[1 - k->current], TICKET_NAME_SIZE) == 0);
+    uv_mutex_unlock(&k->lock);
+    return known;
+}
+
 int ticket_attach(WOLFSSL_CTX *ctx, struct ticket_keys *k)
 {
     if (wolfSSL_CTX_set_TicketEncCb(ctx, ticket_cb) != WOLFSSL_SUCCESS ||

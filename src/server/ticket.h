@@ -12,6 +12,7 @@
 #ifndef MC_TICKET_H
 #define MC_TICKET_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -42,6 +43,12 @@ void ticket_keys_renew(struct ticket_keys *k);
 void ticket_keys_rotate(struct ticket_keys *k);
 /* Wipe the keys and destroy the lock. */
 void ticket_keys_wipe(struct ticket_keys *k);
+/*
+ * Whether a ticket (as a ClientHello carries it) names one of the keys in
+ * force: its first TICKET_NAME_SIZE bytes are the key's name (ticket_cb
+ * puts it there). Says nothing of whether it opens.
+ */
+int ticket_keys_known(struct ticket_keys *k, const uint8_t *ticket, size_t len);
 /* Make ctx seal and open tickets with these keys. */
 __attribute__((warn_unused_result)) int ticket_attach(WOLFSSL_CTX *ctx, struct ticket_keys *k);
 

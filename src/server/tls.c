@@ -50,16 +50,52 @@
 #include "tlsctx.h"
 #include "miscomm/error.h"
 
+/* The largest record a peer may send (RFC 8446 5.2: 2^14 + 256), with its header. */
+#define TLS_RECORD_MAX (5u + 16384u + 256u)
+
+/*
+ * The length of the record at p (header included) when all of it is
+ * there; 0 when it is not. What is no TLS record (an unknown content
+ * type, a version not 3.x, a length beyond TLS's) counts as all there:
+ * wolfSSL refuses it at once, as it did before records were waited for.
+ */
+static size_t tls_whole_record(const uint8_t *p, size_t n)
+{
+    if (n < 5)
+        return 0;
+    if (p[0] < 20 || p[0] > 23 || p[1] != 3)
+        return n;
+    size_t len = 5u + ((size_t)p[3] << 8 | p[4]);
+    return len > TLS_RECORD_MAX ? n : len <= n ? len : 0;
+}
+
+/*
+ * During the handshake wolfSSL is given whole records only, so that every
+ * handshake step starts at a record boundary, where tls_step_heavy() can
+ * read what comes next.
+ */
 static int tls_io_recv(WOLFSSL *ssl, char *out, int sz, void *ctx)
 {
     (void)ssl;
     struct conn *c = ctx;
     size_t avail = buf_len(&c->net_in);
+    if (!c->transport_up) {
+        if (c->hs_rec_left == 0) {
+            size_t rec = tls_whole_record(buf_head(&c->net_in), avail);
+            if (rec == 0)
+                return WOLFSSL_CBIO_ERR_WANT_READ;
+            c->hs_rec_left = (uint16_t)(rec > UINT16_MAX ? UINT16_MAX : rec);
+        }
+        if (avail > c->hs_rec_left)
+            avail = c->hs_rec_left;
+    }
     if (avail == 0)
         return WOLFSSL_CBIO_ERR_WANT_READ;
     size_t n = avail < (size_t)sz ? avail : (size_t)sz;
     memcpy(out, buf_head(&c->net_in), n);
     buf_consume(&c->net_in, n);
+    if (!c->transport_up)
+        c->hs_rec_left = (uint16_t)(c->hs_rec_left - n);
     return (int)n;
 }
 
@@ -434,36 +470,44 @@ static void tls_step_done(struct job *j, int status)
 }
 
 /*
- * Whether the client's next handshake message is worth a trip to a
- * handshake thread: a ClientHello (the key exchange and the signature,
- * after a HelloRetryRequest too), a TLS 1.2 ClientKeyExchange (the shared
- * secret) or client Certificate, and anything when client certificates
- * are required (TLS 1.3 sends them encrypted). A TLS 1.3 Finished, or a
- * TLS 1.2 resumption (its ClientHello carries a ticket), costs a few
- * microseconds: less than the trip.
- * Looks at the first record, behind a ChangeCipherSpec; 1 when unsure.
+ * Whether the client's next handshake step is worth a trip to a handshake
+ * thread. net_in starts at a record boundary (tls_io_recv). A handshake
+ * record in the clear carries a ClientHello (the key exchange and the
+ * signature; after a HelloRetryRequest too), a TLS 1.2 ClientKeyExchange
+ * (the shared secret) or client Certificate: a trip. So does anything
+ * when this connection verifies client certificates (TLS 1.3 sends them
+ * encrypted). What stays on the loop costs a few microseconds: TLS 1.3's
+ * encrypted Finished, a TLS 1.2 Finished behind its ChangeCipherSpec, an
+ * alert, and a TLS 1.2 resumption whose ticket is sealed under one of our
+ * current keys (a ticket to open, a few hashes).
  */
 static int tls_step_heavy(const struct conn *c)
 {
-    if (c->srv->cfg.require_client_cert)
+    if (wolfSSL_get_verify_mode(c->ssl) & WOLFSSL_VERIFY_PEER)
         return 1;
+    if (c->hs_rec_left)
+        return 1; /* wolfSSL holds part of a record: no telling */
     const uint8_t *p = buf_head(&c->net_in);
     size_t n = buf_len(&c->net_in);
+    int after_ccs = 0;
     if (n >= 5 && p[0] == 20) { /* ChangeCipherSpec: the next record tells */
-        size_t skip = 5u + ((size_t)p[3] << 8 | p[4]);
-        if (skip >= n)
+        size_t skip = tls_whole_record(p, n);
+        if (skip == 0 || skip >= n)
             return 1;
         p += skip;
         n -= skip;
+        after_ccs = 1;
     }
-    if (n < 6)
-        return 1;
-    if (p[0] != 22)
-        return 0; /* encrypted (a Finished) or an alert */
+    if (n < 6 || p[0] != 22)
+        return n < 6; /* encrypted (TLS 1.3) or an alert: light; too short: no telling */
+    if (p[5] != 1)
+        return !after_ccs; /* behind a ChangeCipherSpec: TLS 1.2's encrypted Finished */
+    /* A ClientHello (TLS 1.3 sends a second one behind a ChangeCipherSpec). */
     struct tlshello h;
-    if (p[5] == 1 && tlshello_parse(p, n, &h) > 0 && h.resume12)
-        return 0; /* a ticket to open and a few hashes (a full one if it fails) */
-    return p[5] == 1 || p[5] == 11 || p[5] == 16;
+    if (c->srv->cfg.session_tickets && tlshello_parse(p, n, &h) > 0 && h.resume12 &&
+        ticket_keys_known(&c->srv->tickets, h.ticket, h.ticket_len))
+        return 0;
+    return 1;
 }
 
 /* Hand the next handshake step to the handshake threads; -1: run it here. */
@@ -488,6 +532,7 @@ static int tls_step_submit(struct conn *c)
         free(s);
         return -1;
     }
+    conn_log(LOG_LVL_DEBUG, c, "event=tls_step on=thread bytes=%zu", buf_len(&c->net_in));
     return 0;
 }
 
@@ -504,8 +549,12 @@ static int tls_feed(struct conn *c, const uint8_t *data, size_t len)
             return rc < 0 ? MC_ERR_TLS : 0;
     }
     if (c->state == CONN_ST_HANDSHAKE) {
-        if (buf_len(&c->net_in) == 0 || tls_step_submit(c) == 0)
+        /* Nothing to do until the next record is all here. */
+        if (c->hs_rec_left == 0 && tls_whole_record(buf_head(&c->net_in), buf_len(&c->net_in)) == 0)
             return 0;
+        if (tls_step_submit(c) == 0)
+            return 0;
+        conn_log(LOG_LVL_DEBUG, c, "event=tls_step on=loop bytes=%zu", buf_len(&c->net_in));
         int ret = wolfSSL_accept(c->ssl);
         int rc =
             tls_accept_result(c, ret, ret == WOLFSSL_SUCCESS ? 0 : wolfSSL_get_error(c->ssl, ret));

@@ -87,6 +87,8 @@ size_t tlshello_parse(const uint8_t *buf, size_t len, struct tlshello *out)
 {
     out->groups = out->our_ec = out->ffdhe = out->our_ffdhe = out->dhe_suite = 0;
     out->resume12 = 0;
+    out->ticket = NULL;
+    out->ticket_len = 0;
     if (len < 5)
         return 0;
     size_t rec_len = (size_t)buf[3] << 8 | buf[4];
@@ -119,9 +121,11 @@ size_t tlshello_parse(const uint8_t *buf, size_t len, struct tlshello *out)
     while (u16(&c, &etype) == 0 && u16(&c, &elen) == 0 && take(&c, elen, &at) == 0) {
         if (etype == EXT_SUPPORTED_GROUPS)
             tlshello_groups(at, elen, out);
-        else if (etype == EXT_SESSION_TICKET)
-            ticket = elen > 0;
-        else if (etype == EXT_SUPPORTED_VERS)
+        else if (etype == EXT_SESSION_TICKET && elen > 0) {
+            ticket = 1;
+            out->ticket = at;
+            out->ticket_len = elen;
+        } else if (etype == EXT_SUPPORTED_VERS)
             tls13 = tlshello_names_tls13(at, elen);
     }
     out->resume12 = ticket && !tls13;

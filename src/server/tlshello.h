@@ -23,12 +23,14 @@
 #include <stdint.h>
 
 struct tlshello {
-    int groups;    /* the ClientHello has a supported_groups extension */
-    int our_ec;    /* ... naming X25519, P-256 or P-384 */
-    int ffdhe;     /* supported_groups names a group from 256 to 511 */
-    int our_ffdhe; /* ... and one of those the gateway offers: ffdhe2048 or ffdhe3072 */
-    int dhe_suite; /* cipher_suites has a finite-field DHE suite (TLS_DHE_RSA_*) */
-    int resume12;  /* a TLS 1.2 session ticket, and no TLS 1.3 in supported_versions */
+    int groups;            /* the ClientHello has a supported_groups extension */
+    int our_ec;            /* ... naming X25519, P-256 or P-384 */
+    int ffdhe;             /* supported_groups names a group from 256 to 511 */
+    int our_ffdhe;         /* ... and one of those the gateway offers: ffdhe2048 or ffdhe3072 */
+    int dhe_suite;         /* cipher_suites has a finite-field DHE suite (TLS_DHE_RSA_*) */
+    int resume12;          /* a TLS 1.2 session ticket, and no TLS 1.3 in supported_versions */
+    const uint8_t *ticket; /* that ticket, in buf (NULL when none) */
+    size_t ticket_len;
 };
 
 /*

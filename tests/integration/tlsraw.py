@@ -11,6 +11,7 @@ are decided (RFC 5246 7.4.1, RFC 8446 4.1).
 import os
 import socket
 import struct
+import time
 
 # Record content types and handshake types.
 ALERT, HANDSHAKE = 21, 22
@@ -127,6 +128,7 @@ class Answer:
         self.messages = []  # (type, body)
         self.alert = None  # (level, description)
         self.closed = False
+        self.local = None  # "ip:port" of the client's socket
 
     def message(self, mtype):
         for t, body in self.messages:
@@ -174,16 +176,37 @@ class Answer:
             [t for t, _ in self.messages], self.alert_name, self.closed)
 
 
-def exchange(port, hello, host="127.0.0.1", timeout=10):
+def exchange(port, hello, host="127.0.0.1", timeout=10, fragments=None, pause=0, tcp_split=0):
     """Send one ClientHello (in as many records as it needs) and read the server's answer
-    up to ServerHelloDone, a HelloRetryRequest, a TLS 1.3 ServerHello, an alert or a close."""
-    records = b""
-    for i in range(0, len(hello), 16384):
-        frag = hello[i:i + 16384]
-        records += u8(HANDSHAKE) + u16(0x0301) + vec16(frag)
+    up to ServerHelloDone, a HelloRetryRequest, a TLS 1.3 ServerHello, an alert or a close.
+
+    fragments: the sizes of the first records (the rest in records of up to 16 KiB);
+    pause: seconds between sending those records, one TCP write each;
+    tcp_split: with pause, send the bytes in two TCP writes cut at this offset instead."""
+    sizes = list(fragments or [])
+    records = []
+    i = 0
+    while i < len(hello):
+        n = sizes.pop(0) if sizes else 16384
+        records.append(u8(HANDSHAKE) + u16(0x0301) + vec16(hello[i:i + n]))
+        i += n
     ans = Answer()
     with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(records)
+        ans.local = "%s:%d" % s.getsockname()[:2]  # the daemon's peer= for this client
+        if pause and tcp_split:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            data = b"".join(records)
+            s.sendall(data[:tcp_split])
+            time.sleep(pause)
+            s.sendall(data[tcp_split:])
+        elif pause:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for k, r in enumerate(records):
+                if k:
+                    time.sleep(pause)
+                s.sendall(r)
+        else:
+            s.sendall(b"".join(records))
         data = b""
         hs = b""
         while True:

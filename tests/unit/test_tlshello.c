@@ -66,11 +66,13 @@ int main(void)
     static const uint8_t ticket12[] = {0, 10, 0, 4, 0, 2, 0, 23, 0, 35, 0, 4, 1, 2, 3, 4};
     parse(ticket12, sizeof ticket12, &t);
     CHECK(t.our_ec && t.resume12);
+    CHECK_EQ_INT(t.ticket_len, 4);
+    CHECK(t.ticket && t.ticket[0] == 1 && t.ticket[3] == 4);
 
     /* An empty session_ticket extension asks for a ticket: a full handshake. */
     static const uint8_t empty_ticket[] = {0, 35, 0, 0};
     parse(empty_ticket, sizeof empty_ticket, &t);
-    CHECK(!t.resume12 && !t.groups);
+    CHECK(!t.resume12 && !t.groups && !t.ticket && t.ticket_len == 0);
 
     /* A ticket, but the client offers TLS 1.3: it may well do a 1.3 handshake (key exchange). */
     static const uint8_t ticket13[] = {0, 35, 0, 2, 9, 9, 0, 43, 0, 5, 4, 3, 4, 3, 3};

@@ -1,0 +1,90 @@
+"""Which TLS handshake steps run on the handshake threads (tls.c,
+tls_step_heavy) and which on the loop thread, whatever the way a client
+cuts its ClientHello into records and TCP segments. The daemon logs each
+step at debug level: event=tls_step on=thread|loop."""
+import os
+import re
+import socket
+import unittest
+
+from harness import Gateway, PONG, login, tls_context
+from tlsraw import (ECDHE_ECDSA_AES128_GCM_SHA256, SERVER_HELLO_DONE, TLS13_AES_128_GCM_SHA256,
+                    client_hello, exchange)
+
+EXT_SESSION_TICKET = 35
+STEP = r"event=tls_step on=(thread|loop)"
+
+
+class HandshakeThreadsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway(server={"handshake_threads": 2})
+        cls.gw.wait_log(r"event=handshake_threads threads=2")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+
+    def steps_of(self, who):
+        """The on= of every handshake step of the connection from who ("ip:port"),
+        once the daemon has logged its end."""
+        self.gw.wait_log(r"peer=%s event=disconnect" % re.escape(who))
+        return re.findall(r"peer=%s event=tls_step on=(thread|loop)" % re.escape(who),
+                          self.gw.log())
+
+    def test_tls13_hello_cut_into_records(self):
+        """A first record of ten bytes (the message header and a little of the
+        body: wolfSSL refuses less than the header), the rest later: the rest
+        still goes to a thread, not judged by a byte from the middle of the
+        message."""
+        hello = client_hello([TLS13_AES_128_GCM_SHA256], tls13=True)
+        ans = exchange(self.gw.port, hello, fragments=[10], pause=0.3)
+        self.assertIsNotNone(ans.server_hello(), ans.alert_name)
+        steps = self.steps_of(ans.local)
+        self.assertIn("thread", steps)
+        self.assertNotIn("loop", steps, steps)
+
+    def test_tls13_hello_cut_into_tcp_segments(self):
+        """One record in two TCP writes: nothing runs until the record is whole,
+        and then on a thread."""
+        hello = client_hello([TLS13_AES_128_GCM_SHA256], tls13=True)
+        ans = exchange(self.gw.port, hello, pause=0.3, tcp_split=40)
+        self.assertIsNotNone(ans.server_hello(), ans.alert_name)
+        self.assertEqual(self.steps_of(ans.local), ["thread"])
+
+    def test_tls12_hello_with_a_ticket_we_never_issued(self):
+        """A ticket that names none of our keys means a full handshake: a thread."""
+        hello = client_hello([ECDHE_ECDSA_AES128_GCM_SHA256],
+                             extensions=[(EXT_SESSION_TICKET, os.urandom(120))])
+        ans = exchange(self.gw.port, hello)
+        self.assertIsNotNone(ans.message(SERVER_HELLO_DONE), ans.alert_name)
+        self.assertEqual(self.steps_of(ans.local), ["thread"])
+
+    def test_tls12_resumption_stays_on_the_loop(self):
+        """A ticket of ours: the resumption is a few hashes, done on the loop."""
+        ctx = tls_context("1.2")
+
+        def connect(session=None):
+            raw = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)
+            return ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+
+        with connect() as s:
+            session = s.session
+            first = "%s:%d" % s.getsockname()[:2]
+        self.assertIn("thread", self.steps_of(first))  # a full handshake
+        with connect(session) as s:
+            self.assertTrue(s.session_reused)
+            second = "%s:%d" % s.getsockname()[:2]
+        steps = self.steps_of(second)
+        self.assertTrue(steps)
+        self.assertEqual(set(steps), {"loop"}, steps)
+        self.gw.wait_log(r"peer=%s event=tls version=TLSv1.2 cipher=\S+ resumed=yes" % second)
+
+    def test_login_after_handshake_on_a_thread(self):
+        with login(self.gw.port, self.gw.password) as c:
+            rid, (mtype, rrid, _) = c.ping(b"threads!")
+            self.assertEqual((mtype, rrid), (PONG, rid))
+
+
+if __name__ == "__main__":
+    unittest.main()
