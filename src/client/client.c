@@ -207,8 +207,8 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
             c->timed_out = 1;
             return WOLFSSL_CBIO_ERR_TIMEOUT;
         }
-        ssize_t n =
-            ahead ? recv(c->fd, c->ra, CLIENT_READ_AHEAD, 0) : recv(c->fd, buf, (size_t)sz, 0);
+        ssize_t n = ahead ? recv(c->fd, (char *)c->ra, CLIENT_READ_AHEAD, 0)
+                          : recv(c->fd, buf, (size_t)sz, 0);
         if (n > 0 && ahead) {
             c->ra_len = (size_t)n;
             c->ra_pos = (size_t)n < (size_t)sz ? (size_t)n : (size_t)sz;
