@@ -25,7 +25,8 @@
 # and the ratios of the medians. Run by hand:
 #   bash bench/gateway.sh [ROUNDS] [HS_SECONDS]          (default 3 rounds, 5 s)
 #   environment: HS_THREADS (4), RT_SECONDS (5), IDLE_COUNTS ("1000 10000"),
-#                STORM (1000), STORM_ROUNDS (ROUNDS), PARTS ("hs rt storm idle")
+#                STORM (1000), STORM_ROUNDS (ROUNDS), PARTS ("hs rt storm idle"),
+#                STORM_HELLO_S (60: how long a storm device waits for HELLO's answer)
 # Traffic stays on 127.0.0.1. Needs a built tree (miscommd, misctl,
 # libmiscomm.a, libmc_common.a, and wolfSSL under build/deps or where
 # MC_WOLFSSL_DIR or the build's CMakeCache says), root for the descriptor

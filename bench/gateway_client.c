@@ -608,6 +608,9 @@ struct device {
 };
 
 static pthread_barrier_t g_phase_ready, g_phase_go;
+/* How long a device waits for HELLO's answer (STORM_HELLO_S, default 60 s): in
+ * a storm of thousands a password check can wait longer than a minute. */
+static unsigned g_hello_wait_ms = 60000;
 static double g_phase_t0;
 static char g_fp[96];
 
@@ -634,8 +637,11 @@ static int storm_phase(struct device *d, int ph)
     for (unsigned attempt = 0; now_s() < give_up; attempt++) {
         int rc;
         if (ph == PH_COLD && attempt == 0) {
-            struct mc_client_options o = {
-                .port = g_port, .fingerprint = g_fp, .tls_version = 13, .timeout_ms = 60000};
+            struct mc_client_options o = {.port = g_port,
+                                          .fingerprint = g_fp,
+                                          .tls_version = 13,
+                                          .timeout_ms = 60000,
+                                          .hello_timeout_ms = g_hello_wait_ms};
             rc = mc_client_new(&d->c, &o);
             if (rc == 0)
                 rc = mc_connect(d->c);
@@ -700,6 +706,9 @@ static int cmd_storm(int argc, char **argv)
         return 2;
     unsigned count = (unsigned)strtoul(argv[5], NULL, 10);
     long pid = strtol(argv[6], NULL, 10);
+    const char *wait_s = getenv("STORM_HELLO_S");
+    if (wait_s && strtoul(wait_s, NULL, 10) > 0 && strtoul(wait_s, NULL, 10) <= 3600)
+        g_hello_wait_ms = (unsigned)strtoul(wait_s, NULL, 10) * 1000u;
     if (count == 0 || count > MAX_CONNS)
         return 2;
     struct device *d = calloc(count, sizeof *d);
