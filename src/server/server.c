@@ -354,6 +354,19 @@ static void on_connection(uv_stream_t *stream, int status)
     conn_accept(lst, srv->nconns >= srv->cfg.max_connections ? MC_ERR_CONN_LIMIT : 0);
 }
 
+/*
+ * Connections the kernel may hold for accept(): after a restart every
+ * phone reconnects at once, and beyond this queue the kernel drops their
+ * handshakes, which then wait out TCP's retries (1, 3, 7, 15 s...). As
+ * many as max_connections, at least 511; Linux caps it at
+ * net.core.somaxconn (docs/admin.md, "Using every core").
+ */
+static int server_backlog(const struct mc_config *cfg)
+{
+    unsigned n = cfg->max_connections < 511u ? 511u : cfg->max_connections;
+    return n > 65535u ? 65535 : (int)n;
+}
+
 static int server_listen(struct server *srv, struct listener *lst)
 {
     const struct cfg_connection *cc = lst->cfg;
@@ -372,7 +385,7 @@ static int server_listen(struct server *srv, struct listener *lst)
     lst->srv = srv;
     rc = uv_tcp_bind(&lst->tcp, (const struct sockaddr *)&addr, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&lst->tcp, 511, on_connection);
+        rc = uv_listen((uv_stream_t *)&lst->tcp, server_backlog(&srv->cfg), on_connection);
     if (rc != 0) {
         log_error("event=listen_failed connection=%s bind=%s port=%u error=\"%s\"", cc->name,
                   cc->bind, cc->port, uv_strerror(rc));

@@ -124,6 +124,19 @@ class LimitsTest(unittest.TestCase):
                     c.close()
             self.assertEqual(gw.stop(), 0)
 
+    def test_listen_backlog_follows_max_connections(self):
+        """A reconnect storm fits in the kernel's accept queue: the listener's
+        backlog is max_connections (at least 511, at most what the kernel allows)."""
+        with open("/proc/sys/net/core/somaxconn") as f:
+            somaxconn = int(f.read())
+        for maxc, want in ((100, 511), (3000, 3000)):
+            with Gateway(server={"max_connections": maxc}) as gw:
+                out = subprocess.run(["ss", "-Hltn", "sport = :%d" % gw.port], capture_output=True,
+                                     text=True, timeout=10).stdout.split()
+                # State Recv-Q Send-Q ...: a listener's Send-Q is its backlog.
+                self.assertEqual(int(out[2]), min(want, somaxconn), out)
+                self.assertEqual(gw.stop(), 0)
+
     def test_plaintext_on_loopback(self):
         with Gateway(conns=[{"name": "plain", "encryption": "none"}]) as gw:
             gw.wait_log(r"event=listening connection=plain bind=127.0.0.1 port=%d encryption=none"
