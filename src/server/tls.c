@@ -115,7 +115,11 @@ int tls_ctx_create(const struct mc_config *cfg, struct ticket_keys *tickets, WOL
     if (rc < 0)
         return rc;
     if (cfg->session_tickets) {
-        if (ticket_attach(ctx, tickets) < 0) {
+        /* A ticket lives as long as a key seals new ones (wolfSSL's default is
+         * 5 minutes): after a storm of logins that took longer, phones still
+         * resume. The previous key opens it for one rotation more. */
+        if (ticket_attach(ctx, tickets) < 0 ||
+            wolfSSL_CTX_set_TicketHint(ctx, (int)cfg->ticket_rotation) != WOLFSSL_SUCCESS) {
             log_error("event=tls_config error=\"cannot enable session tickets\"");
             wolfSSL_CTX_free(ctx);
             return MC_ERR_CONFIG;
