@@ -15,8 +15,7 @@ int ticket_keys_init(struct ticket_keys *k)
     if (uv_mutex_init(&k->lock) != 0)
         return MC_ERR_INTERNAL;
     k->lock_ready = 1;
-    randombytes_buf(k->name[0], TICKET_NAME_SIZE);
-    randombytes_buf(k->key[0], TICKET_KEY_SIZE);
+    ticket_keys_renew(k);
     return 0;
 }
 

@@ -146,17 +146,12 @@ static void psk_lock_init(void)
         abort(); /* at start, before any connection: nothing to save */
 }
 
-static void psk_copy(uint8_t dst[PSK_KEY_SIZE], const uint8_t src[PSK_KEY_SIZE])
+void tls_psk_store(uint8_t dst[PSK_KEY_SIZE], const uint8_t src[PSK_KEY_SIZE])
 {
     uv_once(&psk_lock_once, psk_lock_init);
     uv_mutex_lock(&psk_lock);
     memcpy(dst, src, PSK_KEY_SIZE);
     uv_mutex_unlock(&psk_lock);
-}
-
-void tls_psk_store(uint8_t dst[PSK_KEY_SIZE], const uint8_t src[PSK_KEY_SIZE])
-{
-    psk_copy(dst, src);
 }
 
 /* encryption = aes256: TLS 1.3 with an external PSK, no certificate. */
@@ -166,7 +161,7 @@ static unsigned int tls_psk_server_cb(WOLFSSL *ssl, const char *identity, unsign
     struct conn *c = wolfSSL_GetIOReadCtx(ssl);
     if (!c || key_max < PSK_KEY_SIZE || strcmp(identity, PSK_IDENTITY) != 0)
         return 0;
-    psk_copy(key, c->lst->psk);
+    tls_psk_store(key, c->lst->psk); /* the copy a reload may be writing */
     *suite = "TLS13-AES256-GCM-SHA384";
     return PSK_KEY_SIZE;
 }
@@ -439,6 +434,14 @@ static int tls_io_send_step(WOLFSSL *ssl, char *data, int sz, void *ctx)
     return sz;
 }
 
+/* The connection is the loop's again: wolfSSL writes to the socket, reading may resume. */
+static void tls_step_end(struct conn *c)
+{
+    wolfSSL_SSLSetIOSend(c->ssl, tls_io_send);
+    wolfSSL_SetIOWriteCtx(c->ssl, c);
+    c->transport_busy = 0;
+}
+
 static void tls_step_work(struct job *j)
 {
     struct tls_step *s = (struct tls_step *)j;
@@ -450,9 +453,7 @@ static void tls_step_done(struct job *j, int status)
 {
     struct tls_step *s = (struct tls_step *)j;
     struct conn *c = s->c;
-    wolfSSL_SSLSetIOSend(c->ssl, tls_io_send);
-    wolfSSL_SetIOWriteCtx(c->ssl, c);
-    c->transport_busy = 0;
+    tls_step_end(c);
     if (status != 0) {
         /* Closing (MC_ERR_CLOSED), or the pool stopped: nothing more to send. */
         buf_free(&s->out);
@@ -530,9 +531,7 @@ static int tls_step_submit(struct conn *c)
     wolfSSL_SetIOWriteCtx(c->ssl, s);
     c->transport_busy = 1;
     if (job_submit(c->srv->loop, c->srv->hs_pool, &s->job, &c->jobs) < 0) {
-        wolfSSL_SSLSetIOSend(c->ssl, tls_io_send);
-        wolfSSL_SetIOWriteCtx(c->ssl, c);
-        c->transport_busy = 0;
+        tls_step_end(c);
         free(s);
         return -1;
     }

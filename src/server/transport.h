@@ -38,8 +38,8 @@ tls_ctx_create(const struct mc_config *cfg, struct ticket_keys *tickets, WOLFSSL
 __attribute__((warn_unused_result)) int tls_psk_ctx_create(WOLFSSL_CTX **out);
 void tls_ctx_free(WOLFSSL_CTX *ctx);
 /*
- * Replace a listener's pre-shared key (a reload): handshakes on the
- * handshake threads read it, so the copy takes the lock they take.
+ * Copy a listener's pre-shared key, to or from it, under the lock that a
+ * reload (writing it) and the handshake threads (reading it) share.
  */
 void tls_psk_store(uint8_t dst[32], const uint8_t src[32]);
 /* Cipher list that a policy stands for. */
