@@ -98,6 +98,9 @@ struct conn {
     /* A handshake step runs on the handshake threads: no reading, and net_in
      * and ssl are the step's until it is done (tls.c). */
     bool transport_busy;
+    /* During the handshake: the last step began with a ChangeCipherSpec
+     * record and nothing after it, so the next record is behind one (tls.c). */
+    bool hs_after_ccs;
     /* During the handshake: bytes of the record wolfSSL is reading that it
      * has not taken yet (tls.c hands it whole records only). */
     uint16_t hs_rec_left;

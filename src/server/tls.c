@@ -482,11 +482,12 @@ static void tls_step_done(struct job *j, int status)
  * (the shared secret) or client Certificate: a trip. So does anything
  * when this connection verifies client certificates (TLS 1.3 sends them
  * encrypted). What stays on the loop costs a few microseconds: TLS 1.3's
- * encrypted Finished, a TLS 1.2 Finished behind its ChangeCipherSpec, an
+ * encrypted Finished, a TLS 1.2 Finished behind its ChangeCipherSpec (in
+ * the same step or the next, when the ChangeCipherSpec came alone), an
  * alert, and a TLS 1.2 resumption whose ticket is sealed under one of our
  * current keys (a ticket to open, a few hashes).
  */
-static int tls_step_heavy(const struct conn *c)
+static int tls_step_heavy(struct conn *c)
 {
     if (wolfSSL_get_verify_mode(c->ssl) & WOLFSSL_VERIFY_PEER)
         return 1;
@@ -494,22 +495,28 @@ static int tls_step_heavy(const struct conn *c)
         return 1; /* wolfSSL holds part of a record: no telling */
     const uint8_t *p = buf_head(&c->net_in);
     size_t n = buf_len(&c->net_in);
-    int after_ccs = 0;
+    bool after_ccs = c->hs_after_ccs;
+    c->hs_after_ccs = false;
     if (n >= 5 && p[0] == 20) { /* ChangeCipherSpec: the next record tells */
         size_t skip = tls_whole_record(p, n);
-        if (skip == 0 || skip >= n)
+        if (skip == 0)
             return 1;
+        if (skip >= n) { /* alone (the client wrote it apart, or TCP cut there) */
+            c->hs_after_ccs = true;
+            return 0;
+        }
         p += skip;
         n -= skip;
-        after_ccs = 1;
+        after_ccs = true;
     }
     if (n < 6 || p[0] != 22)
         return n < 6; /* encrypted (TLS 1.3) or an alert: light; too short: no telling */
-    if (p[5] != 1)
+    struct tlshello h;
+    int hello = p[5] == 1 && tlshello_parse(p, n, &h) > 0;
+    if (!hello)
         return !after_ccs; /* behind a ChangeCipherSpec: TLS 1.2's encrypted Finished */
     /* A ClientHello (TLS 1.3 sends a second one behind a ChangeCipherSpec). */
-    struct tlshello h;
-    if (c->srv->cfg.session_tickets && tlshello_parse(p, n, &h) > 0 && h.resume12 &&
+    if (c->srv->cfg.session_tickets && h.resume12 &&
         ticket_keys_known(&c->srv->tickets, h.ticket, h.ticket_len))
         return 0;
     return 1;

@@ -5,6 +5,8 @@ step at debug level: event=tls_step on=thread|loop."""
 import os
 import re
 import socket
+import ssl
+import time
 import unittest
 
 from harness import Gateway, PONG, login, tls_context
@@ -79,6 +81,38 @@ class HandshakeThreadsTest(unittest.TestCase):
         self.assertTrue(steps)
         self.assertEqual(set(steps), {"loop"}, steps)
         self.gw.wait_log(r"peer=%s event=tls version=TLSv1.2 cipher=\S+ resumed=yes" % second)
+
+    def test_tls12_resumption_with_its_change_cipher_spec_alone(self):
+        """The client's last flight cut after its ChangeCipherSpec: the lone
+        ChangeCipherSpec, and then the encrypted Finished behind it, both stay
+        on the loop (no trip for a record that costs nothing)."""
+        ctx = tls_context("1.2")
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.gw.port), timeout=10),
+                             server_hostname="localhost") as s:
+            session = s.session
+        raw = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        who = "%s:%d" % raw.getsockname()[:2]
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost", session=session)
+        with raw:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    data = raw.recv(65536)
+                    self.assertTrue(data, "the gateway closed during the handshake")
+                    incoming.write(data)
+            self.assertTrue(tls.session_reused)
+            last = outgoing.read()
+            self.assertEqual(last[0], 20, "the last flight starts with a ChangeCipherSpec")
+            raw.sendall(last[:6])  # the ChangeCipherSpec record: 5 bytes of header, 1 of body
+            time.sleep(0.3)
+            raw.sendall(last[6:])
+            self.gw.wait_log(r"peer=%s event=tls version=TLSv1.2 cipher=\S+ resumed=yes" % who)
+        self.assertEqual(self.steps_of(who), ["loop", "loop", "loop"])
 
     def test_login_after_handshake_on_a_thread(self):
         with login(self.gw.port, self.gw.password) as c:
