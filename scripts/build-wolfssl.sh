@@ -47,8 +47,15 @@ flags=(--enable-distro --enable-aesni --enable-intelasm --enable-sp --enable-sp-
 #   gateway sets, and those defaults name SHA-224 whenever it is built and
 #   SHA-1 unless old TLS is out (RFC 9155; issue 11 item 7). The gateway
 #   refuses TLS 1.0 and 1.1 anyway.
+# - CUSTOM_RAND_GENERATE_BLOCK: TLS randoms from the kernel (getrandom),
+#   not a Hash-DRBG seeded and self-tested again for every connection
+#   (scripts/wolfssl-random.c says why; docs/performance.md the gain).
 defines=(-DWOLFSSL_MAX_SUITE_SZ=1024 -UHAVE_TRUNCATED_HMAC -USESSION_CERTS
-         -UWOLFSSL_POST_HANDSHAKE_AUTH -UWOLFSSL_SHA224)
+         -UWOLFSSL_POST_HANDSHAKE_AUTH -UWOLFSSL_SHA224
+         -DCUSTOM_RAND_GENERATE_BLOCK=miscomm_tls_random -UHAVE_HASHDRBG)
+# The random source's code is ours: a change to it rebuilds too.
+random_src="$top/scripts/wolfssl-random.c"
+random_sum=$(cat "$random_src" "$top/scripts/wolfssl-random.h" | sha256sum | cut -d' ' -f1)
 
 fallback() {
     echo "wolfssl: $1; using Debian's packaged libwolfssl (no AES-NI/assembly)" >&2
@@ -59,7 +66,7 @@ fallback() {
 # The stamp must name exactly these flags (a whole-line match: a build with
 # one flag more or less is rebuilt).
 if [ -f "$stamp" ] && [ -f "$prefix/lib/libwolfssl.a" ] && grep -qxF "flags=${flags[*]}" "$stamp" &&
-   grep -qxF "defines=${defines[*]}" "$stamp"; then
+   grep -qxF "defines=${defines[*]}" "$stamp" && grep -qxF "random=$random_sum" "$stamp"; then
     exit 0
 fi
 grep -qw aes /proc/cpuinfo || fallback "this CPU has no AES-NI"
@@ -96,13 +103,18 @@ dsc=$(ls "$src"/wolfssl_*.dsc 2>/dev/null | head -n 1)
 (cd "$src" && dpkg-source -x "$(basename "$dsc")" tree) >> "$log" 2>&1 || fallback "could not unpack the source package"
 
 echo "wolfssl: building with AES-NI and assembly (about two minutes)"
+# set -e holds in the subshell only when its status is not tested right
+# there (as in "( ... ) || fallback", where a failed make went on unseen).
 (
     set -e
     cd "$src/tree"
     ./autogen.sh
-    ./configure --prefix="$prefix" "${flags[@]}" CFLAGS="-O2 -g ${defines[*]}"
+    ./configure --prefix="$prefix" "${flags[@]}" \
+        CFLAGS="-O2 -g ${defines[*]} -include $top/scripts/wolfssl-random.h"
     make -j"$(nproc)"
     make install
+    cc -O2 -g -fPIC -Wall -Wextra -Werror -c "$random_src" -o wolfssl-random.o
+    ar rcs "$prefix/lib/libwolfssl.a" wolfssl-random.o
     # The distro build does not install options.h; the library is unusable without it.
     install -m 0644 wolfssl/options.h "$prefix/include/wolfssl/options.h"
     if grep -q '^#define HAVE_NULL_CIPHER' "$prefix/include/wolfssl/options.h"; then
@@ -113,15 +125,21 @@ echo "wolfssl: building with AES-NI and assembly (about two minutes)"
     # library was built with (its users then do not declare the truncated
     # HMAC, session-chain and post-handshake-auth APIs, which the library no
     # longer has).
-    for d in HAVE_TRUNCATED_HMAC SESSION_CERTS WOLFSSL_POST_HANDSHAKE_AUTH WOLFSSL_SHA224; do
+    for d in HAVE_TRUNCATED_HMAC SESSION_CERTS WOLFSSL_POST_HANDSHAKE_AUTH WOLFSSL_SHA224 HAVE_HASHDRBG; do
         sed -i -e "/^#undef  $d\$/d" -e "/^#define $d\$/d" "$prefix/include/wolfssl/options.h"
     done
-) >> "$log" 2>&1 || fallback "the build failed (see $log)"
+    # The random source changes the layout of WC_RNG: its users must see it
+    # too (configure copies CFLAGS' defines into options.h).
+    grep -qx '#define CUSTOM_RAND_GENERATE_BLOCK miscomm_tls_random' "$prefix/include/wolfssl/options.h"
+) >> "$log" 2>&1
+built=$?
+[ "$built" -eq 0 ] || fallback "the build failed (see $log)"
 
 {
     echo "source=$(basename "$dsc" .dsc)"
     echo "flags=${flags[*]}"
     echo "defines=${defines[*]}"
+    echo "random=$random_sum"
     echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 } > "$stamp"
 rm -rf "$src"
