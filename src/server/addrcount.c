@@ -8,8 +8,8 @@
 
 struct addr_entry {
     struct addr_entry *next;
-    unsigned live, refused;
-    char key[]; /* the address or /64, as conn.c writes it */
+    unsigned count[3]; /* by enum addr_kind */
+    char key[];        /* the address or /64, as conn.c writes it */
 };
 
 #define ADDR_MIN_BUCKETS 64u
@@ -60,8 +60,14 @@ void addr_counts_get(const struct addr_counts *t, const char *key, unsigned *liv
                      unsigned *refused)
 {
     const struct addr_entry *e = *addr_slot(t, key);
-    *live = e ? e->live : 0;
-    *refused = e ? e->refused : 0;
+    *live = e ? e->count[ADDR_LIVE] : 0;
+    *refused = e ? e->count[ADDR_REFUSED] : 0;
+}
+
+unsigned addr_counts_checks(const struct addr_counts *t, const char *key)
+{
+    const struct addr_entry *e = *addr_slot(t, key);
+    return e ? e->count[ADDR_CHECKS] : 0;
 }
 
 /* Twice the buckets once there are more entries than buckets; no change when out of memory. */
@@ -85,7 +91,7 @@ static void addr_grow(struct addr_counts *t)
     t->nbuckets = n;
 }
 
-int addr_counts_add(struct addr_counts *t, const char *key, int refusal, int delta)
+int addr_counts_add(struct addr_counts *t, const char *key, enum addr_kind kind, int delta)
 {
     struct addr_entry **p = addr_slot(t, key), *e = *p;
     if (!e) {
@@ -99,12 +105,12 @@ int addr_counts_add(struct addr_counts *t, const char *key, int refusal, int del
         *p = e;
         t->nentries++;
     }
-    unsigned *n = refusal ? &e->refused : &e->live;
+    unsigned *n = &e->count[kind];
     if (delta > 0)
         (*n)++;
     else if (*n > 0)
         (*n)--;
-    if (e->live == 0 && e->refused == 0) {
+    if (e->count[ADDR_LIVE] == 0 && e->count[ADDR_REFUSED] == 0 && e->count[ADDR_CHECKS] == 0) {
         *p = e->next;
         free(e);
         t->nentries--;

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "addrcount.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "files.h"
@@ -83,9 +84,22 @@ struct auth_job {
     char password[MC_MAX_PASSWORD + 1];
 };
 
+/* Whether c's check is in flight, kept with its address's count (the guess limit's). */
+static void auth_set_checking(struct conn *c, struct login *l, int on)
+{
+    if (l->checking == on)
+        return;
+    l->checking = on;
+    /* The connection is live, so its address has an entry: adding never
+     * allocates, and cannot fail. */
+    (void)addr_counts_add(&c->srv->per_addr, c->limit_key, ADDR_CHECKS, on ? 1 : -1);
+}
+
 void auth_login_free(struct conn *c)
 {
     struct login *l = c->login;
+    if (l)
+        auth_set_checking(c, l, 0); /* closed during its check: no longer counted */
     if (l && l->waiting) {
         /* Closed while its check waited for the pool: it never runs. */
         struct server *srv = c->srv;
@@ -117,10 +131,7 @@ static struct login *auth_login(struct conn *c)
 
 unsigned auth_checks_from(const struct conn *c)
 {
-    unsigned n = 0;
-    for (const struct conn *o = c->srv->conns; o; o = o->next)
-        n += o->login && o->login->checking && strcmp(o->limit_key, c->limit_key) == 0;
-    return n;
+    return addr_counts_checks(&c->srv->per_addr, c->limit_key);
 }
 
 static void auth_work(struct job *j)
@@ -300,7 +311,7 @@ static void auth_wait_pump(struct server *srv)
             conn_fail(c, id, MC_ERR_INTERNAL, "cannot queue the password check");
             continue;
         }
-        c->login->checking = 1;
+        auth_set_checking(c, c->login, 1);
     }
 }
 
@@ -315,7 +326,7 @@ static void auth_done(struct job *j, int status)
                                     ? (7 * c->srv->auth_check_ms + w->run_ns / 1000000u) / 8
                                     : w->run_ns / 1000000u;
     if (c->login)
-        c->login->checking = 0;
+        auth_set_checking(c, c->login, 0);
     if (result == MC_ERR_AUTH)
         throttle_failure(&c->srv->login_failures, c->limit_key, conn_now_ms(c));
     auth_wait_pump(c->srv);

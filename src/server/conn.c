@@ -259,11 +259,11 @@ void conn_close(struct conn *c, const char *reason)
     if (c->counted) {
         c->srv->nconns--;
         c->counted = 0;
-        (void)addr_counts_add(&c->srv->per_addr, c->limit_key, 0, -1); /* a removal never fails */
+        (void)addr_counts_add(&c->srv->per_addr, c->limit_key, ADDR_LIVE, -1); /* never fails */
     } else if (c->refuse_code) {
         c->srv->nrefused--;
         c->refuse_code = 0;
-        (void)addr_counts_add(&c->srv->per_addr, c->limit_key, 1, -1);
+        (void)addr_counts_add(&c->srv->per_addr, c->limit_key, ADDR_REFUSED, -1);
     }
     /* Let queued bytes (a final error frame, close_notify) reach the peer first. */
     (void)conn_flush(c);
@@ -865,7 +865,8 @@ void conn_accept(struct listener *lst, int refuse_code)
         conn_close_handles(c);
         return;
     }
-    if (addr_counts_add(&srv->per_addr, c->limit_key, refuse_code != 0, 1) < 0) {
+    if (addr_counts_add(&srv->per_addr, c->limit_key, refuse_code ? ADDR_REFUSED : ADDR_LIVE, 1) <
+        0) {
         conn_log(LOG_LVL_ERROR, c,
                  "event=connection_dropped connection=%s reason=\"out of memory\"", lst->cfg->name);
         c->state = CONN_ST_CLOSING;

@@ -1,4 +1,4 @@
-/* addr_counts: exact per-address counts of live connections and refusals. */
+/* addr_counts: exact per-address counts of live connections, refusals and password checks. */
 #include <sodium.h>
 #include <stdio.h>
 
@@ -49,6 +49,23 @@ int main(void)
     for (int i = 0; i < 3; i++)
         CHECK_EQ_INT(addr_counts_add(&t, "192.0.2.1", 0, -1), 0);
     CHECK_EQ_INT(live_of(&t, "192.0.2.1"), 0);
+    CHECK_EQ_INT(t.nentries, 1);
+
+    /* Password checks in flight: counted apart, and they keep the address
+     * after its connection closed, until the last check ends. */
+    CHECK_EQ_INT(addr_counts_add(&t, "198.51.100.7", ADDR_LIVE, 1), 0);
+    CHECK_EQ_INT(addr_counts_add(&t, "198.51.100.7", ADDR_CHECKS, 1), 0);
+    CHECK_EQ_INT(addr_counts_add(&t, "198.51.100.7", ADDR_CHECKS, 1), 0);
+    CHECK_EQ_INT(addr_counts_checks(&t, "198.51.100.7"), 2);
+    CHECK_EQ_INT(live_of(&t, "198.51.100.7"), 1);
+    CHECK_EQ_INT(addr_counts_checks(&t, "198.51.100.8"), 0);
+    CHECK_EQ_INT(addr_counts_add(&t, "198.51.100.7", ADDR_LIVE, -1), 0);
+    CHECK_EQ_INT(t.nentries, 2);
+    CHECK_EQ_INT(addr_counts_checks(&t, "198.51.100.7"), 2);
+    CHECK_EQ_INT(addr_counts_add(&t, "198.51.100.7", ADDR_CHECKS, -1), 0);
+    CHECK_EQ_INT(t.nentries, 2);
+    CHECK_EQ_INT(addr_counts_add(&t, "198.51.100.7", ADDR_CHECKS, -1), 0);
+    CHECK_EQ_INT(addr_counts_checks(&t, "198.51.100.7"), 0);
     CHECK_EQ_INT(t.nentries, 1);
 
     /* Many addresses: the table grows and every count stays exact. */
