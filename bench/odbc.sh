@@ -29,7 +29,7 @@
 #   bash bench/odbc.sh [SECONDS] [ROUNDS]       (default 10 s, 3 rounds)
 # Also a NOOP loop through the gateway on one connection: the transport alone.
 # Environment: MISCOMM_BUILD (build/), MC_WOLFSSL_DIR (build/deps/wolfssl),
-# ODBC_THREADS (the gateway's [odbc] threads, 16), CLIENTS ("1 16"),
+# ODBC_THREADS (the gateway's [odbc] threads, 4: the shipped default), CLIENTS ("1 16"),
 # TCP_NODELAY (the connection's tcp_nodelay, yes; the default of miscommd is
 # no, which costs 44 ms per query: bench/README.md).
 # Needs root (PostgreSQL and pgbouncer run as the account miscomm-pg that
@@ -42,7 +42,10 @@ secs=${1:-10}
 rounds=${2:-3}
 build=${MISCOMM_BUILD:-$top/build}
 wolfssl=${MC_WOLFSSL_DIR:-$build/deps/wolfssl}
-odbc_threads=${ODBC_THREADS:-16}
+# The shipped [odbc] threads. With 16, a thread per client, every query
+# woke a sleeping thread and the context switches cost miscommd 52 us of
+# CPU per query at 16 clients against 40 to 43 with 4 (bench/README.md).
+odbc_threads=${ODBC_THREADS:-4}
 tcp_nodelay=${TCP_NODELAY:-yes}
 read -r -a client_counts <<< "${CLIENTS:-1 16}"
 db_pw=${PG_DEMO_PASSWORD:-mobilesvc-demo}
