@@ -199,6 +199,12 @@ void conn_arm_timer(struct conn *c, uint64_t ms)
         uv_timer_stop(&c->timer);
 }
 
+void conn_timer_extend(struct conn *c, uint64_t ms)
+{
+    if (uv_is_active((uv_handle_t *)&c->timer))
+        uv_timer_start(&c->timer, on_timer, uv_timer_get_due_in(&c->timer) + ms, 0);
+}
+
 void conn_set_state(struct conn *c, enum conn_state st)
 {
     if (st != c->state)
@@ -836,6 +842,10 @@ void conn_accept(struct listener *lst, int refuse_code)
     c->tcp.data = c->timer.data = c;
     c->handles_open = 2;
     c->id = ++srv->next_conn_id;
+    /* The loop's clock is read once per turn, and a turn that accepts
+     * thousands (a reconnect storm) lasts seconds: read it again, or the
+     * last accepted would lose those seconds from their handshake timer. */
+    uv_update_time(srv->loop);
     c->started_ms = uv_now(srv->loop);
     c->next = srv->conns;
     if (srv->conns)

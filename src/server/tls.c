@@ -420,6 +420,7 @@ struct tls_step {
     struct conn *c;
     struct buf out; /* what wolfSSL wrote during the step */
     int ret, err;   /* wolfSSL_accept()'s, and wolfSSL_get_error()'s */
+    uint64_t submitted_ns;
 };
 
 /* A server flight with its certificate chain fits many times over. */
@@ -454,6 +455,10 @@ static void tls_step_done(struct job *j, int status)
     struct tls_step *s = (struct tls_step *)j;
     struct conn *c = s->c;
     tls_step_end(c);
+    /* The handshake timer times the client: the step's wait in the queue
+     * (long in a reconnect storm) and its run are the gateway's. */
+    if (status == 0 && c->state == CONN_ST_HANDSHAKE)
+        conn_timer_extend(c, (uv_hrtime() - s->submitted_ns) / 1000000u);
     if (status != 0) {
         /* Closing (MC_ERR_CLOSED), or the pool stopped: nothing more to send. */
         buf_free(&s->out);
@@ -531,6 +536,7 @@ static int tls_step_submit(struct conn *c)
     if (!s)
         return -1;
     s->c = c;
+    s->submitted_ns = uv_hrtime();
     buf_init(&s->out, TLS_STEP_OUT_LIMIT);
     s->job.work = tls_step_work;
     s->job.done = tls_step_done;
