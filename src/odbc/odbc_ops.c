@@ -14,9 +14,11 @@
  * time the encoded rows are sent a job fetches the next ones, so memory
  * stays at about one chunk per query whatever the result's size.
  *
- * Time: SQL_ATTR_QUERY_TIMEOUT asks the driver; a watchdog (every second)
- * also cancels, from another thread, a statement still running two seconds
- * after its timeout, because not every driver honours the attribute.
+ * Time: SQL_ATTR_QUERY_TIMEOUT asks the driver; a watchdog (every 200 ms:
+ * the answer comes at most that late, where a tick of a second let a 1 s
+ * timeout pass unanswered for up to 2 s) also answers TIMEOUT and cancels, from another thread, a
+ * statement still running two seconds after its timeout, because not every driver honours the
+ * attribute.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -45,6 +47,8 @@
 #define ODBC_QUEUE_MAX   1024u          /* jobs queued on the ODBC pool */
 #define ODBC_BUCKETS     4096u          /* of the handles-by-connection table */
 #define ODBC_GRACE_MS    2000u          /* after the timeout, before the watchdog cancels */
+#define ODBC_WATCHDOG_MS 200u           /* the watchdog's tick */
+#define ODBC_REAP_TICKS  150u           /* idle connections looked at every 30 s */
 
 enum req_kind { REQ_OPEN, REQ_QUERY, REQ_EXEC, REQ_TX, REQ_CLOSE };
 enum tx_op { TX_BEGIN = 1, TX_COMMIT = 2, TX_ROLLBACK = 3 };
@@ -848,7 +852,7 @@ static void on_watchdog(uv_timer_t *t)
     (void)t;
     uint64_t now = now_ms();
     /* Every 30 s: idle database connections past idle_timeout are closed. */
-    if (++od.ticks % 30 == 0) {
+    if (++od.ticks % ODBC_REAP_TICKS == 0) {
         struct job *j = calloc(1, sizeof *j);
         if (j) {
             j->work = reap_work;
@@ -1173,7 +1177,7 @@ static int odbc_ensure(const struct mc_config *cfg)
     }
     uv_idle_init(od.loop, &od.kicker);
     uv_timer_init(od.loop, &od.watchdog);
-    uv_timer_start(&od.watchdog, on_watchdog, 1000, 1000);
+    uv_timer_start(&od.watchdog, on_watchdog, ODBC_WATCHDOG_MS, ODBC_WATCHDOG_MS);
     uv_unref((uv_handle_t *)&od.watchdog);
     od.started = 1;
     return 0;

@@ -282,6 +282,12 @@ static void auth_wait_pump(struct server *srv)
     for (unsigned scanned = 0; *pp && srv->auth_pending < cap && scanned < AUTH_WAIT_SCAN;) {
         struct auth_job *w = *pp;
         struct conn *c = w->c;
+        if (c->state == CONN_ST_CLOSING) { /* closed while waiting: no check to run */
+            auth_wait_unlink(srv, pp, w);
+            secret_wipe(w, sizeof *w);
+            free(w);
+            continue;
+        }
         uint64_t now = conn_now_ms(c);
         unsigned failed = throttle_failures(&srv->login_failures, c->limit_key, now);
         if (failed >= THROTTLE_MAX_FAILURES) {

@@ -199,10 +199,15 @@ void conn_arm_timer(struct conn *c, uint64_t ms)
         uv_timer_stop(&c->timer);
 }
 
-void conn_timer_extend(struct conn *c, uint64_t ms)
+void conn_timer_extend(struct conn *c, uint64_t ms, uint64_t latest)
 {
-    if (uv_is_active((uv_handle_t *)&c->timer))
-        uv_timer_start(&c->timer, on_timer, uv_timer_get_due_in(&c->timer) + ms, 0);
+    if (!uv_is_active((uv_handle_t *)&c->timer))
+        return;
+    uint64_t now = uv_now(c->srv->loop);
+    uint64_t due = now + uv_timer_get_due_in(&c->timer) + ms;
+    if (due > latest)
+        due = latest > now ? latest : now;
+    uv_timer_start(&c->timer, on_timer, due - now, 0);
 }
 
 void conn_set_state(struct conn *c, enum conn_state st)

@@ -202,8 +202,10 @@ struct conn_ms {
 struct conn_ms conn_elapsed_ms(uint64_t start_ns);
 /* Start (ms > 0) or stop the connection's timer with the callback for its state. */
 void conn_arm_timer(struct conn *c, uint64_t ms);
-/* Push the running timer ms later: time the gateway itself took (a handshake
- * step waiting for and running on a handshake thread) is not the client's. */
-void conn_timer_extend(struct conn *c, uint64_t ms);
+/* Push the running timer ms later, but not past latest (loop time, ms): time
+ * the gateway itself took (a handshake step waiting for and running on a
+ * handshake thread) is not the client's, up to a bound a client cannot
+ * stretch by cutting its messages into many steps. */
+void conn_timer_extend(struct conn *c, uint64_t ms, uint64_t latest);
 
 #endif

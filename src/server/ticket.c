@@ -56,6 +56,22 @@ void ticket_keys_wipe(struct ticket_keys *k)
  * nonce; the 32-byte MAC field carries the 16-byte Poly1305 tag (the rest is
  * zero). The key name and IV are authenticated as additional data.
  */
+/* The key named name, copied to key: 0 the current one, 1 the previous one, -1 none. */
+static int ticket_key_named(struct ticket_keys *k, const uint8_t *name,
+                            uint8_t key[TICKET_KEY_SIZE])
+{
+    int age = -1;
+    uv_mutex_lock(&k->lock);
+    if (memcmp(name, k->name[k->current], TICKET_NAME_SIZE) == 0)
+        age = 0;
+    else if (k->have_previous && memcmp(name, k->name[1 - k->current], TICKET_NAME_SIZE) == 0)
+        age = 1;
+    if (age >= 0)
+        memcpy(key, k->key[age ? 1 - k->current : k->current], TICKET_KEY_SIZE);
+    uv_mutex_unlock(&k->lock);
+    return age;
+}
+
 static int ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
                      unsigned char iv[WOLFSSL_TICKET_IV_SZ],
                      unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *ticket,
@@ -84,15 +100,7 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
         *out_len = in_len;
         return WOLFSSL_TICKET_RET_OK;
     }
-    int age = -1; /* 0: sealed under the current key, 1: under the previous one */
-    uv_mutex_lock(&k->lock);
-    if (memcmp(name, k->name[k->current], TICKET_NAME_SIZE) == 0)
-        age = 0;
-    else if (k->have_previous && memcmp(name, k->name[1 - k->current], TICKET_NAME_SIZE) == 0)
-        age = 1;
-    if (age >= 0)
-        memcpy(key, k->key[age ? 1 - k->current : k->current], TICKET_KEY_SIZE);
-    uv_mutex_unlock(&k->lock);
+    int age = ticket_key_named(k, name, key);
     if (age < 0)
         return WOLFSSL_TICKET_RET_REJECT; /* sealed under a key rotated out, or not ours */
     memcpy(aad, name, WOLFSSL_TICKET_NAME_SZ);
@@ -106,16 +114,32 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
     return age == 0 ? WOLFSSL_TICKET_RET_OK : WOLFSSL_TICKET_RET_CREATE;
 }
 
-int ticket_keys_known(struct ticket_keys *k, const uint8_t *ticket, size_t len)
+/* wolfSSL's ticket on the wire (ExternalTicket): name, iv, a big-endian
+ * length, that many sealed bytes, then the MAC field (ticket_cb's tag first). */
+#define TICKET_SEALED_AT  (WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 2)
+#define TICKET_SEALED_MAX 1024 /* wolfSSL's own are about 250 bytes */
+
+int ticket_opens(struct ticket_keys *k, const uint8_t *ticket, size_t len)
 {
-    if (!ticket || len < TICKET_NAME_SIZE)
+    if (!ticket || len < TICKET_SEALED_AT)
         return 0;
-    uv_mutex_lock(&k->lock);
-    int known =
-        memcmp(ticket, k->name[k->current], TICKET_NAME_SIZE) == 0 ||
-        (k->have_previous && memcmp(ticket, k->name[1 - k->current], TICKET_NAME_SIZE) == 0);
-    uv_mutex_unlock(&k->lock);
-    return known;
+    size_t sealed = (size_t)ticket[TICKET_SEALED_AT - 2] << 8 | ticket[TICKET_SEALED_AT - 1];
+    if (sealed > TICKET_SEALED_MAX ||
+        len < TICKET_SEALED_AT + sealed + crypto_aead_chacha20poly1305_ietf_ABYTES)
+        return 0;
+    uint8_t key[TICKET_KEY_SIZE];
+    if (ticket_key_named(k, ticket, key) < 0)
+        return 0;
+    /* As ticket_cb opens it: name and iv authenticated, the iv's start the nonce. */
+    uint8_t plain[TICKET_SEALED_MAX];
+    const uint8_t *iv = ticket + WOLFSSL_TICKET_NAME_SZ;
+    int rc = crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+        plain, NULL, ticket + TICKET_SEALED_AT, (unsigned long long)sealed,
+        ticket + TICKET_SEALED_AT + sealed, ticket, WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ,
+        iv, key);
+    sodium_memzero(key, sizeof key);
+    sodium_memzero(plain, sealed);
+    return rc == 0;
 }
 
 int ticket_attach(WOLFSSL_CTX *ctx, struct ticket_keys *k)

@@ -44,11 +44,11 @@ void ticket_keys_rotate(struct ticket_keys *k);
 /* Wipe the keys and destroy the lock. */
 void ticket_keys_wipe(struct ticket_keys *k);
 /*
- * Whether a ticket (as a ClientHello carries it) names one of the keys in
- * force: its first TICKET_NAME_SIZE bytes are the key's name (ticket_cb
- * puts it there). Says nothing of whether it opens.
+ * Whether a ticket (as a ClientHello carries it) opens under one of the
+ * keys in force: named by it and authenticated, as ticket_cb would find
+ * it. A few microseconds; nothing of it is kept.
  */
-int ticket_keys_known(struct ticket_keys *k, const uint8_t *ticket, size_t len);
+int ticket_opens(struct ticket_keys *k, const uint8_t *ticket, size_t len);
 /* Make ctx seal and open tickets with these keys. */
 __attribute__((warn_unused_result)) int ticket_attach(WOLFSSL_CTX *ctx, struct ticket_keys *k);
 

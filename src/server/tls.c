@@ -458,7 +458,8 @@ static void tls_step_done(struct job *j, int status)
     /* The handshake timer times the client: the step's wait in the queue
      * (long in a reconnect storm) and its run are the gateway's. */
     if (status == 0 && c->state == CONN_ST_HANDSHAKE)
-        conn_timer_extend(c, (uv_hrtime() - s->submitted_ns) / 1000000u);
+        conn_timer_extend(c, (uv_hrtime() - s->submitted_ns) / 1000000u,
+                          c->started_ms + 2u * (uint64_t)c->srv->cfg.handshake_timeout * 1000u);
     if (status != 0) {
         /* Closing (MC_ERR_CLOSED), or the pool stopped: nothing more to send. */
         buf_free(&s->out);
@@ -489,8 +490,9 @@ static void tls_step_done(struct job *j, int status)
  * encrypted). What stays on the loop costs a few microseconds: TLS 1.3's
  * encrypted Finished, a TLS 1.2 Finished behind its ChangeCipherSpec (in
  * the same step or the next, when the ChangeCipherSpec came alone), an
- * alert, and a TLS 1.2 resumption whose ticket is sealed under one of our
- * current keys (a ticket to open, a few hashes).
+ * alert, and a TLS 1.2 resumption whose ticket opens under one of our
+ * current keys (checked here: a few microseconds; a ticket that only names
+ * our key would make wolfSSL fall back to a full handshake on the loop).
  */
 static int tls_step_heavy(struct conn *c)
 {
@@ -500,7 +502,12 @@ static int tls_step_heavy(struct conn *c)
         return 1; /* wolfSSL holds part of a record: no telling */
     const uint8_t *p = buf_head(&c->net_in);
     size_t n = buf_len(&c->net_in);
-    bool after_ccs = c->hs_after_ccs;
+    /* Only once TLS 1.2 is agreed is a handshake record behind a
+     * ChangeCipherSpec the encrypted Finished. Before, wolfSSL (in TLS 1.3
+     * mode) ignores a ChangeCipherSpec even in the middle of a ClientHello
+     * cut into records, whose rest must not pass for a Finished. */
+    bool tls12 = wolfSSL_GetVersion(c->ssl) == WOLFSSL_TLSV1_2;
+    bool after_ccs = c->hs_after_ccs && tls12;
     c->hs_after_ccs = false;
     if (n >= 5 && p[0] == 20) { /* ChangeCipherSpec: the next record tells */
         size_t skip = tls_whole_record(p, n);
@@ -512,17 +519,18 @@ static int tls_step_heavy(struct conn *c)
         }
         p += skip;
         n -= skip;
-        after_ccs = true;
+        after_ccs = tls12;
     }
     if (n < 6 || p[0] != 22)
         return n < 6; /* encrypted (TLS 1.3) or an alert: light; too short: no telling */
+    if (after_ccs)
+        return 0; /* TLS 1.2's encrypted Finished: nothing else may come here */
+    /* A ClientHello, whole (TLS 1.3 sends a second one behind a
+     * ChangeCipherSpec), or any other message or part of one: a trip, but
+     * for a TLS 1.2 resumption by a ticket that opens under our keys. */
     struct tlshello h;
-    int hello = p[5] == 1 && tlshello_parse(p, n, &h) > 0;
-    if (!hello)
-        return !after_ccs; /* behind a ChangeCipherSpec: TLS 1.2's encrypted Finished */
-    /* A ClientHello (TLS 1.3 sends a second one behind a ChangeCipherSpec). */
-    if (c->srv->cfg.session_tickets && h.resume12 &&
-        ticket_keys_known(&c->srv->tickets, h.ticket, h.ticket_len))
+    if (p[5] == 1 && c->srv->cfg.session_tickets && tlshello_parse(p, n, &h) > 0 && h.resume12 &&
+        ticket_opens(&c->srv->tickets, h.ticket, h.ticket_len))
         return 0;
     return 1;
 }

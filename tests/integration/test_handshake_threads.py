@@ -114,6 +114,25 @@ class HandshakeThreadsTest(unittest.TestCase):
             self.gw.wait_log(r"peer=%s event=tls version=TLSv1.2 cipher=\S+ resumed=yes" % who)
         self.assertEqual(self.steps_of(who), ["loop", "loop", "loop"])
 
+    def test_change_cipher_spec_inside_a_hello_cut_into_records(self):
+        """A ChangeCipherSpec between two records of one ClientHello (wolfSSL,
+        before a version is agreed, ignores it): the ChangeCipherSpec runs on
+        the loop, and the hello's second record, which carries the key
+        exchange, still goes to a thread (not taken for a Finished)."""
+        from tlsraw import HANDSHAKE, u8, u16, vec16
+        hello = client_hello([TLS13_AES_128_GCM_SHA256], tls13=True)
+        first = u8(HANDSHAKE) + u16(0x0301) + vec16(hello[:50])
+        rest = u8(HANDSHAKE) + u16(0x0301) + vec16(hello[50:])
+        with socket.create_connection(("127.0.0.1", self.gw.port), timeout=10) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            who = "%s:%d" % s.getsockname()[:2]
+            for record in (first, bytes([20, 3, 3, 0, 1, 1]), rest):
+                s.sendall(record)
+                time.sleep(0.3)
+            answer = s.recv(5)
+            self.assertEqual(answer[:1], bytes([HANDSHAKE]), answer)  # the server's flight
+        self.assertEqual(self.steps_of(who), ["thread", "loop", "thread"])
+
     def test_login_after_handshake_on_a_thread(self):
         with login(self.gw.port, self.gw.password) as c:
             rid, (mtype, rrid, _) = c.ping(b"threads!")
