@@ -133,6 +133,56 @@ class HandshakeThreadsTest(unittest.TestCase):
             self.assertEqual(answer[:1], bytes([HANDSHAKE]), answer)  # the server's flight
         self.assertEqual(self.steps_of(who), ["thread", "loop", "thread"])
 
+    def issued_ticket(self):
+        """A TLS 1.2 session ticket as the gateway issues it, read from its
+        NewSessionTicket (sent in the clear, before its ChangeCipherSpec)."""
+        ctx = tls_context("1.2")
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+        seen = b""
+        with socket.create_connection(("127.0.0.1", self.gw.port), timeout=10) as raw:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    data = raw.recv(65536)
+                    self.assertTrue(data, "the gateway closed during the handshake")
+                    seen += data
+                    incoming.write(data)
+            raw.sendall(outgoing.read())
+        msgs = b""
+        while len(seen) >= 5 and seen[0] != 20:  # the records before its ChangeCipherSpec
+            size = int.from_bytes(seen[3:5], "big")
+            if seen[0] == 22:
+                msgs += seen[5:5 + size]
+            seen = seen[5 + size:]
+        while msgs:
+            kind, size = msgs[0], int.from_bytes(msgs[1:4], "big")
+            if kind == 4:  # NewSessionTicket: lifetime (4), length (2), ticket
+                return msgs[4 + 6:4 + size]
+            msgs = msgs[4 + size:]
+        self.fail("no NewSessionTicket in the clear")
+
+    def test_tls12_ticket_that_only_names_our_key(self):
+        """Our key's name on a ticket that does not open under it: wolfSSL
+        falls back to a full handshake, so the step goes to a thread; the
+        genuine ticket, offered the same way, stays on the loop."""
+        ticket = self.issued_ticket()
+        forged = ticket[:40] + bytes([ticket[40] ^ 1]) + ticket[41:]  # a sealed byte changed
+        hello = client_hello([ECDHE_ECDSA_AES128_GCM_SHA256],
+                             extensions=[(EXT_SESSION_TICKET, forged)])
+        ans = exchange(self.gw.port, hello)
+        self.assertIsNotNone(ans.message(SERVER_HELLO_DONE), ans.alert_name)  # a full handshake
+        self.assertEqual(self.steps_of(ans.local), ["thread"])
+        # The genuine one: judged light. (This hello offers no extended master
+        # secret, so wolfSSL then refuses to resume the session: an alert,
+        # cheaply, on the loop.)
+        hello = client_hello([ECDHE_ECDSA_AES128_GCM_SHA256],
+                             extensions=[(EXT_SESSION_TICKET, ticket)])
+        self.assertEqual(self.steps_of(exchange(self.gw.port, hello).local), ["loop"])
+
     def test_login_after_handshake_on_a_thread(self):
         with login(self.gw.port, self.gw.password) as c:
             rid, (mtype, rrid, _) = c.ping(b"threads!")
