@@ -16,9 +16,9 @@
  *
  * Time: SQL_ATTR_QUERY_TIMEOUT asks the driver; a watchdog (every 200 ms:
  * the answer comes at most that late, where a tick of a second let a 1 s
- * timeout pass unanswered for up to 2 s) also answers TIMEOUT and cancels, from another thread, a
- * statement still running two seconds after its timeout, because not every driver honours the
- * attribute.
+ * timeout pass unanswered for up to 2 s) also answers TIMEOUT, and cancels
+ * from another thread a statement still running two seconds after its
+ * timeout, because not every driver honours the attribute.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -8,8 +8,8 @@
 
 struct addr_entry {
     struct addr_entry *next;
-    unsigned count[3]; /* by enum addr_kind */
-    char key[];        /* the address or /64, as conn.c writes it */
+    unsigned count[ADDR_KINDS];
+    char key[]; /* the address or /64, as conn.c writes it */
 };
 
 #define ADDR_MIN_BUCKETS 64u
@@ -56,18 +56,11 @@ static struct addr_entry **addr_slot(const struct addr_counts *t, const char *ke
     return p;
 }
 
-void addr_counts_get(const struct addr_counts *t, const char *key, unsigned *live,
-                     unsigned *refused)
+void addr_counts_get(const struct addr_counts *t, const char *key, unsigned out[ADDR_KINDS])
 {
     const struct addr_entry *e = *addr_slot(t, key);
-    *live = e ? e->count[ADDR_LIVE] : 0;
-    *refused = e ? e->count[ADDR_REFUSED] : 0;
-}
-
-unsigned addr_counts_checks(const struct addr_counts *t, const char *key)
-{
-    const struct addr_entry *e = *addr_slot(t, key);
-    return e ? e->count[ADDR_CHECKS] : 0;
+    for (int k = 0; k < ADDR_KINDS; k++)
+        out[k] = e ? e->count[k] : 0;
 }
 
 /* Twice the buckets once there are more entries than buckets; no change when out of memory. */
@@ -110,7 +103,8 @@ int addr_counts_add(struct addr_counts *t, const char *key, enum addr_kind kind,
         (*n)++;
     else if (*n > 0)
         (*n)--;
-    if (e->count[ADDR_LIVE] == 0 && e->count[ADDR_REFUSED] == 0 && e->count[ADDR_CHECKS] == 0) {
+    static const unsigned none[ADDR_KINDS];
+    if (memcmp(e->count, none, sizeof none) == 0) {
         *p = e->next;
         free(e);
         t->nentries--;

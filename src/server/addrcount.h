@@ -8,8 +8,8 @@
  * A chained hash table under a keyed hash (SipHash: a client cannot pick
  * addresses that collide), grown as addresses come; an address leaves
  * when its last connection closes and its last check ends, so the table
- * never holds more entries than there are connections and checks. Exact: nothing is ever evicted.
- * Loop thread only.
+ * never holds more entries than there are connections and checks. Exact:
+ * nothing is ever evicted. Loop thread only.
  */
 #ifndef MC_ADDRCOUNT_H
 #define MC_ADDRCOUNT_H
@@ -31,21 +31,19 @@ enum addr_kind {
     ADDR_LIVE = 0,    /* live connections */
     ADDR_REFUSED = 1, /* refusals in progress */
     ADDR_CHECKS = 2,  /* password checks in flight (auth.c): the guess limit's count */
+    ADDR_KINDS
 };
 
 /* An empty table; MC_ERR_NOMEM. */
 __attribute__((warn_unused_result)) int addr_counts_init(struct addr_counts *t);
 void addr_counts_free(struct addr_counts *t);
-/* Live connections and refusals in progress from key (both 0 when unknown). */
-void addr_counts_get(const struct addr_counts *t, const char *key, unsigned *live,
-                     unsigned *refused);
-/* Password checks in flight from key (0 when unknown). */
-unsigned addr_counts_checks(const struct addr_counts *t, const char *key);
+/* key's counts, by enum addr_kind (all 0 when unknown). */
+void addr_counts_get(const struct addr_counts *t, const char *key, unsigned out[ADDR_KINDS]);
 /*
  * One more (delta 1) or one fewer (delta -1) of kind from key. Adding can
  * fail with MC_ERR_NOMEM only when key has no entry yet (the count is then
  * unchanged); removing never fails. An address leaves the table when all
- * three of its counts are 0.
+ * its counts are 0.
  */
 __attribute__((warn_unused_result)) int addr_counts_add(struct addr_counts *t, const char *key,
                                                         enum addr_kind kind, int delta);

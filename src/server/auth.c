@@ -29,6 +29,7 @@
 #include "auth.h"
 
 #include <sodium.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,26 @@ static void auth_set_checking(struct conn *c, struct login *l, int on)
     (void)addr_counts_add(&c->srv->per_addr, c->limit_key, ADDR_CHECKS, on ? 1 : -1);
 }
 
+/* A check's request, which holds the password: wiped, then freed. */
+static void auth_job_free(struct auth_job *w)
+{
+    secret_wipe(w, sizeof *w);
+    free(w);
+}
+
+/* Take w out of the server's queue (pp: the link that points at it). */
+static void auth_wait_unlink(struct server *srv, struct auth_job **pp, struct auth_job *w)
+{
+    *pp = w->wait_next;
+    if (srv->auth_wait_tail == w) /* the new tail holds the link that pointed at w */
+        srv->auth_wait_tail =
+            pp == &srv->auth_wait_head
+                ? NULL
+                : (struct auth_job *)((char *)pp - offsetof(struct auth_job, wait_next));
+    srv->auth_waiting--;
+    w->c->login->waiting = NULL;
+}
+
 void auth_login_free(struct conn *c)
 {
     struct login *l = c->login;
@@ -102,21 +123,12 @@ void auth_login_free(struct conn *c)
         auth_set_checking(c, l, 0); /* closed during its check: no longer counted */
     if (l && l->waiting) {
         /* Closed while its check waited for the pool: it never runs. */
-        struct server *srv = c->srv;
-        struct auth_job **pp = &srv->auth_wait_head;
-        while (*pp && *pp != l->waiting)
+        struct auth_job *w = l->waiting, **pp = &c->srv->auth_wait_head;
+        while (*pp && *pp != w)
             pp = &(*pp)->wait_next;
-        if (*pp) {
-            *pp = l->waiting->wait_next;
-            if (srv->auth_wait_tail == l->waiting) {
-                srv->auth_wait_tail = NULL;
-                for (struct auth_job *w = srv->auth_wait_head; w; w = w->wait_next)
-                    srv->auth_wait_tail = w;
-            }
-            srv->auth_waiting--;
-        }
-        secret_wipe(l->waiting, sizeof *l->waiting);
-        free(l->waiting);
+        if (*pp)
+            auth_wait_unlink(c->srv, pp, w);
+        auth_job_free(w);
     }
     free(l);
     c->login = NULL;
@@ -127,11 +139,6 @@ static struct login *auth_login(struct conn *c)
     if (!c->login)
         c->login = calloc(1, sizeof *c->login);
     return c->login;
-}
-
-unsigned auth_checks_from(const struct conn *c)
-{
-    return addr_counts_checks(&c->srv->per_addr, c->limit_key);
 }
 
 static void auth_work(struct job *j)
@@ -255,19 +262,6 @@ static int auth_submit(struct auth_job *w)
     return 0;
 }
 
-/* Take w out of the server's queue (pp: the link that points at it). */
-static void auth_wait_unlink(struct server *srv, struct auth_job **pp, struct auth_job *w)
-{
-    *pp = w->wait_next;
-    if (srv->auth_wait_tail == w) {
-        srv->auth_wait_tail = NULL;
-        for (struct auth_job *o = srv->auth_wait_head; o; o = o->wait_next)
-            srv->auth_wait_tail = o;
-    }
-    srv->auth_waiting--;
-    w->c->login->waiting = NULL;
-}
-
 /*
  * Checks waiting for the pool go to it, oldest first, as it frees up. One
  * whose address has as many checks in flight as it may still fail (the
@@ -284,8 +278,7 @@ static void auth_wait_pump(struct server *srv)
         struct conn *c = w->c;
         if (c->state == CONN_ST_CLOSING) { /* closed while waiting: no check to run */
             auth_wait_unlink(srv, pp, w);
-            secret_wipe(w, sizeof *w);
-            free(w);
+            auth_job_free(w);
             continue;
         }
         uint64_t now = conn_now_ms(c);
@@ -293,8 +286,7 @@ static void auth_wait_pump(struct server *srv)
         if (failed >= THROTTLE_MAX_FAILURES) {
             uint32_t id = w->req.request_id;
             auth_wait_unlink(srv, pp, w);
-            secret_wipe(w, sizeof *w);
-            free(w);
+            auth_job_free(w);
             char why[128];
             snprintf(why, sizeof why, "%u failed logins from this address in the last %u s", failed,
                      THROTTLE_WINDOW_MS / 1000u);
@@ -304,7 +296,9 @@ static void auth_wait_pump(struct server *srv)
             conn_fail(c, id, MC_ERR_TOO_MANY_TRIES, why);
             continue;
         }
-        if (auth_checks_from(c) + failed >= THROTTLE_MAX_FAILURES) {
+        unsigned here[ADDR_KINDS];
+        addr_counts_get(&srv->per_addr, c->limit_key, here);
+        if (here[ADDR_CHECKS] + failed >= THROTTLE_MAX_FAILURES) {
             pp = &w->wait_next;
             scanned++;
             continue;
@@ -312,8 +306,7 @@ static void auth_wait_pump(struct server *srv)
         auth_wait_unlink(srv, pp, w);
         if (auth_submit(w) < 0) {
             uint32_t id = w->req.request_id;
-            secret_wipe(w, sizeof *w);
-            free(w);
+            auth_job_free(w);
             conn_fail(c, id, MC_ERR_INTERNAL, "cannot queue the password check");
             continue;
         }
@@ -375,8 +368,7 @@ static void auth_done(struct job *j, int status)
     /* State AUTH: the connection's timer now measures the delay (auth_delay_over). */
     conn_arm_timer(c, delay);
 out:
-    secret_wipe(w, sizeof *w);
-    free(w);
+    auth_job_free(w);
 }
 
 /* Log names: escaped, valid UTF-8 kept. */

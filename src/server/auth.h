@@ -16,7 +16,5 @@ int auth_hello(struct conn *c, const struct frame *f);
 void auth_delay_over(struct conn *c);
 /* Free the login state, if any (at READY and when the connection is freed). */
 void auth_login_free(struct conn *c);
-/* Password checks running now for this address (IPv4) or /64 (IPv6). */
-unsigned auth_checks_from(const struct conn *c);
 
 #endif

@@ -864,8 +864,9 @@ void conn_accept(struct listener *lst, int refuse_code)
         return;
     }
     peer_name(c);
-    unsigned from_here, refused_here;
-    addr_counts_get(&srv->per_addr, c->limit_key, &from_here, &refused_here);
+    unsigned here[ADDR_KINDS];
+    addr_counts_get(&srv->per_addr, c->limit_key, here);
+    unsigned from_here = here[ADDR_LIVE], refused_here = here[ADDR_REFUSED];
     if (!refuse_code && from_here >= srv->cfg.max_connections_per_ip)
         refuse_code = MC_ERR_CONN_LIMIT;
     /* A refusal costs a TLS handshake to deliver: only a few at a time,

@@ -10,8 +10,8 @@ import time
 import unittest
 
 from harness import Gateway, PONG, login, tls_context
-from tlsraw import (ECDHE_ECDSA_AES128_GCM_SHA256, SERVER_HELLO_DONE, TLS13_AES_128_GCM_SHA256,
-                    client_hello, exchange)
+from tlsraw import (ECDHE_ECDSA_AES128_GCM_SHA256, HANDSHAKE, SERVER_HELLO_DONE,
+                    TLS13_AES_128_GCM_SHA256, client_hello, exchange, u8, u16, vec16)
 
 EXT_SESSION_TICKET = 35
 STEP = r"event=tls_step on=(thread|loop)"
@@ -33,6 +33,25 @@ class HandshakeThreadsTest(unittest.TestCase):
         self.gw.wait_log(r"peer=%s event=disconnect" % re.escape(who))
         return re.findall(r"peer=%s event=tls_step on=(thread|loop)" % re.escape(who),
                           self.gw.log())
+
+    def handshake_in_memory(self, raw, ctx, session=None):
+        """A client handshake through memory buffers over the socket raw, so
+        that a test controls what is sent when: (the TLS object, its
+        outgoing buffer with the client's last flight not yet sent, every
+        byte the gateway sent)."""
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost", session=session)
+        seen = b""
+        while True:
+            try:
+                tls.do_handshake()
+                return tls, outgoing, seen
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                data = raw.recv(65536)
+                self.assertTrue(data, "the gateway closed during the handshake")
+                seen += data
+                incoming.write(data)
 
     def test_tls13_hello_cut_into_records(self):
         """A first record of ten bytes (the message header and a little of the
@@ -93,18 +112,8 @@ class HandshakeThreadsTest(unittest.TestCase):
         raw = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         who = "%s:%d" % raw.getsockname()[:2]
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost", session=session)
         with raw:
-            while True:
-                try:
-                    tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    raw.sendall(outgoing.read())
-                    data = raw.recv(65536)
-                    self.assertTrue(data, "the gateway closed during the handshake")
-                    incoming.write(data)
+            tls, outgoing, _ = self.handshake_in_memory(raw, ctx, session)
             self.assertTrue(tls.session_reused)
             last = outgoing.read()
             self.assertEqual(last[0], 20, "the last flight starts with a ChangeCipherSpec")
@@ -119,7 +128,6 @@ class HandshakeThreadsTest(unittest.TestCase):
         before a version is agreed, ignores it): the ChangeCipherSpec runs on
         the loop, and the hello's second record, which carries the key
         exchange, still goes to a thread (not taken for a Finished)."""
-        from tlsraw import HANDSHAKE, u8, u16, vec16
         hello = client_hello([TLS13_AES_128_GCM_SHA256], tls13=True)
         first = u8(HANDSHAKE) + u16(0x0301) + vec16(hello[:50])
         rest = u8(HANDSHAKE) + u16(0x0301) + vec16(hello[50:])
@@ -136,21 +144,8 @@ class HandshakeThreadsTest(unittest.TestCase):
     def issued_ticket(self):
         """A TLS 1.2 session ticket as the gateway issues it, read from its
         NewSessionTicket (sent in the clear, before its ChangeCipherSpec)."""
-        ctx = tls_context("1.2")
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
-        seen = b""
         with socket.create_connection(("127.0.0.1", self.gw.port), timeout=10) as raw:
-            while True:
-                try:
-                    tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    raw.sendall(outgoing.read())
-                    data = raw.recv(65536)
-                    self.assertTrue(data, "the gateway closed during the handshake")
-                    seen += data
-                    incoming.write(data)
+            _, outgoing, seen = self.handshake_in_memory(raw, tls_context("1.2"))
             raw.sendall(outgoing.read())
         msgs = b""
         while len(seen) >= 5 and seen[0] != 20:  # the records before its ChangeCipherSpec
